@@ -1,0 +1,86 @@
+package pgp
+
+import (
+	"context"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// DefaultExpiry is how long a generated key is valid unless told otherwise:
+// two years, renewable.
+const DefaultExpiry = 2 * 365 * 24 * time.Hour
+
+// GenerateOptions tune key generation.
+type GenerateOptions struct {
+	// Expiry is the key's lifetime from now; zero means the key never expires.
+	Expiry time.Duration
+}
+
+// SealOptions say what to do with a plaintext. A zero Signer makes an
+// unsigned message (<crypt/>); no Recipients makes a signed, unencrypted one
+// (<sign/>). XEP-0373 §3.1.
+type SealOptions struct {
+	Signer     Fingerprint
+	Recipients []Fingerprint
+}
+
+// Opened is the result of opening (decrypting and/or verifying) an OpenPGP
+// message. It is only returned once the whole message was read, so every
+// integrity and signature check has been made.
+type Opened struct {
+	Plaintext   []byte
+	Encrypted   bool
+	EncryptedTo []uint64 // key IDs of the PKESKs
+	Signed      bool
+	// Signer is the signing key, when it is stored (whether or not the
+	// signature verified); SignerKeyID is the signature's issuer.
+	Signer      *KeyInfo
+	SignerKeyID uint64
+	// SignatureTime is the signature's creation time.
+	SignatureTime time.Time
+	// SignatureErr is nil when the signature verified; otherwise a
+	// *SignatureError. It is never set when Signed is false.
+	SignatureErr error
+}
+
+// Backend does the OpenPGP work for one account: it holds the account's own
+// secret keys and its contacts' certificates. The embedded go-crypto backend
+// and the GnuPG backend implement it; one conformance suite tests both.
+//
+// Methods take a context because a backend may run programs (gpg) or talk to
+// an agent or a smartcard.
+type Backend interface {
+	// Generate makes a new own key for account: a v4 Ed25519 primary key
+	// (certify, sign), a Cv25519 encryption subkey and the single user ID
+	// "xmpp:<bare JID>".
+	Generate(ctx context.Context, account jid.JID, opts GenerateOptions) (KeyInfo, error)
+	// Import reads binary or armored keys (one or several; public or secret)
+	// and stores them, merging with what is stored: nothing stored is lost.
+	Import(ctx context.Context, data []byte) ([]KeyInfo, error)
+	// Key returns the stored key with that fingerprint, or ErrNotFound.
+	Key(ctx context.Context, fpr Fingerprint) (KeyInfo, error)
+	// Lookup returns every stored key with the user ID "xmpp:<bare j>",
+	// usable or not, newest first; callers filter with KeyInfo.Usable.
+	Lookup(ctx context.Context, j jid.JID) ([]KeyInfo, error)
+	// SecretKeys returns the own keys (with secret material at hand).
+	SecretKeys(ctx context.Context) ([]KeyInfo, error)
+	// List returns every stored key, in fingerprint order.
+	List(ctx context.Context) ([]KeyInfo, error)
+	// ExportPublic writes the key's transferable public key, binary. With
+	// minimal set, only the "xmpp:<bare minimalFor>" user ID and its self
+	// signatures and the usable subkeys remain (no third-party signatures),
+	// as XEP-0373 publishing wants.
+	ExportPublic(ctx context.Context, fpr Fingerprint, minimalFor *jid.JID) ([]byte, error)
+	// ExportSecret writes the transferable secret key, binary, unencrypted
+	// (S2K usage 0), for the backup of XEP-0373 §5.
+	ExportSecret(ctx context.Context, fpr Fingerprint) ([]byte, error)
+	// Seal signs and/or encrypts plaintext as opts say. Every recipient key
+	// must be usable now; each of its valid encryption subkeys is encrypted to.
+	Seal(ctx context.Context, plaintext []byte, opts SealOptions) ([]byte, error)
+	// Open decrypts and/or verifies a binary OpenPGP message, reading it
+	// to the end before it returns.
+	Open(ctx context.Context, msg []byte) (*Opened, error)
+	// Close releases the backend's resources.
+	Close() error
+}

@@ -1,0 +1,32 @@
+package store
+
+// migrations are the schema, one numbered step each: migrations[i] takes a
+// database from version i to version i+1 (PRAGMA user_version). A released
+// step is never edited; a change is a new step at the end.
+var migrations = []string{
+	// 1: keys, with the indexes that lookups need.
+	`
+CREATE TABLE keys (
+	fpr         TEXT PRIMARY KEY,   -- upper-case hex v4 fingerprint
+	public      BLOB NOT NULL,      -- binary transferable public key
+	secret      BLOB,               -- binary transferable secret key (own keys only)
+	info        BLOB NOT NULL,      -- the backend's summary (JSON), so listing parses no key
+	created     INTEGER NOT NULL,   -- unix seconds
+	added       INTEGER NOT NULL,   -- unix seconds, first import
+	updated     INTEGER NOT NULL    -- unix seconds, last change
+) WITHOUT ROWID;
+CREATE TABLE key_ids (               -- 64-bit key IDs of primary keys and subkeys
+	keyid INTEGER NOT NULL,
+	fpr   TEXT NOT NULL REFERENCES keys(fpr) ON DELETE CASCADE,
+	PRIMARY KEY (keyid, fpr)
+) WITHOUT ROWID;
+CREATE INDEX key_ids_fpr ON key_ids(fpr);
+CREATE TABLE user_ids (              -- "xmpp:" user IDs, normalised
+	uid TEXT NOT NULL,
+	fpr TEXT NOT NULL REFERENCES keys(fpr) ON DELETE CASCADE,
+	PRIMARY KEY (uid, fpr)
+) WITHOUT ROWID;
+CREATE INDEX user_ids_fpr ON user_ids(fpr);
+CREATE INDEX keys_secret ON keys(fpr) WHERE secret IS NOT NULL;
+`,
+}
