@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"codeberg.org/ox/ox/pgp"
 )
@@ -115,4 +115,3 @@ func algoName(pk *packet.PublicKey) string {
 	}
 	return "algo" + strconv.Itoa(int(pk.PubKeyAlgo))
 }
-
