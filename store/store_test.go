@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "ox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
+	s := open(t)
+	st, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := st.Mode().Perm(); m != 0o600 {
+		t.Errorf("database mode %o, want 600", m)
+	}
+	var mode string
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q %v, want wal", mode, err)
+	}
+	if v, err := s.Version(context.Background()); err != nil || v != LatestVersion() {
+		t.Errorf("version %d %v, want %d", v, err, LatestVersion())
+	}
+}
+
+// Each migration applies on top of the one before it and keeps the data
+// that was there; reopening is a no-op.
+func TestMigrationsStepByStep(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ox.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for v := 1; v <= len(migrations); v++ {
+		if err := migrateTo(ctx, db, v); err != nil {
+			t.Fatalf("migration %d: %v", v, err)
+		}
+		var got int
+		if err := db.QueryRow("PRAGMA user_version").Scan(&got); err != nil || got != v {
+			t.Fatalf("after migration %d: version %d %v", v, got, err)
+		}
+		if v == 1 {
+			if _, err := db.Exec(`INSERT INTO keys (fpr, public, info, created, added, updated) VALUES ('AA', x'01', x'7b7d', 1, 1, 1)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db.Close()
+	for i := 0; i < 2; i++ {
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, err := s.GetKey(ctx, "AA"); err != nil || string(k.Public) != "\x01" {
+			t.Errorf("data lost over migrations: %v", err)
+		}
+		s.Close()
+	}
+}
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.db.Exec(fmt.Sprintf("PRAGMA user_version = %d", LatestVersion()+1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, s.Path()); !errors.Is(err, ErrTooNew) {
+		t.Errorf("got %v, want ErrTooNew", err)
+	}
+}
+
+func TestKeysAndIndexes(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	k := &Key{Fingerprint: "F1", Public: []byte("pub"), Secret: []byte("sec"), Info: []byte("{}"), KeyIDs: []uint64{1, 1 << 63}, UserIDs: []string{"xmpp:a@b"}}
+	if err := s.PutKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	// A public copy must not erase the secret part.
+	if err := s.PutKey(ctx, &Key{Fingerprint: "F1", Public: []byte("pub2"), Info: []byte("{}"), KeyIDs: []uint64{1 << 63}, UserIDs: []string{"xmpp:a@b"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetKey(ctx, "F1")
+	if err != nil || string(got.Secret) != "sec" || string(got.Public) != "pub2" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if ks, err := s.KeysByKeyID(ctx, 1<<63); err != nil || len(ks) != 1 {
+		t.Errorf("by key ID (high bit set): %d %v", len(ks), err)
+	}
+	if ks, err := s.KeysByKeyID(ctx, 1); err != nil || len(ks) != 0 {
+		t.Errorf("stale key ID index: %d %v", len(ks), err)
+	}
+	if ks, err := s.KeysByUserID(ctx, "xmpp:a@b"); err != nil || len(ks) != 1 {
+		t.Errorf("by user ID: %d %v", len(ks), err)
+	}
+	if ks, err := s.SecretKeys(ctx); err != nil || len(ks) != 1 {
+		t.Errorf("secret keys: %d %v", len(ks), err)
+	}
+	if err := s.DeleteKey(ctx, "F1"); err != nil {
+		t.Fatal(err)
+	}
+	if ks, _ := s.KeysByUserID(ctx, "xmpp:a@b"); len(ks) != 0 {
+		t.Error("user ID index outlived its key")
+	}
+	if _, err := s.GetKey(ctx, "F1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("got %v, want ErrNotFound", err)
+	}
+}
