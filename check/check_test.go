@@ -167,7 +167,9 @@ func TestChecks(t *testing.T) {
 			return o
 		}, alice, check.Options{}, new(*check.KindError), "carries <sign/>"},
 		{"not announced", good, alice, check.Options{Announced: func(jid.JID, pgp.Fingerprint) bool { return false }}, new(*check.NotAnnouncedError), "not one that alice@example.org announces"},
-		{"time far off", func() *pgp.Opened { return synthetic(t, signcrypt([]string{"bob@example.org"}, "2026-11-26T12:37:00Z"), now) }, alice, check.Options{}, new(*check.TimeError), "<time/> time"},
+		{"time far off", func() *pgp.Opened {
+			return synthetic(t, signcrypt([]string{"bob@example.org"}, "2026-11-26T12:37:00Z"), now)
+		}, alice, check.Options{}, new(*check.TimeError), "<time/> time"},
 		{"old signature (replay)", func() *pgp.Opened {
 			return synthetic(t, signcrypt([]string{"bob@example.org"}, "2026-11-20T12:00:00Z"), now.Add(-6*24*time.Hour))
 		}, alice, check.Options{}, new(*check.TimeError), "signature time 2026-11-20T12:00:00Z is 144h0m0s before the delivery time"},
