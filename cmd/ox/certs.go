@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"codeberg.org/ox/ox/pgp"
+)
+
+func init() {
+	register(&command{
+		name:    "cert import",
+		args:    "FILE",
+		summary: "import contacts' public keys (binary or armored; - for standard input)",
+		examples: `  ox cert import bob.pgp
+  curl -s https://example.org/bob.asc | ox cert import -
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("cert import takes one FILE (or - for standard input)")
+			}
+			data, err := e.readInput(fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			if holdsSecretKey(data) {
+				return withHint(errors.New(fs.Arg(0)+" holds a secret key, not a contact's certificate"), "to use it as your own key, run 'ox key import FILE'")
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := s.backend.Import(ctx, data)
+			if err != nil {
+				return withHint(err, "nothing was changed by the failed certificate")
+			}
+			for _, k := range ks {
+				fmt.Fprintf(e.stdout, "%s  %s\n", k.Fingerprint, strings.Join(k.UserIDs, ", "))
+				if len(k.XMPPAddresses()) == 0 {
+					fmt.Fprintf(e.stderr, "ox: warning: certificate %s has no xmpp: user ID: ox will not use it for any contact\n", k.Fingerprint)
+				}
+			}
+			return nil
+		},
+	})
+
+	register(&command{
+		name:    "cert list",
+		summary: "list contacts' certificates",
+		examples: `  ox cert list
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			ctx := context.Background()
+			s, err := e.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := s.backend.List(ctx)
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				if !k.Secret {
+					printKeyLine(e.stdout, &k, s.now())
+				}
+			}
+			return nil
+		},
+	})
+
+	register(&command{
+		name:    "cert show",
+		args:    "JID|FINGERPRINT",
+		summary: "show a certificate: user IDs, subkeys and what they can do, expiry, revocation",
+		examples: `  ox cert show bob@example.org
+  ox cert show "3EC1 0129 40BF 2505 DE66  1858 CE26 F77F 77D5 678B"
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("cert show takes one JID or fingerprint")
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := findCerts(ctx, s, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			for i, k := range ks {
+				if i > 0 {
+					fmt.Fprintln(e.stdout)
+				}
+				showKey(e.stdout, &k, s.now())
+			}
+			return nil
+		},
+	})
+}
+
+// findCerts resolves a fingerprint or a JID to stored keys.
+func findCerts(ctx context.Context, s *session, arg string) ([]pgp.KeyInfo, error) {
+	if f, err := pgp.ParseFingerprint(arg); err == nil {
+		k, err := s.backend.Key(ctx, f)
+		if errors.Is(err, pgp.ErrNotFound) {
+			return nil, withHint(fmt.Errorf("no key %s is stored", f), "import it with 'ox cert import FILE'")
+		}
+		return []pgp.KeyInfo{k}, err
+	}
+	j, err := parseAccount(arg)
+	if err != nil {
+		return nil, &usageError{arg + " is neither a fingerprint nor a JID"}
+	}
+	ks, err := s.backend.Lookup(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if len(ks) == 0 {
+		return nil, withHint(fmt.Errorf("no key with the user ID %s is stored", pgp.UserID(j)), "import the contact's key with 'ox cert import FILE'")
+	}
+	return ks, nil
+}
+
+func showKey(w io.Writer, k *pgp.KeyInfo, now time.Time) {
+	kind := "certificate"
+	if k.Secret {
+		kind = "own key"
+	}
+	fmt.Fprintf(w, "%-12s %s\n", kind, k.Fingerprint.Grouped())
+	for _, u := range k.UserIDs {
+		fmt.Fprintf(w, "%-12s %s\n", "user ID", u)
+	}
+	fmt.Fprintf(w, "%-12s %s\n", "created", k.Created.Format(time.RFC3339))
+	fmt.Fprintf(w, "%-12s %s\n", "expires", expires(k.Expires, now))
+	if k.Revoked {
+		fmt.Fprintf(w, "%-12s %s\n", "revoked", k.RevokedAt.Format(time.RFC3339))
+	}
+	verdict := "usable"
+	if err := k.Usable(now); err != nil {
+		var ue *pgp.KeyUnusableError
+		if errors.As(err, &ue) {
+			verdict = "unusable: " + ue.Reason.String()
+		}
+	}
+	fmt.Fprintf(w, "%-12s %s\n", "status", verdict)
+	fmt.Fprintf(w, "%-12s %s [%s]\n", "primary", k.Algorithm, k.Capabilities)
+	for _, sk := range k.Subkeys {
+		extra := ""
+		if sk.Revoked {
+			extra = " revoked"
+		}
+		fmt.Fprintf(w, "%-12s %s %s [%s] expires %s%s\n", "subkey", sk.Fingerprint.Grouped(), sk.Algorithm, sk.Capabilities, expires(sk.Expires, now), extra)
+	}
+}
+
+func expires(t, now time.Time) string {
+	switch {
+	case t.IsZero():
+		return "never"
+	case !now.Before(t):
+		return t.Format(time.RFC3339) + " (expired)"
+	}
+	return t.Format(time.RFC3339)
+}

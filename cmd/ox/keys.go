@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"codeberg.org/ox/ox/pgp"
+)
+
+func init() {
+	var expire string
+	var force bool
+	register(&command{
+		name:    "key generate",
+		summary: "make a new key for the account and print its fingerprint",
+		examples: `  ox --account alice@example.org key generate
+  ox --account alice@example.org key generate --expire never
+  ox --account alice@example.org key generate --expire 90d
+`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&expire, "expire", "2y", "how long the key is valid: never, 2y, 90d, 4w, 12h")
+			fs.BoolVar(&force, "force", false, "make another key even though the account has one")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("key generate takes no arguments")
+			}
+			d, err := parseExpiry(expire)
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if !force {
+				own, err := usableOwnKeys(ctx, s)
+				if err != nil {
+					return err
+				}
+				if len(own) > 0 {
+					return withHint(fmt.Errorf("account %s already has the key %s", s.jid, own[0].Fingerprint),
+						"use it ('ox key list'), or make another with 'ox key generate --force'")
+				}
+			}
+			k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, k.Fingerprint)
+			return nil
+		},
+	})
+
+	register(&command{
+		name:    "key list",
+		summary: "list the account's own keys",
+		examples: `  ox key list
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			ctx := context.Background()
+			s, err := e.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := s.backend.SecretKeys(ctx)
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				printKeyLine(e.stdout, &k, s.now())
+			}
+			return nil
+		},
+	})
+
+	var armored, secret bool
+	register(&command{
+		name:    "key export",
+		args:    "[FINGERPRINT]",
+		summary: "write the account's public key (minimal: only its xmpp: user ID), or with --secret its secret key",
+		examples: `  ox key export > alice.pgp
+  ox key export --armor
+  ox key export --secret --armor > alice-secret.asc    # keep it safe: it is not encrypted
+`,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&armored, "armor", false, "ASCII-armored output")
+			fs.BoolVar(&secret, "secret", false, "export the secret key (unencrypted)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() > 1 {
+				return usagef("key export takes at most one fingerprint")
+			}
+			if !armored && isTerminal(e.stdout) {
+				return withHint(errors.New("refusing to write binary key data to a terminal"), "add --armor, or redirect the output to a file")
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			k, err := ownKey(ctx, s, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			var data []byte
+			typ := "PGP PUBLIC KEY BLOCK"
+			if secret {
+				data, err = s.backend.ExportSecret(ctx, k.Fingerprint)
+				typ = "PGP PRIVATE KEY BLOCK"
+			} else {
+				j := s.jid
+				data, err = s.backend.ExportPublic(ctx, k.Fingerprint, &j)
+				if errors.Is(err, pgp.ErrUnsupportedKey) {
+					err = withHint(err, "this key lacks the user ID "+pgp.UserID(s.jid)+", so contacts would not accept it")
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return writeKey(e.stdout, data, armored, typ)
+		},
+	})
+
+	register(&command{
+		name:    "key import",
+		args:    "FILE",
+		summary: "import your own secret key (binary or armored; - for standard input)",
+		examples: `  ox --account alice@example.org key import alice-secret.asc
+  gpg --export-secret-keys --armor xmpp:alice@example.org | ox --account alice@example.org key import -
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("key import takes one FILE (or - for standard input)")
+			}
+			data, err := e.readInput(fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			if !holdsSecretKey(data) {
+				return withHint(errors.New(fs.Arg(0)+" holds no secret key"), "to add a contact's public key, use 'ox cert import FILE'")
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := s.backend.Import(ctx, data)
+			if err != nil {
+				return withHint(err, "nothing was changed by the failed key")
+			}
+			for _, k := range ks {
+				fmt.Fprintln(e.stdout, k.Fingerprint)
+				if !k.HasUserID(s.jid) {
+					fmt.Fprintf(e.stderr, "ox: warning: key %s has no user ID %s: contacts will refuse messages it signs\n", k.Fingerprint, pgp.UserID(s.jid))
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// usableOwnKeys lists the account's own keys that can sign now and carry
+// its user ID, newest first.
+func usableOwnKeys(ctx context.Context, s *session) ([]pgp.KeyInfo, error) {
+	ks, err := s.backend.SecretKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pgp.KeyInfo
+	for _, k := range ks {
+		if !k.Revoked && !k.Expired(s.now()) && k.HasUserID(s.jid) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// ownKey picks the own key named by a fingerprint, or the newest usable one.
+func ownKey(ctx context.Context, s *session, arg string) (pgp.KeyInfo, error) {
+	if arg != "" {
+		f, err := pgp.ParseFingerprint(arg)
+		if err != nil {
+			return pgp.KeyInfo{}, &usageError{err.Error()}
+		}
+		k, err := s.backend.Key(ctx, f)
+		if err != nil {
+			return k, err
+		}
+		if !k.Secret {
+			return k, withHint(fmt.Errorf("%s is a contact's certificate, not your key", f), "list your keys with 'ox key list'")
+		}
+		return k, nil
+	}
+	own, err := usableOwnKeys(ctx, s)
+	if err != nil {
+		return pgp.KeyInfo{}, err
+	}
+	if len(own) == 0 {
+		return pgp.KeyInfo{}, withHint(fmt.Errorf("account %s has no usable key (none, or all expired or revoked)", s.jid),
+			"make one with 'ox key generate' or import yours with 'ox key import FILE'")
+	}
+	return own[0], nil
+}
+
+func writeKey(w io.Writer, data []byte, armored bool, typ string) error {
+	if !armored {
+		_, err := w.Write(data)
+		return err
+	}
+	aw, err := armor.Encode(w, typ, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := aw.Write(data); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "\n")
+	return err
+}
+
+// holdsSecretKey sniffs whether key data starts with a secret key: an
+// armored private key block, or a Secret-Key packet (tag 5).
+func holdsSecretKey(data []byte) bool {
+	t := bytes.TrimSpace(data)
+	if bytes.HasPrefix(t, []byte("-----BEGIN PGP")) {
+		return bytes.HasPrefix(t, []byte("-----BEGIN PGP PRIVATE KEY BLOCK-----"))
+	}
+	if len(data) == 0 || data[0]&0x80 == 0 {
+		return false
+	}
+	tag := (data[0] >> 2) & 0x0f
+	if data[0]&0x40 != 0 {
+		tag = data[0] & 0x3f
+	}
+	return tag == 5
+}
+
+// printKeyLine prints one key as a line of a listing.
+func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
+	fmt.Fprintf(w, "%s  %-8s %s  %s  %s\n", k.Fingerprint, k.Algorithm, k.Created.Format("2006-01-02"), status(k, now), strings.Join(k.UserIDs, ", "))
+}
+
+func status(k *pgp.KeyInfo, now time.Time) string {
+	switch {
+	case k.Revoked:
+		return "revoked"
+	case k.Expired(now):
+		return "expired " + k.Expires.Format("2006-01-02")
+	case !k.CanEncrypt(now):
+		return "no-encryption"
+	case k.Expires.IsZero():
+		return "expires never"
+	}
+	return "expires " + k.Expires.Format("2006-01-02")
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"ox": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI as a user would, one scenario per file in
+// testdata/script; the captured vectors are copied into each script's
+// work directory as vectors/.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:  filepath.Join("testdata", "script"),
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+		Setup: func(e *testscript.Env) error {
+			dst := filepath.Join(e.WorkDir, "vectors")
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			files, err := filepath.Glob(filepath.Join("testdata", "vectors", "*"))
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+					return err
+				}
+			}
+			if _, err := exec.LookPath("gpg"); err != nil && (os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") != "") {
+				return errors.New("gpg is not installed (apt-get install gnupg); the GnuPG interop scripts need it in CI")
+			}
+			// Hermetic: no user's real XDG directories.
+			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, ".xdg-data"))
+			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".xdg-config"))
+			return nil
+		},
+	})
+}
+
+var openpgpText = regexp.MustCompile(`(<openpgp[^>]*>)([^<]+)(</openpgp>)`)
+
+// flip IN OUT copies an <openpgp/> element, flipping one bit of the OpenPGP
+// message five bytes from its end (inside the encrypted data).
+func flip(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flip IN OUT")
+	}
+	in := ts.ReadFile(args[0])
+	m := openpgpText.FindStringSubmatch(in)
+	if m == nil {
+		ts.Fatalf("%s: no <openpgp/>", args[0])
+	}
+	raw, err := base64.StdEncoding.DecodeString(m[2])
+	ts.Check(err)
+	raw[len(raw)-5] ^= 0x01
+	out := m[1] + base64.StdEncoding.EncodeToString(raw) + m[3] + "\n"
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
+
+// wrap IN OUT writes the binary OpenPGP message IN as an <openpgp/> element.
+func wrap(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: wrap IN OUT")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	out := "<openpgp xmlns='urn:xmpp:openpgp:0'>" + base64.StdEncoding.EncodeToString(raw) + "</openpgp>\n"
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
