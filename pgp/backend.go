@@ -58,6 +58,10 @@ type Backend interface {
 	// Import reads binary or armored keys (one or several; public or secret)
 	// and stores them, merging with what is stored: nothing stored is lost.
 	Import(ctx context.Context, data []byte) ([]KeyInfo, error)
+	// Inspect parses binary or armored keys and describes them without
+	// storing anything, so a caller can vet keys (a fingerprint that
+	// matches the PEP node, the right user ID) before importing them.
+	Inspect(ctx context.Context, data []byte) ([]KeyInfo, error)
 	// Key returns the stored key with that fingerprint, or ErrNotFound.
 	Key(ctx context.Context, fpr Fingerprint) (KeyInfo, error)
 	// Lookup returns every stored key with the user ID "xmpp:<bare j>",

@@ -29,4 +29,21 @@ CREATE TABLE user_ids (              -- "xmpp:" user IDs, normalised
 CREATE INDEX user_ids_fpr ON user_ids(fpr);
 CREATE INDEX keys_secret ON keys(fpr) WHERE secret IS NOT NULL;
 `,
+	// 2: what contacts announce in their metadata node (XEP-0373 §4.2), so
+	// that only what changed is fetched again.
+	`
+CREATE TABLE announcements (
+	jid        TEXT NOT NULL,      -- bare, normalised
+	fpr        TEXT NOT NULL,      -- upper-case hex v4 fingerprint
+	date       INTEGER NOT NULL,   -- the entry's date attribute, unix seconds (0: absent)
+	first_seen INTEGER NOT NULL,   -- unix seconds
+	last_seen  INTEGER NOT NULL,   -- unix seconds: the last metadata that listed it
+	PRIMARY KEY (jid, fpr)
+) WITHOUT ROWID;
+CREATE TABLE metadata_fetches (
+	jid     TEXT PRIMARY KEY,      -- bare, normalised
+	item_id TEXT NOT NULL,         -- the metadata item last read
+	fetched INTEGER NOT NULL       -- unix seconds
+) WITHOUT ROWID;
+`,
 }

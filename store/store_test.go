@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func open(t *testing.T) *Store {
@@ -122,5 +123,34 @@ func TestKeysAndIndexes(t *testing.T) {
 	}
 	if _, err := s.GetKey(ctx, "F1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("got %v, want ErrNotFound", err)
+	}
+}
+
+func TestAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, _, _, err := s.Announcements(ctx, "bob@x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("never fetched: %v", err)
+	}
+	t0 := time.Unix(1000, 0)
+	if err := s.SetAnnouncements(ctx, "bob@x", "item1", []Announcement{{Fingerprint: "A"}, {Fingerprint: "B", Date: t0}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Unix(2000, 0)
+	if err := s.SetAnnouncements(ctx, "bob@x", "item2", []Announcement{{Fingerprint: "B", Date: t1}, {Fingerprint: "C"}}, t1); err != nil {
+		t.Fatal(err)
+	}
+	list, item, fetched, err := s.Announcements(ctx, "bob@x")
+	if err != nil || item != "item2" || !fetched.Equal(t1) || len(list) != 2 {
+		t.Fatalf("%+v %q %v %v", list, item, fetched, err)
+	}
+	if list[0].Fingerprint != "B" || !list[0].FirstSeen.Equal(t0) || !list[0].Date.Equal(t1) {
+		t.Errorf("B: %+v (first seen must stay)", list[0])
+	}
+	if ok, _ := s.IsAnnounced(ctx, "bob@x", "A"); ok {
+		t.Error("A is no longer announced")
+	}
+	if ok, _ := s.IsAnnounced(ctx, "bob@x", "C"); !ok {
+		t.Error("C is announced")
 	}
 }

@@ -171,6 +171,23 @@ func (b *Backend) Import(ctx context.Context, data []byte) ([]pgp.KeyInfo, error
 	return out, nil
 }
 
+// Inspect describes keys without storing them.
+func (b *Backend) Inspect(ctx context.Context, data []byte) ([]pgp.KeyInfo, error) {
+	entities, err := readKeys(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg := b.config()
+	out := make([]pgp.KeyInfo, 0, len(entities))
+	for _, e := range entities {
+		if e.PrimaryKey.Version != 4 {
+			return nil, fmt.Errorf("%w: key %X is a v%d key; XEP-0373 §6.1 allows only v4", pgp.ErrUnsupportedKey, e.PrimaryKey.Fingerprint, e.PrimaryKey.Version)
+		}
+		out = append(out, keyInfo(e, cfg))
+	}
+	return out, nil
+}
+
 // entity loads and parses a stored key, with its secret parts if stored.
 func (b *Backend) entity(ctx context.Context, fpr pgp.Fingerprint) (*openpgp.Entity, error) {
 	s := fpr.String()

@@ -561,3 +561,15 @@ func TestEverySubkeyIsEncryptedTo(t *testing.T) {
 		t.Errorf("encrypted to %d subkeys, want 3 (two devices and self)", len(o.EncryptedTo))
 	}
 }
+
+func TestInspectStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	ks, err := b.Inspect(ctx, readFile(t, "carol.public.asc"))
+	if err != nil || len(ks) != 1 || ks[0].Fingerprint.String() != carolFpr || ks[0].UserIDs[0] != "xmpp:carol@localhost" {
+		t.Fatalf("%+v %v", ks, err)
+	}
+	if all, _ := b.List(ctx); len(all) != 0 {
+		t.Errorf("inspect stored %d keys", len(all))
+	}
+}
