@@ -21,37 +21,37 @@ const (
 //
 // It returns a reason string (for a ParseError) with ErrMissing or
 // ErrBadData.
-func decodeData(text string, armorTypes ...string) (data []byte, armored bool, sentinel error, reason string) {
+func decodeData(text string, armorTypes ...string) (data []byte, armored bool, reason string, sentinel error) {
 	t := trimXMLSpace(text)
 	if t == "" {
-		return nil, false, ErrMissing, "empty"
+		return nil, false, "empty", ErrMissing
 	}
 	if strings.HasPrefix(t, "-----BEGIN ") {
 		typ, body, ok := dearmor(t)
 		if !ok {
-			return nil, true, ErrBadData, "malformed ASCII armor"
+			return nil, true, "malformed ASCII armor", ErrBadData
 		}
 		okType := false
 		for _, a := range armorTypes {
 			okType = okType || typ == a
 		}
 		if !okType {
-			return nil, true, ErrBadData, "unexpected ASCII armor block type " + quoteShort(typ)
+			return nil, true, "unexpected ASCII armor block type " + quoteShort(typ), ErrBadData
 		}
 		t = body
 		armored = true
 	}
 	data, err := decodeBase64(t)
 	if err != nil {
-		return nil, armored, ErrBadData, "base64: " + err.Error()
+		return nil, armored, "base64: " + err.Error(), ErrBadData
 	}
 	if len(data) == 0 {
-		return nil, armored, ErrMissing, "empty"
+		return nil, armored, "empty", ErrMissing
 	}
 	if data[0]&0x80 == 0 {
-		return nil, armored, ErrBadData, "not an OpenPGP packet (RFC 4880 §4.2)"
+		return nil, armored, "not an OpenPGP packet (RFC 4880 §4.2)", ErrBadData
 	}
-	return data, armored, nil, ""
+	return data, armored, "", nil
 }
 
 // decodeBase64 decodes standard Base64 leniently: ASCII white space is

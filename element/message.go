@@ -41,7 +41,7 @@ func ParseOpenPGP(data []byte) ([]byte, error) {
 }
 
 func openpgpData(n *node) ([]byte, error) {
-	msg, _, sentinel, reason := decodeData(string(n.text), armorMessage)
+	msg, _, reason, sentinel := decodeData(string(n.text), armorMessage)
 	if sentinel != nil {
 		return nil, perr("openpgp", "", sentinel, reason)
 	}

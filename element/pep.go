@@ -51,7 +51,7 @@ func ParsePubKey(data []byte) (*PubKey, error) {
 		}
 		var sentinel error
 		var reason string
-		p.Data, p.Armored, sentinel, reason = decodeData(string(ch.text), armorPublicKey)
+		p.Data, p.Armored, reason, sentinel = decodeData(string(ch.text), armorPublicKey)
 		if sentinel != nil {
 			return nil, perr("pubkey", "data", sentinel, reason)
 		}
@@ -227,7 +227,7 @@ func ParseSecretKey(data []byte) (*SecretKey, error) {
 	s := new(SecretKey)
 	var sentinel error
 	var reason string
-	s.Data, s.Armored, sentinel, reason = decodeData(string(root.text), armorMessage)
+	s.Data, s.Armored, reason, sentinel = decodeData(string(root.text), armorMessage)
 	if sentinel != nil {
 		return nil, perr("secretkey", "", sentinel, reason)
 	}

@@ -21,8 +21,6 @@ const (
 	MaxDepth = 64
 )
 
-const xmlNamespaceURL = "http://www.w3.org/XML/1998/namespace"
-
 // nsDecl is one namespace declaration: prefix "" is the default namespace.
 type nsDecl struct{ prefix, uri string }
 

@@ -1,0 +1,10 @@
+package prosody
+
+import "syscall"
+
+// sysProcAttr makes the kernel send SIGTERM to Prosody if the test process
+// dies without calling Stop (a panic, a go test timeout, SIGKILL), so no
+// server outlives its test.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
