@@ -77,10 +77,20 @@ func (e *env) whichAccount() (jid.JID, string, error) {
 		return j, filepath.Join(data, "accounts", j.String()), nil
 	}
 	entries, _ := os.ReadDir(filepath.Join(data, "accounts"))
+	seen := map[string]bool{}
 	var names []string
 	for _, d := range entries {
-		if d.IsDir() {
+		if d.IsDir() && !seen[d.Name()] {
+			seen[d.Name()] = true
 			names = append(names, d.Name())
+		}
+	}
+	if cfg, _, err := e.loadConfig(); err == nil {
+		for _, a := range cfg.Accounts {
+			if !seen[a.JID] {
+				seen[a.JID] = true
+				names = append(names, a.JID)
+			}
 		}
 	}
 	switch len(names) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -8,13 +9,48 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"codeberg.org/ox/ox/internal/prosody"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"ox": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestIntegrationScripts runs the network commands as a user would, against
+// a real Prosody that each script gets to itself (accounts alice, bob and
+// carol, password <name>-pass; OX_SERVER and OX_CA_FILE point at it).
+func TestIntegrationScripts(t *testing.T) {
+	if err := prosody.Available(); err != nil {
+		if prosody.Required() {
+			t.Fatalf("prosody is required here: %v", err)
+		}
+		t.Skipf("skipping: %v (%s)", err, prosody.InstallHint)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:  filepath.Join("testdata", "netscript"),
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+		Setup: func(e *testscript.Env) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			srv, err := prosody.Start(ctx, filepath.Join(e.WorkDir, ".prosody"), prosody.Options{
+				Accounts: map[string]string{"alice": "alice-pass", "bob": "bob-pass", "carol": "carol-pass"},
+			})
+			if err != nil {
+				return err
+			}
+			e.Defer(func() { srv.Stop() })
+			e.Setenv("OX_SERVER", srv.Addr)
+			e.Setenv("OX_CA_FILE", srv.CAFile)
+			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, ".xdg-data"))
+			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".xdg-config"))
+			return nil
+		},
 	})
 }
 

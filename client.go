@@ -1,0 +1,447 @@
+package ox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/store"
+)
+
+// Layout is how ox lays out its PEP nodes.
+type Layout int
+
+const (
+	// LayoutSpec is XEP-0373 §4 and §5 as written: the data node's item id
+	// is the publish time, the metadata item gets an id from the server,
+	// one item on the secret-key node.
+	LayoutSpec Layout = iota
+	// LayoutCompact is the layout from the XEP's field notes: singleton
+	// nodes (pubsub#max_items 1, item id "current"), a notification-only
+	// metadata node where the server allows it, and one secret key per
+	// item with the fingerprint as item id. Spec-only clients read it:
+	// they ask for the newest item and get the only one.
+	LayoutCompact
+)
+
+// Client is one account's OX over an XMPP session: publishing and fetching
+// keys over PEP, backups, and (later) messages.
+type Client struct {
+	Session *xmpp.Session
+	Backend pgp.Backend
+	Store   *store.Store
+	Layout  Layout
+	// Now is the clock (tests pin it); nil means time.Now.
+	Now func() time.Time
+}
+
+// NewClient returns a Client for the session's account.
+func NewClient(s *xmpp.Session, b pgp.Backend, st *store.Store) *Client {
+	return &Client{Session: s, Backend: b, Store: st}
+}
+
+// JID is the account's bare JID.
+func (c *Client) JID() jid.JID { return c.Session.LocalAddr().Bare() }
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// PublishReport says what Publish did.
+type PublishReport struct {
+	Fingerprint pgp.Fingerprint
+	Data        pep.PublishResult
+	Metadata    pep.PublishResult
+	// Announced are the fingerprints the metadata node lists afterwards:
+	// this key and every other device's.
+	Announced []string
+	// AccessModel is the metadata node's access model as far as known.
+	AccessModel string
+}
+
+func (c *Client) keyOptions(singleton bool) pep.Options {
+	o := pep.Options{"pubsub#access_model": "open"}
+	if c.Layout == LayoutCompact && singleton {
+		o["pubsub#max_items"] = "1"
+	}
+	return o
+}
+
+// Publish announces the account's key fpr (XEP-0373 §4.1, §4.2): its
+// minimal public key to the data node first, then the metadata node, read,
+// merged and written so that no other device's entry is lost.
+func (c *Client) Publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+	me := c.JID()
+	k, err := c.Backend.Key(ctx, fpr)
+	if err != nil {
+		return nil, err
+	}
+	if !k.HasUserID(me) {
+		return nil, fmt.Errorf("ox: key %s has no user ID %s, so contacts would refuse it: %w", fpr, pgp.UserID(me), pgp.ErrUnsupportedKey)
+	}
+	if err := k.Usable(c.now()); err != nil {
+		return nil, fmt.Errorf("ox: will not publish key %s: %w", fpr, err)
+	}
+	pub, err := c.Backend.ExportPublic(ctx, fpr, &me)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
+	rep := &PublishReport{Fingerprint: fpr}
+	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
+	if c.Layout == LayoutCompact {
+		itemID = "current"
+	}
+	rep.Data, err = pep.Publish(ctx, c.Session, element.DataNode(fpr.String()), itemID, element.PubKey{Data: pub}.Marshal(), c.keyOptions(true))
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish key %s: %w", fpr, err)
+	}
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return rep, err
+	}
+	list = withKey(list, fpr.String(), now)
+	metaOpts := c.keyOptions(true)
+	metaID := ""
+	if c.Layout == LayoutCompact {
+		metaID = "current"
+		metaOpts["pubsub#deliver_payloads"] = "false"
+	}
+	rep.Metadata, err = pep.Publish(ctx, c.Session, element.NodePublicKeys, metaID, list.Marshal(), metaOpts)
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish the metadata node: %w", err)
+	}
+	for _, e := range list.Keys {
+		rep.Announced = append(rep.Announced, e.Fingerprint)
+	}
+	rep.AccessModel = rep.Metadata.Applied["pubsub#access_model"]
+	return rep, c.recordOwn(ctx, rep.Metadata.ItemID, list)
+}
+
+// ownMetadata reads the account's metadata list; none yet is an empty list.
+func (c *Client) ownMetadata(ctx context.Context) (*element.PublicKeysList, error) {
+	items, err := pep.Items(ctx, c.Session, jid.JID{}, element.NodePublicKeys, 0)
+	if errors.Is(err, pep.ErrNotFound) {
+		return &element.PublicKeysList{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ox: read own metadata node: %w", err)
+	}
+	it, ok := pep.Newest(items)
+	if !ok || it.Payload == nil {
+		return &element.PublicKeysList{}, nil
+	}
+	list, err := element.ParsePublicKeysList(it.Payload)
+	if err != nil {
+		// Never write over what we cannot read: another client's data
+		// would be lost.
+		return nil, fmt.Errorf("ox: the account's metadata node holds something ox cannot read, so it leaves it alone: %w", err)
+	}
+	return list, nil
+}
+
+// withKey adds fpr (or refreshes its date), keeping every other entry as
+// it was written.
+func withKey(l *element.PublicKeysList, fpr string, now time.Time) *element.PublicKeysList {
+	out := &element.PublicKeysList{}
+	for _, e := range l.Keys {
+		if e.Fingerprint != fpr {
+			out.Keys = append(out.Keys, e)
+		}
+	}
+	out.Keys = append(out.Keys, element.PubKeyMetadata{Fingerprint: fpr, Date: now})
+	return out
+}
+
+func withoutKey(l *element.PublicKeysList, fpr string) (*element.PublicKeysList, bool) {
+	out := &element.PublicKeysList{}
+	found := false
+	for _, e := range l.Keys {
+		if e.Fingerprint == fpr {
+			found = true
+			continue
+		}
+		out.Keys = append(out.Keys, e)
+	}
+	return out, found
+}
+
+func (c *Client) recordOwn(ctx context.Context, itemID string, l *element.PublicKeysList) error {
+	return c.Store.SetAnnouncements(ctx, c.JID().String(), itemID, announcements(l), c.now())
+}
+
+func announcements(l *element.PublicKeysList) []store.Announcement {
+	out := make([]store.Announcement, 0, len(l.Keys))
+	for _, e := range l.Keys {
+		out = append(out, store.Announcement{Fingerprint: e.Fingerprint, Date: e.Date})
+	}
+	return out
+}
+
+// Unpublish removes the account's key fpr from the metadata node (keeping
+// every other device's entry) and deletes its data node.
+func (c *Client) Unpublish(ctx context.Context, fpr pgp.Fingerprint) error {
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	rest, found := withoutKey(list, fpr.String())
+	if found {
+		opts := c.keyOptions(true)
+		id := ""
+		if c.Layout == LayoutCompact {
+			id = "current"
+			opts["pubsub#deliver_payloads"] = "false"
+		}
+		res, err := pep.Publish(ctx, c.Session, element.NodePublicKeys, id, rest.Marshal(), opts)
+		if err != nil {
+			return fmt.Errorf("ox: update the metadata node: %w", err)
+		}
+		if err := c.recordOwn(ctx, res.ItemID, rest); err != nil {
+			return err
+		}
+	}
+	err = pep.DeleteNode(ctx, c.Session, element.DataNode(fpr.String()))
+	if errors.Is(err, pep.ErrNotFound) {
+		if !found {
+			return fmt.Errorf("ox: key %s is not published: %w", fpr, pep.ErrNotFound)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ox: delete the data node of %s: %w", fpr, err)
+	}
+	return nil
+}
+
+// KeyProblem is an announced key that was not taken, and why.
+type KeyProblem struct {
+	Fingerprint string
+	Reason      string
+}
+
+// FetchReport says what Fetch found.
+type FetchReport struct {
+	JID jid.JID
+	// MetadataItem is the id of the metadata item read.
+	MetadataItem string
+	// Announced are the fingerprints the contact announces.
+	Announced []string
+	// Imported are keys fetched and stored now; Unchanged were known and
+	// not fetched again.
+	Imported  []pgp.KeyInfo
+	Unchanged []string
+	// Rejected are announced keys that were not taken.
+	Rejected []KeyProblem
+	// Skipped are metadata entries that could not be read.
+	Skipped []string
+}
+
+// ErrNoKeysPublished: the contact has no OX metadata node, or it is empty.
+var ErrNoKeysPublished = errors.New("ox: no OX keys published")
+
+// Fetch reads j's metadata node and every key it announces that is not
+// stored yet or has changed (XEP-0373 §4.3, §4.4). Only a key whose
+// fingerprint matches its node and that carries the user ID "xmpp:<j>" is
+// imported.
+func (c *Client) Fetch(ctx context.Context, j jid.JID) (*FetchReport, error) {
+	j = j.Bare()
+	items, err := pep.Items(ctx, c.Session, j, element.NodePublicKeys, 1)
+	switch {
+	case errors.Is(err, pep.ErrNotFound), errors.Is(err, pep.ErrForbidden):
+		// Servers answer "no such node" and "no access" alike (Prosody says
+		// forbidden for both), so say both.
+		return nil, fmt.Errorf("%w by %s, or only to their contacts (the server answered %v)", ErrNoKeysPublished, j, errors.Unwrap(err))
+	case err != nil:
+		return nil, fmt.Errorf("ox: fetch %s's metadata: %w", j, err)
+	}
+	it, ok := pep.Newest(items)
+	if !ok || it.Payload == nil {
+		return nil, fmt.Errorf("%w by %s", ErrNoKeysPublished, j)
+	}
+	list, err := element.ParsePublicKeysList(it.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("ox: %s's metadata node: %w", j, err)
+	}
+	return c.fetchListed(ctx, j, it.ID, list)
+}
+
+func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list *element.PublicKeysList) (*FetchReport, error) {
+	rep := &FetchReport{JID: j, MetadataItem: itemID, Skipped: list.Skipped}
+	known := map[string]store.Announcement{}
+	if prev, _, _, err := c.Store.Announcements(ctx, j.String()); err == nil {
+		for _, a := range prev {
+			known[a.Fingerprint] = a
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	var keep []element.PubKeyMetadata
+	for _, e := range list.Keys {
+		rep.Announced = append(rep.Announced, e.Fingerprint)
+		fpr, err := pgp.ParseFingerprint(e.Fingerprint)
+		if err != nil {
+			rep.Rejected = append(rep.Rejected, KeyProblem{e.Fingerprint, "not a v4 fingerprint"})
+			continue
+		}
+		if a, ok := known[e.Fingerprint]; ok && a.Date.Equal(e.Date) {
+			if _, err := c.Backend.Key(ctx, fpr); err == nil {
+				rep.Unchanged = append(rep.Unchanged, e.Fingerprint)
+				keep = append(keep, e)
+				continue
+			}
+		}
+		k, problem, err := c.fetchKey(ctx, j, fpr)
+		if err != nil {
+			return rep, err
+		}
+		if problem != "" {
+			rep.Rejected = append(rep.Rejected, KeyProblem{e.Fingerprint, problem})
+			continue
+		}
+		rep.Imported = append(rep.Imported, k)
+		keep = append(keep, e)
+	}
+	// Record only the keys we hold, so that a key that could not be
+	// fetched is tried again next time.
+	if err := c.Store.SetAnnouncements(ctx, j.String(), itemID, announcements(&element.PublicKeysList{Keys: keep}), c.now()); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// fetchKey fetches and vets one announced key. A problem with the key is
+// returned as a reason, not an error: the other keys are still fetched.
+func (c *Client) fetchKey(ctx context.Context, j jid.JID, fpr pgp.Fingerprint) (pgp.KeyInfo, string, error) {
+	items, err := pep.Items(ctx, c.Session, j, element.DataNode(fpr.String()), 1)
+	switch {
+	case errors.Is(err, pep.ErrNotFound):
+		return pgp.KeyInfo{}, "announced, but its data node is missing", nil
+	case errors.Is(err, pep.ErrForbidden):
+		return pgp.KeyInfo{}, "its data node is not readable to you", nil
+	case err != nil:
+		return pgp.KeyInfo{}, "", fmt.Errorf("ox: fetch %s's key %s: %w", j, fpr, err)
+	}
+	it, ok := pep.Newest(items)
+	if !ok || it.Payload == nil {
+		return pgp.KeyInfo{}, "its data node is empty", nil
+	}
+	pk, err := element.ParsePubKey(it.Payload)
+	if err != nil {
+		return pgp.KeyInfo{}, "unreadable <pubkey/>: " + err.Error(), nil
+	}
+	ks, err := c.Backend.Inspect(ctx, pk.Data)
+	if err != nil {
+		return pgp.KeyInfo{}, "unreadable key: " + err.Error(), nil
+	}
+	if len(ks) != 1 || ks[0].Fingerprint != fpr {
+		got := make([]string, len(ks))
+		for i, k := range ks {
+			got[i] = k.Fingerprint.String()
+		}
+		return pgp.KeyInfo{}, "the node holds key " + strings.Join(got, ", ") + ", not the announced one", nil
+	}
+	if !ks[0].HasUserID(j) {
+		return pgp.KeyInfo{}, "the key lacks the user ID " + pgp.UserID(j), nil
+	}
+	imported, err := c.Backend.Import(ctx, pk.Data)
+	if err != nil {
+		return pgp.KeyInfo{}, "", err
+	}
+	return imported[0], "", nil
+}
+
+// HandleEvent follows a contact's key changes from a PEP notification
+// (XEP-0373 §4.5): with the metadata in the payload it fetches what
+// changed; for an id-only notification (a notification-only node) it reads
+// the metadata node first. Own-account events update what is recorded of
+// the account's own devices.
+func (c *Client) HandleEvent(ctx context.Context, ev pep.Event) (*FetchReport, error) {
+	if ev.Node != element.NodePublicKeys {
+		return nil, nil
+	}
+	from := ev.From
+	if from.Equal(jid.JID{}) {
+		from = c.JID()
+	}
+	if n := len(ev.Items); n > 0 && ev.Items[n-1].Payload != nil {
+		it := ev.Items[n-1] // the newest: XEP-0060 sends items in publish order
+		list, err := element.ParsePublicKeysList(it.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("ox: %s's metadata notification: %w", from, err)
+		}
+		return c.fetchListed(ctx, from.Bare(), it.ID, list)
+	}
+	return c.Fetch(ctx, from)
+}
+
+// Announced returns the fingerprints j is recorded to announce, sorted.
+func (c *Client) Announced(ctx context.Context, j jid.JID) ([]string, error) {
+	list, _, _, err := c.Store.Announcements(ctx, j.Bare().String())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.Fingerprint
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Features are what ox announces in service discovery (XEP-0030) and
+// entity capabilities (XEP-0115): interest in contacts' key changes
+// (XEP-0373 §4.5, XEP-0060 §9.2 +notify) and the OX IM profile (XEP-0374 §2.1).
+var Features = []string{pep.Notify(element.NodePublicKeys), element.NSIM}
+
+// CapsNode names ox in XEP-0115 capabilities.
+const CapsNode = "https://codeberg.org/ox/ox"
+
+// EventFunc is told about every key change a PEP notification brought: what
+// was fetched (rep), or why following it failed (err).
+type EventFunc func(ctx context.Context, ev pep.Event, rep *FetchReport, err error)
+
+// Handler returns the handler for the session's incoming stanzas: it
+// answers disco#info with Features and follows key-change notifications
+// (HandleEvent), reporting each to f if it is not nil.
+func (c *Client) Handler(f EventFunc) xmpp.Handler {
+	return mux.New(stanza.NSClient,
+		pep.DiscoHandler(Features),
+		pep.HandleEvents(func(ctx context.Context, ev pep.Event) {
+			// The session's handler must not block on IQs it waits for
+			// itself: follow the change on its own goroutine.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				rep, err := c.HandleEvent(ctx, ev)
+				if f != nil && (rep != nil || err != nil) {
+					f(ctx, ev, rep, err)
+				}
+			}()
+		}),
+	)
+}
+
+// Serve processes incoming stanzas with Handler(f) until the session ends.
+// Results of the Client's own requests (IQs) arrive only while it runs.
+func (c *Client) Serve(f EventFunc) error { return c.Session.Serve(c.Handler(f)) }
+
+// Online sends available presence with ox's capabilities, so that the
+// server sends contacts' key-change notifications (XEP-0163 §4).
+func (c *Client) Online(ctx context.Context) error {
+	return c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode))
+}

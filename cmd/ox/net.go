@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+	"mellium.im/xmpp"
+
+	"codeberg.org/ox/ox"
+)
+
+// netFlags are the connection settings a command may override.
+type netFlags struct {
+	server    string
+	caFile    string
+	directTLS bool
+	timeout   time.Duration
+}
+
+func (n *netFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&n.server, "server", "", "connect to `HOST:PORT` instead of looking up the domain (env OX_SERVER)")
+	fs.StringVar(&n.caFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM) for a private server (env OX_CA_FILE)")
+	fs.BoolVar(&n.directTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
+	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up on the server after `DURATION`")
+}
+
+// online is a connected account.
+type online struct {
+	*session
+	xmpp   *xmpp.Session
+	client *ox.Client
+}
+
+func (o *online) Close() {
+	ox.CloseSession(o.xmpp)
+	o.session.Close()
+}
+
+// connect opens the account's store and logs in, with settings from the
+// flags, then the environment, then the config file.
+func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, error) {
+	s, err := e.open(ctx, create)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, err := e.loadConfig()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	ac := cfg.find(s.jid.String())
+	if ac == nil {
+		ac = &accountConfig{JID: s.jid.String()}
+	}
+	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS}
+	if ca := first(n.caFile, e.getenv("OX_CA_FILE"), ac.CAFile); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			s.Close()
+			return nil, withHint(fmt.Errorf("CA file: %w", err), "give a PEM file with --ca-file or OX_CA_FILE")
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			s.Close()
+			return nil, withHint(fmt.Errorf("CA file %s holds no PEM certificate", ca), "give a PEM file with --ca-file or OX_CA_FILE")
+		}
+		a.TLS = &tls.Config{RootCAs: pool}
+	}
+	a.Password, err = e.password(ctx, s.jid.String(), ac.PasswordCommand)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	x, err := ox.Dial(dctx, a)
+	if err != nil {
+		s.Close()
+		var ae *ox.AuthError
+		if errors.As(err, &ae) {
+			return nil, withHint(err, "check the password (OX_PASSWORD, the password command, or the prompt)")
+		}
+		return nil, withHint(err, "check the server address (--server, OX_SERVER) and, for a private server, its CA (--ca-file)")
+	}
+	c := ox.NewClient(x, s.backend, s.store)
+	if ac.Layout == "compact" {
+		c.Layout = ox.LayoutCompact
+	}
+	go c.Serve(nil)
+	return &online{session: s, xmpp: x, client: c}, nil
+}
+
+func first(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// password comes from OX_PASSWORD, the password command, or a prompt on
+// the terminal; never from the command line.
+func (e *env) password(ctx context.Context, account, command string) (string, error) {
+	if p := e.getenv("OX_PASSWORD"); p != "" {
+		return p, nil
+	}
+	if command != "" {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(cctx, "sh", "-c", command).Output()
+		if err != nil {
+			return "", withHint(fmt.Errorf("password command failed: %v", err), "check the account's password command ('ox account list')")
+		}
+		line, _, _ := strings.Cut(string(out), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	return e.prompt("password for " + account)
+}
+
+// prompt asks on the terminal, without echo; it never reads a secret from
+// a pipe that was meant for data.
+func (e *env) prompt(what string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", withHint(fmt.Errorf("no %s and no terminal to ask for it", what), "set it in the environment (OX_PASSWORD, OX_BACKUP_CODE) or, for a password, save a password command with 'ox account add'")
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "%s: ", what)
+	var b []byte
+	if term.IsTerminal(int(tty.Fd())) {
+		b, err = term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+	} else {
+		var line string
+		line, err = bufio.NewReader(tty).ReadString('\n')
+		b = []byte(strings.TrimRight(line, "\r\n"))
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	return string(b), nil
+}

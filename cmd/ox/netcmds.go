@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/backup"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+)
+
+func init() {
+	var ac accountConfig
+	register(&command{
+		name:    "account add",
+		args:    "JID",
+		summary: "save an account's connection settings (never its password)",
+		examples: `  ox account add alice@example.org
+  ox account add alice@example.org --server 127.0.0.1:5222 --ca-file ca.pem
+  ox account add alice@example.org --password-command 'pass show xmpp/alice'
+  ox account add alice@example.org --layout compact   # the XEP's improved node layout
+`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&ac.Server, "server", "", "connect to `HOST:PORT` instead of looking up the domain")
+			fs.StringVar(&ac.CAFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM)")
+			fs.BoolVar(&ac.DirectTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
+			fs.StringVar(&ac.PasswordCommand, "password-command", "", "a shell `COMMAND` that prints the password")
+			fs.StringVar(&ac.Layout, "layout", "spec", "PEP node layout: spec (XEP-0373 as written) or compact (singleton, notification-only nodes)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("account add takes one JID")
+			}
+			j, err := parseAccount(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			if ac.Layout != "spec" && ac.Layout != "compact" {
+				return usagef("--layout %q: want spec or compact", ac.Layout)
+			}
+			if ac.CAFile != "" {
+				if _, err := os.Stat(ac.CAFile); err != nil {
+					return withHint(fmt.Errorf("CA file: %w", err), "give the path of a PEM file")
+				}
+			}
+			cfg, path, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			a := ac
+			a.JID = j.String()
+			if a.Layout == "spec" {
+				a.Layout = ""
+			}
+			if old := cfg.find(a.JID); old != nil {
+				*old = a
+			} else {
+				cfg.Accounts = append(cfg.Accounts, a)
+			}
+			return saveConfig(path, cfg)
+		},
+	})
+	register(&command{
+		name:    "account list",
+		summary: "list the saved accounts and their settings",
+		run: func(e *env, fs *flag.FlagSet) error {
+			cfg, _, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			for _, a := range cfg.Accounts {
+				var parts []string
+				if a.Server != "" {
+					parts = append(parts, "server "+a.Server)
+				}
+				if a.DirectTLS {
+					parts = append(parts, "direct TLS")
+				}
+				if a.CAFile != "" {
+					parts = append(parts, "CA "+a.CAFile)
+				}
+				if a.PasswordCommand != "" {
+					parts = append(parts, "password command")
+				}
+				if a.Layout != "" {
+					parts = append(parts, "layout "+a.Layout)
+				}
+				fmt.Fprintf(e.stdout, "%s  %s\n", a.JID, strings.Join(parts, ", "))
+			}
+			return nil
+		},
+	})
+	register(&command{
+		name:    "account remove",
+		args:    "JID",
+		summary: "forget an account's saved settings (its keys stay in the home)",
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("account remove takes one JID")
+			}
+			j, err := parseAccount(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			cfg, path, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			kept := cfg.Accounts[:0]
+			found := false
+			for _, a := range cfg.Accounts {
+				if a.JID == j.String() {
+					found = true
+					continue
+				}
+				kept = append(kept, a)
+			}
+			if !found {
+				return withHint(fmt.Errorf("no saved settings for %s", j), "see 'ox account list'")
+			}
+			cfg.Accounts = kept
+			return saveConfig(path, cfg)
+		},
+	})
+
+	var pubNet netFlags
+	register(&command{
+		name:    "key publish",
+		args:    "[FINGERPRINT]",
+		summary: "publish the account's key over PEP (data node, then the metadata node, keeping other devices' keys)",
+		examples: `  OX_PASSWORD=… ox key publish
+  ox key publish --server 127.0.0.1:5222 --ca-file ca.pem
+`,
+		flags: pubNet.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() > 1 {
+				return usagef("key publish takes at most one fingerprint")
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &pubNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			k, err := ownKey(ctx, o.session, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			rep, err := o.client.Publish(ctx, k.Fingerprint)
+			if err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintln(e.stdout, k.Fingerprint)
+			for _, r := range []pep.PublishResult{rep.Data, rep.Metadata} {
+				if r.Fallback != "" {
+					fmt.Fprintf(e.stderr, "ox: warning: %s\n", r.Fallback)
+				}
+			}
+			model := rep.AccessModel
+			if model == "" {
+				model = "unknown"
+			}
+			fmt.Fprintf(e.stderr, "ox: published; the metadata node announces %d key(s): %s; access model: %s\n", len(rep.Announced), strings.Join(rep.Announced, ", "), model)
+			if model != "open" {
+				fmt.Fprintf(e.stderr, "ox: warning: the access model is %s, not open: only some contacts can fetch this key\n", model)
+			}
+			return nil
+		},
+	})
+	var unpubNet netFlags
+	register(&command{
+		name:    "key unpublish",
+		args:    "[FINGERPRINT]",
+		summary: "remove the key from the metadata node and delete its data node (other devices' keys stay)",
+		flags:   unpubNet.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() > 1 {
+				return usagef("key unpublish takes at most one fingerprint")
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &unpubNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			var fpr pgp.Fingerprint
+			if fs.NArg() == 1 {
+				if fpr, err = pgp.ParseFingerprint(fs.Arg(0)); err != nil {
+					return &usageError{err.Error()}
+				}
+			} else {
+				k, err := ownKey(ctx, o.session, "")
+				if err != nil {
+					return err
+				}
+				fpr = k.Fingerprint
+			}
+			if err := o.client.Unpublish(ctx, fpr); err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintln(e.stdout, fpr)
+			return nil
+		},
+	})
+
+	var fetchNet netFlags
+	register(&command{
+		name:    "cert fetch",
+		args:    "JID",
+		summary: "fetch the keys a contact (or the account itself) announces over PEP; print each with what became of it",
+		examples: `  ox cert fetch bob@example.org
+  ox cert fetch alice@example.org     # what the account itself has published
+`,
+		flags: fetchNet.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("cert fetch takes one JID")
+			}
+			j, err := parseAccount(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &fetchNet, true)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			rep, err := o.client.Fetch(ctx, j)
+			if err != nil {
+				if errors.Is(err, ox.ErrNoKeysPublished) {
+					return withHint(err, j.String()+" has not published an OX key; ask them to, or import one with 'ox cert import FILE'")
+				}
+				return pepHint(err)
+			}
+			for _, k := range rep.Imported {
+				fmt.Fprintf(e.stdout, "%s  fetched\n", k.Fingerprint)
+			}
+			for _, f := range rep.Unchanged {
+				fmt.Fprintf(e.stdout, "%s  unchanged\n", f)
+			}
+			for _, p := range rep.Rejected {
+				fmt.Fprintf(e.stdout, "%s  rejected\n", p.Fingerprint)
+				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s was not taken: %s\n", j, p.Fingerprint, p.Reason)
+			}
+			for _, s := range rep.Skipped {
+				fmt.Fprintf(e.stderr, "ox: warning: %s's metadata has an unreadable entry: %s\n", j, s)
+			}
+			if len(rep.Imported)+len(rep.Unchanged) == 0 {
+				return fmt.Errorf("none of the %d key(s) %s announces could be used", len(rep.Announced), j)
+			}
+			return nil
+		},
+	})
+
+	var pushNet netFlags
+	var replace bool
+	register(&command{
+		name:    "backup push",
+		args:    "[FINGERPRINT]",
+		summary: "encrypt the secret key with a new backup code and store it on the server (XEP-0373 §5); print the code once",
+		examples: `  ox backup push > code.txt    # keep the code safe: it is shown once and opens the backup
+`,
+		flags: func(fs *flag.FlagSet) {
+			pushNet.register(fs)
+			fs.BoolVar(&replace, "replace", false, "replace a backup already stored (it may hold another device's key)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() > 1 {
+				return usagef("backup push takes at most one fingerprint")
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &pushNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			k, err := ownKey(ctx, o.session, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			code, err := o.client.BackupPush(ctx, k.Fingerprint, replace)
+			if errors.Is(err, ox.ErrBackupExists) {
+				return withHint(err, "restore it first ('ox backup restore' on a fresh home), or replace it with 'ox backup push --replace'")
+			}
+			if err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintln(e.stdout, code)
+			fmt.Fprintln(e.stderr, "ox: warning: write this backup code down and keep it safe: it is shown only once, and anyone with it and your account can read your secret key")
+			return nil
+		},
+	})
+	var restoreNet netFlags
+	register(&command{
+		name:    "backup restore",
+		summary: "fetch the secret key backup and open it with the backup code (prompt, or env OX_BACKUP_CODE)",
+		examples: `  ox --home ~/laptop --account alice@example.org backup restore
+  OX_BACKUP_CODE=… ox --account alice@example.org backup restore
+`,
+		flags: restoreNet.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("backup restore takes no arguments")
+			}
+			raw := e.getenv("OX_BACKUP_CODE")
+			if raw == "" {
+				var err error
+				if raw, err = e.prompt("backup code"); err != nil {
+					return err
+				}
+			}
+			code, err := backup.ParseCode(raw)
+			if err != nil {
+				return withHint(err, "the code is 24 characters of 1-9 and A-Z (no 0 or O), in six groups of four")
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &restoreNet, true)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			ks, err := o.client.BackupRestore(ctx, code)
+			switch {
+			case errors.Is(err, backup.ErrWrongCode):
+				return withHint(err, "check the code; nothing was changed")
+			case errors.Is(err, ox.ErrNoBackup):
+				return withHint(err, "push one from a device that has the key: 'ox backup push'")
+			case err != nil:
+				return withHint(err, "nothing was changed")
+			}
+			for _, k := range ks {
+				fmt.Fprintln(e.stdout, k.Fingerprint)
+				if !k.HasUserID(o.jid) {
+					fmt.Fprintf(e.stderr, "ox: warning: the restored key %s has no user ID %s\n", k.Fingerprint, pgp.UserID(o.jid))
+				}
+			}
+			return nil
+		},
+	})
+}
+
+func pepHint(err error) error {
+	switch {
+	case errors.Is(err, pep.ErrUnsupported):
+		return withHint(err, "the server does not offer PEP (XEP-0163), which OX needs")
+	case errors.Is(err, pep.ErrForbidden):
+		return withHint(err, "the server or the contact does not let you read or write that node")
+	case errors.Is(err, pep.ErrAccessModel):
+		return withHint(err, "the server cannot make the node private; nothing was published")
+	}
+	return err
+}
