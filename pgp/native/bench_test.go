@@ -6,8 +6,8 @@ import (
 	"io"
 	"testing"
 
-	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"codeberg.org/ox/ox/pgp"
 )
