@@ -46,7 +46,9 @@ func TestIntegrationScripts(t *testing.T) {
 			}
 			e.Defer(func() { srv.Stop() })
 			e.Setenv("OX_SERVER", srv.Addr)
+			e.Setenv("OX_STARTTLS_SERVER", srv.Addr)
 			e.Setenv("OX_CA_FILE", srv.CAFile)
+			e.Setenv("OX_TLS_SERVER", srv.TLSAddr) // for --direct-tls
 			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, ".xdg-data"))
 			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".xdg-config"))
 			return nil
