@@ -473,3 +473,7 @@ func attrValue(attrs []xml.Attr, local string) string {
 	}
 	return ""
 }
+
+// ReadStanza reads the element a mux handler is given (the whole stanza),
+// re-serialised, up to 4 MiB, so that it can be parsed on its own.
+func ReadStanza(r xml.TokenReader) ([]byte, error) { return readElement(r, maxStanza) }

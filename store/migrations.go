@@ -46,4 +46,25 @@ CREATE TABLE metadata_fetches (
 	fetched INTEGER NOT NULL       -- unix seconds
 ) WITHOUT ROWID;
 `,
+	// 3: messages: what was already delivered (by the server's stanza-id, so
+	// a message seen live, from the offline store and from the archive is
+	// shown once), messages that cannot be read yet, and the archive cursor.
+	`
+CREATE TABLE delivered (
+	stanza_id TEXT PRIMARY KEY,    -- XEP-0359 stanza-id assigned by the account's server
+	at        INTEGER NOT NULL     -- unix seconds
+) WITHOUT ROWID;
+CREATE TABLE pending (
+	id       INTEGER PRIMARY KEY,
+	sender   TEXT NOT NULL,        -- bare JID
+	stanza   BLOB NOT NULL,        -- the message as received
+	received INTEGER NOT NULL,     -- unix seconds: when it arrived (its delivery time)
+	reason   TEXT NOT NULL         -- why it could not be read yet
+);
+CREATE INDEX pending_sender ON pending(sender);
+CREATE TABLE mam_cursor (
+	archive TEXT PRIMARY KEY,      -- the archive's JID (the account)
+	last_id TEXT NOT NULL          -- the last archive id processed
+) WITHOUT ROWID;
+`,
 }

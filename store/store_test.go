@@ -154,3 +154,39 @@ func TestAnnouncements(t *testing.T) {
 		t.Error("C is announced")
 	}
 }
+
+func TestMessagesBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	now := time.Unix(5000, 0)
+	if first, err := s.MarkDelivered(ctx, "sid-1", now); err != nil || !first {
+		t.Fatalf("first delivery: %v %v", first, err)
+	}
+	if first, err := s.MarkDelivered(ctx, "sid-1", now); err != nil || first {
+		t.Fatalf("second delivery of the same id reported as new: %v", err)
+	}
+	id, err := s.AddPending(ctx, Pending{Sender: "bob@x", Stanza: []byte("<message/>"), Received: now, Reason: "unknown signer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := s.PendingFrom(ctx, "bob@x"); len(ps) != 1 || ps[0].Reason != "unknown signer" || !ps[0].Received.Equal(now) {
+		t.Fatalf("pending %+v", ps)
+	}
+	if ps, _ := s.PendingFrom(ctx, "carol@x"); len(ps) != 0 {
+		t.Fatal("pending from the wrong sender")
+	}
+	if err := s.DeletePending(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := s.PendingFrom(ctx, ""); len(ps) != 0 {
+		t.Fatal("pending not deleted")
+	}
+	if c, _ := s.MAMCursor(ctx, "a@x"); c != "" {
+		t.Fatal("cursor before any")
+	}
+	s.SetMAMCursor(ctx, "a@x", "1")
+	s.SetMAMCursor(ctx, "a@x", "2")
+	if c, _ := s.MAMCursor(ctx, "a@x"); c != "2" {
+		t.Fatalf("cursor %q", c)
+	}
+}

@@ -1,0 +1,50 @@
+package ox_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/gosendxmpp"
+)
+
+// go-sendxmpp, a client that knows only the spec, fetches the key ox
+// published (in either layout) and encrypts to it; ox fetches the key
+// go-sendxmpp published.
+func TestIntegrationGoSendXMPPInterop(t *testing.T) {
+	gosendxmpp.Require(t)
+	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
+		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
+			srv := startServer(t, "alice", "bob")
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			bob := gosendxmpp.New(t, srv, "bob", "bob-pass")
+			if err := bob.GenerateKey(ctx); err != nil {
+				t.Fatal(err)
+			}
+			alice := newDevice(ctx, t, srv, "alice", true, nil)
+			alice.Layout = layout
+
+			// ox fetches what go-sendxmpp published.
+			fr, err := alice.Fetch(ctx, jid.MustParse(srv.JID("bob")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fr.Imported) != 1 || !slices.Equal(fr.Imported[0].UserIDs, []string{"xmpp:bob@localhost"}) {
+				t.Fatalf("fetched %+v, rejected %+v", fr.Imported, fr.Rejected)
+			}
+
+			// go-sendxmpp encrypts to what ox published: it fails (and says
+			// so) when it cannot fetch the recipient's key.
+			if _, err := alice.Publish(ctx, alice.key.Fingerprint); err != nil {
+				t.Fatal(err)
+			}
+			if err := bob.Send(ctx, "alice@localhost", "hello alice from go-sendxmpp"); err != nil {
+				t.Fatalf("go-sendxmpp could not encrypt to ox's published key: %v", err)
+			}
+		})
+	}
+}

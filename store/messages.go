@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MarkDelivered records that the message with the server's stanza-id id was
+// handed to the user; it reports false if it had been already.
+func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
+	if err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// Pending is a message that could not be read yet.
+type Pending struct {
+	ID       int64
+	Sender   string
+	Stanza   []byte
+	Received time.Time
+	Reason   string
+}
+
+// AddPending keeps a message to try again later.
+func (s *Store) AddPending(ctx context.Context, p Pending) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO pending (sender, stanza, received, reason) VALUES (?, ?, ?, ?)`, p.Sender, p.Stanza, p.Received.Unix(), p.Reason)
+	if err != nil {
+		return 0, fmt.Errorf("store: keep pending message: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// PendingFrom returns the messages from sender that wait, oldest first; an
+// empty sender means all.
+func (s *Store) PendingFrom(ctx context.Context, sender string) ([]Pending, error) {
+	q, args := `SELECT id, sender, stanza, received, reason FROM pending ORDER BY id`, []any{}
+	if sender != "" {
+		q, args = `SELECT id, sender, stanza, received, reason FROM pending WHERE sender = ? ORDER BY id`, []any{sender}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []Pending
+	for rows.Next() {
+		var p Pending
+		var at int64
+		if err := rows.Scan(&p.ID, &p.Sender, &p.Stanza, &at, &p.Reason); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		p.Received = time.Unix(at, 0).UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePending forgets a pending message (it was read or rejected for good).
+func (s *Store) DeletePending(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM pending WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// MAMCursor returns the last archive id processed for archive, or "".
+func (s *Store) MAMCursor(ctx context.Context, archive string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT last_id FROM mam_cursor WHERE archive = ?`, archive).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	return id, nil
+}
+
+// SetMAMCursor records the last archive id processed.
+func (s *Store) SetMAMCursor(ctx context.Context, archive, id string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO mam_cursor (archive, last_id) VALUES (?, ?) ON CONFLICT (archive) DO UPDATE SET last_id = excluded.last_id`, archive, id)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
