@@ -2,12 +2,15 @@ package ox
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
@@ -44,6 +47,12 @@ type Client struct {
 	Layout  Layout
 	// Now is the clock (tests pin it); nil means time.Now.
 	Now func() time.Time
+	// OnMessage is handed every OX message Serve reads, rejected ones
+	// included (Message.Err says why); set it before Serve.
+	OnMessage func(*Message)
+
+	workerOnce sync.Once
+	queue      chan func(context.Context)
 }
 
 // NewClient returns a Client for the session's account.
@@ -416,24 +425,93 @@ const CapsNode = "https://codeberg.org/ox/ox"
 type EventFunc func(ctx context.Context, ev pep.Event, rep *FetchReport, err error)
 
 // Handler returns the handler for the session's incoming stanzas: it
-// answers disco#info with Features and follows key-change notifications
-// (HandleEvent), reporting each to f if it is not nil.
+// answers disco#info with Features, follows key-change notifications
+// (HandleEvent, reported to f if not nil), and reads OX messages, live or as
+// carbon copies (XEP-0280), handing each to OnMessage in the order they
+// arrived. Follow-up requests run off the session's goroutine, which must
+// not wait for its own IQs.
 func (c *Client) Handler(f EventFunc) xmpp.Handler {
-	return mux.New(stanza.NSClient,
+	c.startWorker()
+	openpgp := xml.Name{Space: element.NS, Local: "openpgp"}
+	opts := []mux.Option{
 		pep.DiscoHandler(Features),
 		pep.HandleEvents(func(ctx context.Context, ev pep.Event) {
-			// The session's handler must not block on IQs it waits for
-			// itself: follow the change on its own goroutine.
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
+			c.queue <- func(ctx context.Context) {
 				rep, err := c.HandleEvent(ctx, ev)
 				if f != nil && (rep != nil || err != nil) {
 					f(ctx, ev, rep, err)
 				}
-			}()
+				if rep != nil && len(rep.Imported) > 0 {
+					ms, _ := c.RetryPending(ctx, rep.JID)
+					for _, m := range ms {
+						c.emit(m)
+					}
+				}
+			}
 		}),
-	)
+	}
+	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage, stanza.GroupChatMessage} {
+		opts = append(opts, mux.MessageFunc(typ, openpgp, c.onStanza(nil)))
+	}
+	for _, kind := range []string{"received", "sent"} {
+		kind := kind
+		name := xml.Name{Space: nsCarbons, Local: kind}
+		for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
+			opts = append(opts, mux.MessageFunc(typ, name, c.onStanza(func(raw []byte) (received, bool) {
+				return unwrapCarbon(raw, kind, c.JID())
+			})))
+		}
+	}
+	return mux.New(stanza.NSClient, opts...)
+}
+
+const nsCarbons = "urn:xmpp:carbons:2"
+
+// onStanza reads a message stanza off the session and queues its
+// processing; unwrap (for carbons) turns the wrapper into the message.
+func (c *Client) onStanza(unwrap func([]byte) (received, bool)) mux.MessageHandlerFunc {
+	return func(_ stanza.Message, t xmlstream.TokenReadEncoder) error {
+		raw, err := pep.ReadStanza(t)
+		if err != nil {
+			return nil // a broken stanza must not end the session
+		}
+		r := received{raw: raw}
+		if unwrap != nil {
+			var ok bool
+			if r, ok = unwrap(raw); !ok {
+				return nil
+			}
+		}
+		c.queue <- func(ctx context.Context) {
+			m, err := c.receive(ctx, r)
+			if err != nil || m == nil {
+				return
+			}
+			c.emit(m)
+		}
+		return nil
+	}
+}
+
+func (c *Client) emit(m *Message) {
+	if c.OnMessage != nil {
+		c.OnMessage(m)
+	}
+}
+
+// startWorker runs the queue of follow-up work, one item at a time, so
+// that messages are handed over in the order they arrived.
+func (c *Client) startWorker() {
+	c.workerOnce.Do(func() {
+		c.queue = make(chan func(context.Context), 256)
+		go func() {
+			for job := range c.queue {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				job(ctx)
+				cancel()
+			}
+		}()
+	})
 }
 
 // Serve processes incoming stanzas with Handler(f) until the session ends.

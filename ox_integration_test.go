@@ -26,34 +26,55 @@ const testTimeout = 60 * time.Second
 // device is one ox installation (its own store) logged in to an account.
 type device struct {
 	*ox.Client
-	jid jid.JID
-	key pgp.KeyInfo
+	jid   jid.JID
+	key   pgp.KeyInfo
+	close func()
+	once  sync.Once
 }
 
 // newDevice logs local in with a fresh store; with keygen it makes a key.
 func newDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local string, keygen bool, f ox.EventFunc) *device {
 	t.Helper()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
+	return newDeviceAt(ctx, t, srv, local, t.TempDir(), keygen, func(c *ox.Client) { c.OnMessage = nil }, f)
+}
+
+// newDeviceWith is newDevice with a chance to set the client up before it
+// is served.
+func newDeviceWith(ctx context.Context, t *testing.T, srv *prosody.Server, local string, keygen bool, setup func(*ox.Client)) *device {
+	t.Helper()
+	return newDeviceAt(ctx, t, srv, local, t.TempDir(), keygen, setup, nil)
+}
+
+// newDeviceAt logs local in with the store in dir (a device that comes
+// back keeps its store).
+func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
+	t.Helper()
+	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
 	s, err := srv.Dial(ctx, local, local+"-pass", "")
 	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
 	c := ox.NewClient(s, native.New(st), st)
+	if setup != nil {
+		setup(c)
+	}
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(f) }()
-	t.Cleanup(func() {
+	d := &device{Client: c, jid: c.JID()}
+	d.close = func() {
 		prosody.CloseSession(s)
 		select {
 		case <-served:
 		case <-time.After(5 * time.Second):
 			t.Errorf("%s: Serve did not return", local)
 		}
-	})
-	d := &device{Client: c, jid: c.JID()}
+		st.Close()
+	}
+	t.Cleanup(func() { d.Close(t) })
 	if keygen {
 		d.key, err = c.Backend.Generate(ctx, d.jid, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
 		if err != nil {
@@ -61,6 +82,11 @@ func newDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local str
 		}
 	}
 	return d
+}
+
+// Close logs the device out (once).
+func (d *device) Close(t *testing.T) {
+	d.once.Do(d.close)
 }
 
 func startServer(t *testing.T, users ...string) *prosody.Server {

@@ -163,3 +163,7 @@ func unexpected(elem string, got xml.Name, wantNS string) error {
 	return perr(elem, "", ErrUnexpectedElement,
 		"got <"+got.Local+"/> in "+quoteShort(ns)+", want <"+elem+"/> in "+quoteShort(wantNS))
 }
+
+// MarshalOpenPGPText is the text content of the <openpgp/> element for an
+// OpenPGP message: its Base64 (XEP-0373 §3.1).
+func MarshalOpenPGPText(msg []byte) string { return base64.StdEncoding.EncodeToString(msg) }

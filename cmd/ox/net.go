@@ -31,7 +31,7 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.server, "server", "", "connect to `HOST:PORT` instead of looking up the domain (env OX_SERVER)")
 	fs.StringVar(&n.caFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM) for a private server (env OX_CA_FILE)")
 	fs.BoolVar(&n.directTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
-	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up on the server after `DURATION`")
+	fs.DurationVar(&n.timeout, "connect-timeout", 30*time.Second, "give up connecting to the server after `DURATION`")
 }
 
 // online is a connected account.
@@ -39,6 +39,7 @@ type online struct {
 	*session
 	xmpp   *xmpp.Session
 	client *ox.Client
+	served chan error // Serve's end
 }
 
 func (o *online) Close() {
@@ -49,6 +50,12 @@ func (o *online) Close() {
 // connect opens the account's store and logs in, with settings from the
 // flags, then the environment, then the config file.
 func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, error) {
+	return e.connectWith(ctx, n, create, nil)
+}
+
+// connectWith is connect with a chance to set the client up before it is
+// served.
+func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (*online, error) {
 	s, err := e.open(ctx, create)
 	if err != nil {
 		return nil, err
@@ -96,8 +103,12 @@ func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, e
 	if ac.Layout == "compact" {
 		c.Layout = ox.LayoutCompact
 	}
-	go c.Serve(nil)
-	return &online{session: s, xmpp: x, client: c}, nil
+	if setup != nil {
+		setup(c)
+	}
+	served := make(chan error, 1)
+	go func() { served <- c.Serve(nil) }()
+	return &online{session: s, xmpp: x, client: c, served: served}, nil
 }
 
 func first(s ...string) string {

@@ -3,6 +3,7 @@ package prosody
 import (
 	"context"
 	"fmt"
+	"testing"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -35,4 +36,14 @@ func SubscribeMutually(ctx context.Context, a, b *xmpp.Session) error {
 		}
 	}
 	return nil
+}
+
+// JIDParse is JID(local), parsed.
+func (s *Server) JIDParse(t testing.TB, local string) jid.JID {
+	t.Helper()
+	j, err := jid.Parse(s.JID(local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

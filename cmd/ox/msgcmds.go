@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mellium.im/xmpp/carbons"
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+)
+
+func init() {
+	var sendNet netFlags
+	register(&command{
+		name:    "send",
+		args:    "JID [TEXT]",
+		summary: "send an OX-encrypted chat message (TEXT, or standard input); exit 0 once the server has it",
+		examples: `  ox send bob@example.org 'hello bob'
+  echo alert | ox send bob@example.org
+`,
+		flags: sendNet.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() < 1 || fs.NArg() > 2 {
+				return usagef("send takes a JID and, optionally, the text")
+			}
+			to, err := parseAccount(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			text := fs.Arg(1)
+			if fs.NArg() == 1 {
+				b, err := e.readInput("-")
+				if err != nil {
+					return err
+				}
+				text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			}
+			if strings.TrimSpace(text) == "" {
+				return usagef("nothing to send: the message is empty")
+			}
+			ctx := context.Background()
+			o, err := e.connect(ctx, &sendNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			rep, err := o.client.Send(ctx, to, text)
+			var nk *ox.NoUsableKeyError
+			if errors.As(err, &nk) {
+				return withHint(err, "nothing was sent; ask "+to.String()+" to publish a current OX key, or import one with 'ox cert import FILE'")
+			}
+			if err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d of their key(s) and %d of yours\n", to, len(rep.Recipients), len(rep.Self))
+			return nil
+		},
+	})
+
+	var listenNet netFlags
+	var asJSON bool
+	var count int
+	var wait time.Duration
+	register(&command{
+		name:    "listen",
+		summary: "print incoming OX messages as they arrive (and those that arrived while away); rejected ones with the reason",
+		examples: `  ox listen
+  ox listen --json --count 1 --timeout 30s
+`,
+		flags: func(fs *flag.FlagSet) {
+			listenNet.register(fs)
+			fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
+			fs.IntVar(&count, "count", 0, "stop after `N` messages (0: never)")
+			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("listen takes no arguments")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if wait > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, wait)
+				defer cancel()
+			}
+			var mu sync.Mutex
+			n := 0
+			done := make(chan struct{})
+			var once sync.Once
+			show := func(m *ox.Message) {
+				mu.Lock()
+				defer mu.Unlock()
+				if count > 0 && n >= count {
+					return
+				}
+				n++
+				if asJSON {
+					writeJSON(e.stdout, m)
+				} else {
+					writeHuman(e.stdout, m)
+				}
+				if count > 0 && n >= count {
+					once.Do(func() { close(done) })
+				}
+			}
+			o, err := e.connectWith(ctx, &listenNet, false, func(c *ox.Client) { c.OnMessage = show })
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			if err := carbons.Enable(ctx, o.xmpp); err != nil {
+				fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
+			}
+			if err := o.client.Online(ctx); err != nil {
+				return err
+			}
+			// Messages kept because their sender's key was missing: the
+			// key may be known by now.
+			if ms, err := o.client.RetryPending(ctx, jid.JID{}); err == nil {
+				for _, m := range ms {
+					show(m)
+				}
+			}
+			select {
+			case <-done:
+			case <-ctx.Done():
+			case <-o.served:
+				return errors.New("the server closed the connection")
+			}
+			return nil
+		},
+	})
+}
+
+type jsonMessage struct {
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Time      string   `json:"time,omitempty"`
+	Delivered string   `json:"delivered"`
+	Body      string   `json:"body,omitempty"`
+	Payload   string   `json:"payload,omitempty"`
+	Signer    string   `json:"signer,omitempty"`
+	Verified  bool     `json:"verified"`
+	Verdict   string   `json:"verdict"` // "ok", "rejected", "pending"
+	Reason    string   `json:"reason,omitempty"`
+	Sent      bool     `json:"sent,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+func writeJSON(w io.Writer, m *ox.Message) {
+	j := jsonMessage{From: m.From.String(), To: m.To.String(), Delivered: m.Delivered.UTC().Format(time.RFC3339), Sent: m.Sent, Warnings: m.Warnings}
+	switch {
+	case m.Pending:
+		j.Verdict, j.Reason = "pending", m.Err.Error()
+	case m.Err != nil:
+		j.Verdict, j.Reason = "rejected", m.Err.Error()
+	default:
+		j.Verdict, j.Verified = "ok", true
+		j.Time = m.Time.UTC().Format(time.RFC3339)
+		j.Body, j.Payload, j.Signer = m.Body, string(m.Payload), m.Signer.String()
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // bodies are text, not HTML
+	enc.Encode(j)
+}
+
+func writeHuman(w io.Writer, m *ox.Message) {
+	from := m.From.Bare().String()
+	if m.Sent {
+		from = "you -> " + m.To.Bare().String()
+	}
+	switch {
+	case m.Pending:
+		fmt.Fprintf(w, "%s %s: [pending] %s\n", m.Delivered.UTC().Format(time.RFC3339), from, m.Err)
+	case m.Err != nil:
+		fmt.Fprintf(w, "%s %s: [rejected] %s\n", m.Delivered.UTC().Format(time.RFC3339), from, m.Err)
+	default:
+		fmt.Fprintf(w, "%s %s: %s\n", m.Time.UTC().Format(time.RFC3339), from, m.Body)
+		for _, x := range m.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", x)
+		}
+	}
+}
