@@ -1,36 +1,26 @@
 // Command oxdemo runs a whole OX exchange on this machine and prints what
-// happens: two accounts, each with its own store, make keys, swap their
-// public keys, and send each other a <signcrypt/> message that the other
-// decrypts and checks as XEP-0373 §3.2 demands.
-//
-// In this version the exchange is offline (keys and messages are handed
-// over in memory, as `ox key export`, `ox cert import`, `ox encrypt` and
-// `ox decrypt` do); the network exchange over a throw-away local Prosody
-// replaces it once messaging lands.
+// happens: it starts a throw-away Prosody on loopback (Debian's prosody
+// package, as the tests do), registers alice and bob, gives each a key in
+// its own store, publishes the keys over PEP, and sends a <signcrypt/>
+// message each way, which the other side fetches the sender's key for,
+// decrypts and checks as XEP-0373 §3.2 demands. Everything it starts, it
+// stops; everything it writes is in a temporary directory it removes.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
-	"codeberg.org/ox/ox/check"
-	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/prosody"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
 )
-
-type account struct {
-	jid     jid.JID
-	store   *store.Store
-	backend *native.Backend
-	key     pgp.KeyInfo
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -39,113 +29,117 @@ func main() {
 	}
 }
 
+type person struct {
+	name   string
+	client *ox.Client
+	store  *store.Store
+	key    pgp.KeyInfo
+	inbox  chan *ox.Message
+	served chan error
+}
+
 func run() error {
-	ctx := context.Background()
+	if err := prosody.Available(); err != nil {
+		return fmt.Errorf("%v: install it with '%s' (./demo.sh does)", err, prosody.InstallHint)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	dir, err := os.MkdirTemp("", "oxdemo")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 
-	alice, err := newAccount(ctx, dir, "alice@example.org")
+	start := time.Now()
+	srv, err := prosody.Start(ctx, filepath.Join(dir, "prosody"), prosody.Options{
+		Accounts: map[string]string{"alice": "alice-pass", "bob": "bob-pass"},
+	})
 	if err != nil {
 		return err
 	}
-	defer alice.store.Close()
-	bob, err := newAccount(ctx, dir, "bob@example.org")
-	if err != nil {
-		return err
-	}
-	defer bob.store.Close()
+	defer srv.Stop()
+	fmt.Printf("server       Prosody on %s (STARTTLS, throw-away CA), accounts alice and bob, up in %v\n", srv.Addr, time.Since(start).Round(time.Millisecond))
 
-	for _, p := range [][2]*account{{alice, bob}, {bob, alice}} {
-		if err := hand(ctx, p[0], p[1]); err != nil {
-			return err
-		}
+	alice, err := login(ctx, srv, dir, "alice")
+	if err != nil {
+		return err
 	}
-	if err := exchange(ctx, alice, bob, "Hi Bob! This is OX: signed, encrypted, checked."); err != nil {
+	defer alice.close()
+	bob, err := login(ctx, srv, dir, "bob")
+	if err != nil {
+		return err
+	}
+	defer bob.close()
+
+	if err := exchange(ctx, alice, bob, "Hi Bob! This is OX: signed, encrypted to you and to me, checked."); err != nil {
 		return err
 	}
 	if err := exchange(ctx, bob, alice, "Hi Alice, read you loud and clear <&> ünïcödé."); err != nil {
 		return err
 	}
-	fmt.Println("done: both messages decrypted, signatures verified, every receiver check passed")
+	fmt.Println("done         both messages decrypted, signatures verified, every receiver check passed")
 	return nil
 }
 
-func newAccount(ctx context.Context, dir, addr string) (*account, error) {
-	j, err := jid.Parse(addr)
+func login(ctx context.Context, srv *prosody.Server, dir, name string) (*person, error) {
+	st, err := store.Open(ctx, filepath.Join(dir, name, "ox.db"))
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, filepath.Join(dir, addr, "ox.db"))
-	if err != nil {
-		return nil, err
-	}
-	b := native.New(st)
-	start := time.Now()
-	k, err := b.Generate(ctx, j, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
+	s, err := srv.Dial(ctx, name, name+"-pass", "oxdemo")
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	fmt.Printf("%-18s generated %s (%s), user ID %s, in %v\n", addr, k.Fingerprint.Grouped(), k.Algorithm, k.UserIDs[0], time.Since(start).Round(time.Microsecond))
-	return &account{jid: j, store: st, backend: b, key: k}, nil
+	p := &person{name: name, store: st, inbox: make(chan *ox.Message, 4), served: make(chan error, 1)}
+	p.client = ox.NewClient(s, native.New(st), st)
+	p.client.OnMessage = func(m *ox.Message) { p.inbox <- m }
+	go func() { p.served <- p.client.Serve(nil) }()
+	me := p.client.JID()
+	t := time.Now()
+	if p.key, err = p.client.Backend.Generate(ctx, me, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry}); err != nil {
+		return nil, err
+	}
+	fmt.Printf("%-12s generated %s (%s + %s), user ID %s, in %v\n", name, p.key.Fingerprint.Grouped(), p.key.Algorithm, p.key.Subkeys[0].Algorithm, p.key.UserIDs[0], time.Since(t).Round(time.Microsecond))
+	t = time.Now()
+	rep, err := p.client.Publish(ctx, p.key.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("%-12s published it over PEP (data node, then metadata node; access model %s) in %v\n", name, rep.AccessModel, time.Since(t).Round(time.Millisecond))
+	if err := p.client.Online(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// hand gives from's minimal public key to to, as a PEP fetch or a file would.
-func hand(ctx context.Context, from, to *account) error {
-	pub, err := from.backend.ExportPublic(ctx, from.key.Fingerprint, &from.jid)
-	if err != nil {
-		return err
-	}
-	if _, err := to.backend.Import(ctx, pub); err != nil {
-		return err
-	}
-	fmt.Printf("%-18s imported %s's public key (%d bytes)\n", to.jid, from.jid, len(pub))
-	return nil
+func (p *person) close() {
+	ox.CloseSession(p.client.Session)
+	<-p.served
+	p.store.Close()
 }
 
-func exchange(ctx context.Context, from, to *account, text string) error {
-	start := time.Now()
-	c, err := element.NewContent(element.KindSigncrypt, []jid.JID{to.jid}, time.Now(), element.BodyPayload(text))
+func exchange(ctx context.Context, from, to *person, text string) error {
+	t := time.Now()
+	rep, err := from.client.Send(ctx, to.client.JID(), text)
 	if err != nil {
 		return err
 	}
-	plain, err := c.Marshal()
-	if err != nil {
-		return err
+	fmt.Printf("%-12s -> %s: sent, encrypted to %d key(s) of %s and %d of its own, confirmed by the server in %v\n",
+		from.name, to.name, len(rep.Recipients), to.name, len(rep.Self), time.Since(t).Round(time.Millisecond))
+	select {
+	case m := <-to.inbox:
+		if m.Err != nil {
+			return fmt.Errorf("%s rejected the message: %w", to.name, m.Err)
+		}
+		if !m.From.Bare().Equal(from.client.JID()) || m.Signer != from.key.Fingerprint {
+			return fmt.Errorf("%s got a message from %s signed by %s", to.name, m.From, m.Signer)
+		}
+		fmt.Printf("%-12s <- %s: %q\n%-12s    signed by %s at %s, after %v\n", to.name, from.name, m.Body, "", m.Signer.Grouped(), m.Time.Format(time.RFC3339), time.Since(t).Round(time.Millisecond))
+		return nil
+	case <-ctx.Done():
+		return errors.New("the message did not arrive")
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("%s's message did not reach %s within 30 s", from.name, to.name)
 	}
-	keys, err := from.backend.Lookup(ctx, to.jid)
-	if err != nil || len(keys) == 0 {
-		return fmt.Errorf("no key for %s: %v", to.jid, err)
-	}
-	ct, err := from.backend.Seal(ctx, plain, pgp.SealOptions{
-		Signer:     from.key.Fingerprint,
-		Recipients: []pgp.Fingerprint{keys[0].Fingerprint, from.key.Fingerprint},
-	})
-	if err != nil {
-		return err
-	}
-	wire := element.MarshalOpenPGP(ct)
-	sent := time.Since(start)
-	fmt.Printf("%-18s -> %s: %d-byte <openpgp/> element, made in %v\n", from.jid, to.jid, len(wire), sent.Round(time.Microsecond))
-
-	start = time.Now()
-	raw, err := element.ParseOpenPGP(wire)
-	if err != nil {
-		return err
-	}
-	o, err := to.backend.Open(ctx, raw)
-	if err != nil {
-		return err
-	}
-	v, err := check.Message(check.Input{Opened: o, Sender: from.jid, Recipient: to.jid, Delivered: time.Now()}, check.Options{})
-	if err != nil {
-		return err
-	}
-	body, _ := v.Content.Body()
-	fmt.Printf("%-18s <- %s: %q\n%-18s    signed by %s at %s; read and checked in %v\n",
-		to.jid, from.jid, body, "", v.Signer.Fingerprint.Grouped(), v.SignatureTime.Format(time.RFC3339), time.Since(start).Round(time.Microsecond))
-	return nil
 }
