@@ -195,7 +195,22 @@ func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint,
 // every other device's announced, usable key that is stored.
 func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fingerprint {
 	out := []pgp.Fingerprint{signer}
-	list, _, _, err := c.Store.Announcements(ctx, c.JID().String())
+	me := c.JID()
+	list, _, fetched, err := c.Store.Announcements(ctx, me.String())
+	missing := errors.Is(err, store.ErrNotFound) || c.now().Sub(fetched) > staleAfter
+	for _, a := range list {
+		if f, perr := pgp.ParseFingerprint(a.Fingerprint); perr == nil {
+			if _, kerr := c.Backend.Key(ctx, f); kerr != nil {
+				missing = true
+			}
+		}
+	}
+	if missing {
+		// Other devices' keys: fetch them so they can read what we send.
+		if _, err := c.Fetch(ctx, me); err == nil {
+			list, _, _, err = c.Store.Announcements(ctx, me.String())
+		}
+	}
 	if err != nil {
 		return out
 	}

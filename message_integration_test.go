@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/carbons"
+
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/gosendxmpp"
 	"codeberg.org/ox/ox/internal/prosody"
@@ -185,4 +187,40 @@ func TestIntegrationGoSendXMPPMessages(t *testing.T) {
 	if _, err := l.Wait(ctx, "from ox to go-sendxmpp"); err != nil {
 		t.Fatalf("go-sendxmpp did not show it: %v\n%s", err, l.Output())
 	}
+}
+
+// A message sent from one of the account's devices shows on the others as
+// a carbon copy (XEP-0280), decrypted through the encryption to self.
+func TestIntegrationCarbons(t *testing.T) {
+	srv := startServer(t, "alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+	alice, aliceIn := listening(ctx, t, srv, "alice")
+	desk, deskIn := listening(ctx, t, srv, "bob")
+	if err := carbons.Enable(ctx, desk.Session); err != nil {
+		t.Fatal(err)
+	}
+	phone, _ := listening(ctx, t, srv, "bob") // publishes its key too: two bob devices
+	rep, err := phone.Send(ctx, alice.jid, "sent from the phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Self) != 2 {
+		t.Errorf("the phone encrypted to %d of bob's keys, want 2 (itself and the desk)", len(rep.Self))
+	}
+	if m := aliceIn.next(t, "phone -> alice"); m.Err != nil || m.Body != "sent from the phone" {
+		t.Fatalf("alice got %+v (err %v)", m, m.Err)
+	}
+	m := deskIn.next(t, "the carbon on the desk")
+	if m.Err != nil || !m.Sent || m.Body != "sent from the phone" || !m.To.Bare().Equal(alice.jid) {
+		t.Fatalf("desk got %+v (err %v)", m, m.Err)
+	}
+	// And what alice sends to bob reaches the desk once, not twice.
+	if _, err := alice.Send(ctx, desk.jid, "to all of bob"); err != nil {
+		t.Fatal(err)
+	}
+	if m := deskIn.next(t, "alice -> bob on the desk"); m.Err != nil || m.Body != "to all of bob" {
+		t.Fatalf("desk got %+v (err %v)", m, m.Err)
+	}
+	deskIn.none(t, time.Second)
 }
