@@ -207,12 +207,12 @@ func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fin
 	}
 	if missing {
 		// Other devices' keys: fetch them so they can read what we send.
-		if _, err := c.Fetch(ctx, me); err == nil {
+		if _, ferr := c.Fetch(ctx, me); ferr == nil {
 			list, _, _, err = c.Store.Announcements(ctx, me.String())
 		}
 	}
 	if err != nil {
-		return out
+		return out // nothing announced (yet): the signing key alone
 	}
 	for _, a := range list {
 		f, err := pgp.ParseFingerprint(a.Fingerprint)
