@@ -53,6 +53,7 @@ type Client struct {
 
 	workerOnce sync.Once
 	queue      chan func(context.Context)
+	muc        mucRooms // joined rooms (muc.go)
 }
 
 // NewClient returns a Client for the session's account.
@@ -450,9 +451,10 @@ func (c *Client) Handler(f EventFunc) xmpp.Handler {
 			}
 		}),
 	}
-	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage, stanza.GroupChatMessage} {
+	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
 		opts = append(opts, mux.MessageFunc(typ, openpgp, c.onStanza(nil)))
 	}
+	opts = append(opts, c.mucHandlers()...) // rooms, group chat OX messages (muc.go)
 	for _, kind := range []string{"received", "sent"} {
 		kind := kind
 		name := xml.Name{Space: nsCarbons, Local: kind}

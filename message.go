@@ -55,6 +55,12 @@ type Message struct {
 	// Pending means the message cannot be read yet (its signer's key is not
 	// known); it is kept and read once the key arrives.
 	Pending bool
+	// Room is the room's bare JID for a group chat message (type
+	// groupchat), and Nick the sender's nick in it; From is then the
+	// sender's real JID, To the room, and Sent says it came from the
+	// account itself (the room reflects every message).
+	Room jid.JID
+	Nick string
 }
 
 // NoUsableKeyError: a recipient has no key that a message can be encrypted
@@ -232,6 +238,7 @@ type received struct {
 	sent      bool      // a carbon of a message the account sent
 	delivered time.Time // zero: the message's own delay stamp, or now
 	stanzaID  string
+	sender    jid.JID // a group message's real sender, as the room said when it arrived (muc.go)
 }
 
 // Receive reads one incoming OX message stanza (raw XML) as it arrived live:
@@ -270,8 +277,12 @@ func (c *Client) receive(ctx context.Context, r received) (*Message, error) {
 		sender, recipient = me, m.To.Bare()
 	}
 	if m.Type == "groupchat" {
-		out.Err = errors.New("ox: group chat messages are not read yet")
-		return out, nil
+		g, err := c.groupSender(r, m, out) // muc.go
+		if err != nil {
+			out.Err = err
+			return c.deliver(ctx, out)
+		}
+		sender, recipient = g, out.Room
 	}
 	o, err := c.Backend.Open(ctx, m.OpenPGP)
 	if err != nil {
@@ -372,7 +383,8 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 		if err := c.Store.DeletePending(ctx, p.ID); err != nil {
 			return out, err
 		}
-		msg, err := c.receive(ctx, received{raw: p.Stanza, delivered: p.Received})
+		s, _ := jid.Parse(p.Sender) // a group message's real sender (muc.go)
+		msg, err := c.receive(ctx, received{raw: p.Stanza, delivered: p.Received, sender: s})
 		if err != nil {
 			continue
 		}

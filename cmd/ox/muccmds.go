@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+)
+
+// roomFlags are what the room commands share: the connection and the nick.
+type roomFlags struct {
+	net  netFlags
+	nick string
+}
+
+func (f *roomFlags) register(fs *flag.FlagSet) {
+	f.net.register(fs)
+	fs.StringVar(&f.nick, "nick", "", "join as `NICK` (default: the account's local part)")
+}
+
+func parseRoom(s string) (jid.JID, error) {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "xmpp:"))
+	s = strings.TrimSuffix(s, "?join")
+	j, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("%q is not a valid room JID: %v", s, err)
+	}
+	if j.Localpart() == "" || j.Resourcepart() != "" {
+		return jid.JID{}, fmt.Errorf("%q is not a room: want a JID like room@conference.example.org", s)
+	}
+	return j, nil
+}
+
+// join connects and enters the room.
+func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*ox.Client), opts ...ox.JoinOption) (*online, *ox.Room, error) {
+	o, err := e.connectWith(ctx, &f.net, false, setup)
+	if err != nil {
+		return nil, nil, err
+	}
+	nick := f.nick
+	if nick == "" {
+		nick = o.jid.Localpart()
+	}
+	r, err := o.client.Join(ctx, room, nick, opts...)
+	if err != nil {
+		o.Close()
+		return nil, nil, joinHint(err)
+	}
+	return o, r, nil
+}
+
+func joinHint(err error) error {
+	var je *ox.JoinError
+	switch {
+	case errors.Is(err, ox.ErrSemiAnonymous):
+		return withHint(err, "OX needs a non-anonymous room; nothing was sent or read there")
+	case errors.As(err, &je) && je.Condition == "conflict":
+		return withHint(err, "choose another nick with --nick")
+	}
+	return err
+}
+
+// leave leaves the room, then logs out.
+func leave(o *online, r *ox.Room) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o.client.Leave(ctx, r)
+	o.Close()
+}
+
+// warnMissing names, one line each, the participants who cannot read what
+// is sent to the room.
+func warnMissing(w io.Writer, rep *ox.GroupReport) {
+	for _, p := range rep.Missing {
+		fmt.Fprintf(w, "ox: warning: %s cannot read it: %s\n", p.Name(), p.Reason)
+	}
+}
+
+func init() {
+	var sendFlags roomFlags
+	register(&command{
+		name:    "room send",
+		args:    "ROOM [TEXT]",
+		summary: "join a non-anonymous group chat (XEP-0045), send an OX message (TEXT, or standard input) encrypted to everyone in it, leave",
+		examples: `  ox room send team@conference.example.org 'deploy done'
+  echo alert | ox room send --nick cron team@conference.example.org
+`,
+		flags: sendFlags.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() < 1 || fs.NArg() > 2 {
+				return usagef("room send takes a room JID and, optionally, the text")
+			}
+			room, err := parseRoom(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			text := fs.Arg(1)
+			if fs.NArg() == 1 {
+				b, err := e.readInput("-")
+				if err != nil {
+					return err
+				}
+				text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			}
+			if strings.TrimSpace(text) == "" {
+				return usagef("nothing to send: the message is empty")
+			}
+			ctx := context.Background()
+			o, r, err := e.join(ctx, &sendFlags, room, nil, ox.MaxHistory(0))
+			if err != nil {
+				return err
+			}
+			defer leave(o, r)
+			rep, err := o.client.SendGroup(ctx, r, text)
+			if rep != nil {
+				warnMissing(e.stderr, rep)
+			}
+			if errors.Is(err, ox.ErrNoGroupRecipients) {
+				return withHint(err, "ask the others to publish a current OX key ('ox key publish')")
+			}
+			if err != nil {
+				return pepHint(joinHint(err))
+			}
+			n := 0
+			for _, p := range rep.Recipients {
+				n += len(p.Keys)
+			}
+			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d participant(s) (%d key(s)) and %d of your keys\n", room, len(rep.Recipients), n, len(rep.Self))
+			return nil
+		},
+	})
+
+	var whoFlags roomFlags
+	register(&command{
+		name:    "room who",
+		args:    "ROOM",
+		summary: "join a group chat briefly and list who is in it (and its members), with real JIDs, and who can read OX messages sent there",
+		examples: `  ox room who team@conference.example.org
+`,
+		flags: whoFlags.register,
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("room who takes a room JID")
+			}
+			room, err := parseRoom(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			ctx := context.Background()
+			o, r, err := e.join(ctx, &whoFlags, room, nil, ox.MaxHistory(0))
+			if err != nil {
+				return err
+			}
+			defer leave(o, r)
+			rep, err := o.client.GroupRecipients(ctx, r)
+			if err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintf(e.stdout, "%s (you): can read\n", r.Nick)
+			for _, p := range rep.Recipients {
+				fmt.Fprintf(e.stdout, "%s: can read (%d key(s))\n", p.Name(), len(p.Keys))
+			}
+			for _, p := range rep.Missing {
+				fmt.Fprintf(e.stdout, "%s: cannot read: %s\n", p.Name(), p.Reason)
+			}
+			return nil
+		},
+	})
+
+	var listenFlags roomFlags
+	var asJSON bool
+	var count, history int
+	var wait time.Duration
+	register(&command{
+		name:    "room listen",
+		args:    "ROOM",
+		summary: "join a non-anonymous group chat and print its OX messages (the recent history first), each with the sender's verified real JID",
+		examples: `  ox room listen team@conference.example.org
+  ox room listen --json --count 1 --timeout 30s team@conference.example.org
+`,
+		flags: func(fs *flag.FlagSet) {
+			listenFlags.register(fs)
+			fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
+			fs.IntVar(&count, "count", 0, "stop after `N` messages (0: never)")
+			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
+			fs.IntVar(&history, "history", -1, "ask the room for at most `N` messages of history (-1: the room's default)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 1 {
+				return usagef("room listen takes a room JID")
+			}
+			room, err := parseRoom(fs.Arg(0))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if wait > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, wait)
+				defer cancel()
+			}
+			var mu sync.Mutex
+			n := 0
+			done := make(chan struct{})
+			var once sync.Once
+			show := func(m *ox.Message) {
+				mu.Lock()
+				defer mu.Unlock()
+				if count > 0 && n >= count {
+					return
+				}
+				n++
+				if asJSON {
+					writeRoomJSON(e.stdout, m)
+				} else {
+					writeHuman(e.stdout, m)
+				}
+				if count > 0 && n >= count {
+					once.Do(func() { close(done) })
+				}
+			}
+			var opts []ox.JoinOption
+			if history >= 0 {
+				opts = append(opts, ox.MaxHistory(history))
+			}
+			o, r, err := e.join(ctx, &listenFlags, room, func(c *ox.Client) { c.OnMessage = show }, opts...)
+			if err != nil {
+				if ctx.Err() != nil && wait > 0 {
+					return fmt.Errorf("could not join %s within --timeout %v: %w", room, wait, err)
+				}
+				return err
+			}
+			defer leave(o, r)
+			select {
+			case <-done:
+			case <-ctx.Done():
+			case <-o.served:
+				return errors.New("the server closed the connection")
+			}
+			return nil
+		},
+	})
+}
+
+// writeRoomJSON is writeJSON with the room and the sender's nick for a
+// group message.
+func writeRoomJSON(w io.Writer, m *ox.Message) {
+	if m.Room.Equal(jid.JID{}) {
+		writeJSON(w, m)
+		return
+	}
+	var buf bytes.Buffer
+	writeJSON(&buf, m)
+	var j struct {
+		jsonMessage
+		Room string `json:"room"`
+		Nick string `json:"nick"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &j.jsonMessage); err != nil {
+		w.Write(buf.Bytes())
+		return
+	}
+	j.Room, j.Nick = m.Room.String(), m.Nick
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(j)
+}

@@ -1,0 +1,1121 @@
+package ox
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+)
+
+// Group chat: OX in XEP-0045 non-anonymous rooms. Every occupant's real
+// JID is known (the room says it in its presence), so a message is
+// encrypted to each occupant's and member's keys like a chat message to
+// each of them, with <to/> the room's bare JID, and the sender is verified
+// by the real JID behind their nick.
+
+// MUC namespaces (XEP-0045 §19.1).
+const (
+	nsMUC      = "http://jabber.org/protocol/muc"
+	nsMUCUser  = "http://jabber.org/protocol/muc#user"
+	nsMUCAdmin = "http://jabber.org/protocol/muc#admin"
+	nsMUCOwner = "http://jabber.org/protocol/muc#owner"
+	nsAddress  = "http://jabber.org/protocol/address"
+)
+
+// Bounds of the waits on the room.
+const (
+	joinTimeout  = 20 * time.Second // for the self-presence
+	subjectWait  = 5 * time.Second  // for the end of the history
+	echoTimeout  = 15 * time.Second // for the room to reflect a message
+	leaveTimeout = 5 * time.Second  // for the room to confirm we left
+)
+
+// ErrSemiAnonymous: the room does not give its occupants' real JIDs to
+// everyone (XEP-0045 §7.2.4), so OX can neither encrypt to them nor verify
+// who wrote a message. errors.Is matches a *SemiAnonymousError.
+var ErrSemiAnonymous = errors.New("ox: the room is not non-anonymous")
+
+// SemiAnonymousError: Join refused a room (and left it), or SendGroup a
+// room that turned semi-anonymous after the join.
+type SemiAnonymousError struct {
+	Room jid.JID
+	// Why says what showed it (status codes, service discovery).
+	Why string
+}
+
+func (e *SemiAnonymousError) Error() string {
+	return fmt.Sprintf("ox: room %s is semi-anonymous (%s): it does not show its occupants' real JIDs, which OX needs to encrypt to them and to verify them; ask its owner to make it non-anonymous (muc#roomconfig_whois = anyone)", e.Room, e.Why)
+}
+
+// Is makes errors.Is(err, ErrSemiAnonymous) true.
+func (e *SemiAnonymousError) Is(target error) bool { return target == ErrSemiAnonymous }
+
+// ErrNoGroupRecipients: nobody in the room but the account has a usable
+// key, so SendGroup sent nothing (never plaintext).
+var ErrNoGroupRecipients = errors.New("ox: nobody else in the room has a usable key")
+
+// ErrNotInRoom: the room is not joined (never, or no longer).
+var ErrNotInRoom = errors.New("ox: not in the room")
+
+// JoinError is the room's refusal of a join (XEP-0045 §7.2), e.g.
+// "conflict" for a nick in use.
+type JoinError struct {
+	Room      jid.JID
+	Nick      string
+	Condition string // the stanza error condition, e.g. "conflict"
+	Text      string // the room's text, if any
+}
+
+func (e *JoinError) Error() string {
+	s := fmt.Sprintf("ox: %s refused the join as %q: %s", e.Room, e.Nick, e.Condition)
+	if why, ok := joinConditions[e.Condition]; ok {
+		s += " (" + why + ")"
+	}
+	if e.Text != "" {
+		s += ": " + e.Text
+	}
+	return s
+}
+
+var joinConditions = map[string]string{
+	"conflict":              "the nick is taken",
+	"not-authorized":        "the room needs a password",
+	"forbidden":             "you are banned from it",
+	"registration-required": "the room is members-only",
+	"service-unavailable":   "the room is full",
+	"item-not-found":        "the room does not exist",
+	"not-allowed":           "you may not create rooms there",
+	"not-acceptable":        "the nick does not fit the room's rules",
+}
+
+// Occupant is someone in a room.
+type Occupant struct {
+	Nick string
+	// JID is the real JID the room gives (full, or bare); zero if it does
+	// not give one.
+	JID         jid.JID
+	Affiliation string // owner, admin, member, none
+	Role        string // moderator, participant, visitor
+}
+
+// Affiliate is an account with a lasting affiliation to a room, present
+// or not.
+type Affiliate struct {
+	JID         jid.JID // bare
+	Affiliation string  // owner, admin or member
+}
+
+// Room is a joined room (XEP-0045). Its state follows the room's presence
+// as it comes; the methods are safe for concurrent use.
+type Room struct {
+	// JID is the room's bare JID.
+	JID jid.JID
+	// Nick is the account's nick in it, as the room assigned it at join.
+	Nick string
+
+	c *Client
+
+	mu           sync.Mutex
+	nick         string
+	state        roomState
+	nonAnonymous bool   // status 100 in the self-presence, or muc_nonanonymous
+	created      bool   // status 201: the join made the room
+	semi         string // why the room is known to be semi-anonymous, "" if not
+	history      bool   // between the self-presence and the subject: the room replays its history
+	occupants    map[string]Occupant
+	affiliations map[string]string // bare real JID -> owner, admin, member
+	lists        []string          // the affiliation lists the room lets us read
+	leftWhy      string            // why the room put us out
+	echo         map[string]chan struct{}
+
+	joined   chan struct{}   // closed at the self-presence
+	joinErr  chan *JoinError // the room's refusal
+	subject  chan struct{}   // closed at the subject (end of history)
+	left     chan struct{}   // closed at our unavailable self-presence
+	once     sync.Once       // closes subject
+	leftOnce sync.Once
+}
+
+type roomState int
+
+const (
+	roomJoining roomState = iota
+	roomJoined
+	roomLeft
+)
+
+// Occupants are the room's occupants, the account included, by nick.
+func (r *Room) Occupants() []Occupant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Occupant, 0, len(r.occupants))
+	for _, o := range r.occupants {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Nick < out[j].Nick })
+	return out
+}
+
+// Affiliates are the room's owners, admins and members as far as known:
+// from the lists the room lets the account read (XEP-0045 §9.5, §10.5,
+// §10.8) and from its occupants' presence.
+func (r *Room) Affiliates() []Affiliate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Affiliate, 0, len(r.affiliations))
+	for j, a := range r.affiliations {
+		out = append(out, Affiliate{JID: jid.MustParse(j), Affiliation: a})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].JID.String() < out[j].JID.String() })
+	return out
+}
+
+// Joined reports whether the account is still in the room.
+func (r *Room) Joined() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state == roomJoined
+}
+
+// mucRooms are a Client's joined rooms, by bare JID.
+type mucRooms struct {
+	mu sync.Mutex
+	m  map[string]*Room
+}
+
+func (c *Client) room(j jid.JID) *Room {
+	c.muc.mu.Lock()
+	defer c.muc.mu.Unlock()
+	return c.muc.m[j.Bare().String()]
+}
+
+func (c *Client) addRoom(r *Room) bool {
+	c.muc.mu.Lock()
+	defer c.muc.mu.Unlock()
+	if c.muc.m == nil {
+		c.muc.m = map[string]*Room{}
+	}
+	k := r.JID.String()
+	if old, ok := c.muc.m[k]; ok && old != r {
+		return false
+	}
+	c.muc.m[k] = r
+	return true
+}
+
+func (c *Client) dropRoom(r *Room) {
+	c.muc.mu.Lock()
+	defer c.muc.mu.Unlock()
+	if c.muc.m[r.JID.String()] == r {
+		delete(c.muc.m, r.JID.String())
+	}
+}
+
+// JoinOption tunes Join.
+type JoinOption func(*joinConfig)
+
+type joinConfig struct {
+	history  int // -1: the room's default
+	password string
+}
+
+// MaxHistory asks the room to replay at most n messages of its history on
+// join (0: none). Without it the room sends its default.
+func MaxHistory(n int) JoinOption {
+	return func(c *joinConfig) { c.history = max(n, 0) }
+}
+
+// RoomPassword joins a password-protected room.
+func RoomPassword(p string) JoinOption {
+	return func(c *joinConfig) { c.password = p }
+}
+
+// Join enters room (its bare JID) as nick (XEP-0045 §7.2) and returns once
+// the room has sent the occupant list and the account's own presence. It
+// refuses a room that does not show every occupant's real JID with a
+// *SemiAnonymousError (ErrSemiAnonymous) and leaves it again: the
+// self-presence must carry status code 100, or the room's service
+// discovery the feature muc_nonanonymous, and discovery must not say
+// muc_semianonymous. It then reads the member, admin and owner lists where
+// the room allows it (forbidden is no error) and waits a little for the
+// end of the history the room replays (those messages are handed to
+// OnMessage like live ones).
+//
+// Serve must be running: the room's answers arrive through it.
+func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...JoinOption) (*Room, error) {
+	cfg := joinConfig{history: -1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	room = room.Bare()
+	if room.Localpart() == "" {
+		return nil, fmt.Errorf("ox: %s is not a room: want a JID like room@conference.example.org", room)
+	}
+	full, err := room.WithResource(nick)
+	if err != nil || nick == "" {
+		return nil, fmt.Errorf("ox: %q is not a valid nick: %v", nick, err)
+	}
+	r := &Room{
+		JID: room, c: c, nick: full.Resourcepart(),
+		occupants: map[string]Occupant{}, affiliations: map[string]string{}, echo: map[string]chan struct{}{},
+		joined: make(chan struct{}), joinErr: make(chan *JoinError, 1), subject: make(chan struct{}), left: make(chan struct{}),
+	}
+	if !c.addRoom(r) {
+		return nil, fmt.Errorf("ox: already in %s", room)
+	}
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	if err := c.Session.Send(jctx, stanza.Presence{To: full}.Wrap(joinPayload(cfg))); err != nil {
+		c.dropRoom(r)
+		return nil, fmt.Errorf("ox: join %s: %w", room, err)
+	}
+	select {
+	case <-r.joined:
+	case je := <-r.joinErr:
+		c.dropRoom(r)
+		return nil, je
+	case <-jctx.Done():
+		c.dropRoom(r)
+		c.Session.Send(context.Background(), stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil))
+		return nil, fmt.Errorf("ox: %s did not let %s in: %w", room, nick, jctx.Err())
+	}
+	r.mu.Lock()
+	r.Nick = r.nick
+	status100, created := r.nonAnonymous, r.created
+	r.mu.Unlock()
+	if created {
+		// A new room (status 201), perhaps locked until its owner
+		// configures it (XEP-0045 §10.1): make it non-anonymous, as OX
+		// needs, keeping the service's defaults for the rest.
+		c.configureNew(jctx, room)
+	}
+
+	// The room's configuration, as its service discovery states it.
+	var why []string
+	nonAnon, semi := status100, false
+	if !status100 {
+		why = append(why, "no status code 100 in its presence")
+	}
+	if info, err := disco.GetInfo(jctx, "", room, c.Session); err == nil {
+		for _, f := range info.Features {
+			switch f.Var {
+			case "muc_nonanonymous":
+				nonAnon = true
+			case "muc_semianonymous", "muc_anonymous":
+				semi = true
+				why = append(why, "its service discovery says "+f.Var)
+			}
+		}
+	}
+	if !nonAnon || semi {
+		lctx, lcancel := context.WithTimeout(context.Background(), leaveTimeout)
+		c.Leave(lctx, r)
+		lcancel()
+		return nil, &SemiAnonymousError{Room: room, Why: strings.Join(why, "; ")}
+	}
+	r.mu.Lock()
+	r.nonAnonymous = true
+	r.mu.Unlock()
+
+	c.readAffiliations(jctx, r, []string{"owner", "admin", "member"})
+
+	t := time.NewTimer(subjectWait)
+	defer t.Stop()
+	select {
+	case <-r.subject:
+	case <-t.C:
+	case <-jctx.Done():
+	}
+	r.endHistory()
+	return r, nil
+}
+
+// configureNew submits the owner's configuration form of a room the join
+// created with muc#roomconfig_whois = anyone (XEP-0045 §10.1.3, §10.2);
+// if the service refuses, it asks for an instant room (§10.1.2) so that
+// the room is at least unlocked. Join then finds out what the room is.
+func (c *Client) configureNew(ctx context.Context, room jid.JID) {
+	field := func(name, value string) xml.TokenReader {
+		return xmlstream.Wrap(
+			xmlstream.Wrap(xmlstream.Token(xml.CharData(value)), xml.StartElement{Name: xml.Name{Local: "value"}}),
+			xml.StartElement{Name: xml.Name{Local: "field"}, Attr: []xml.Attr{{Name: xml.Name{Local: "var"}, Value: name}}},
+		)
+	}
+	submit := func(fields ...xml.TokenReader) error {
+		form := xmlstream.Wrap(xmlstream.MultiReader(fields...), xml.StartElement{
+			Name: xml.Name{Space: "jabber:x:data", Local: "x"},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "submit"}},
+		})
+		q := xmlstream.Wrap(form, xml.StartElement{Name: xml.Name{Space: nsMUCOwner, Local: "query"}})
+		return c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.SetIQ, To: room}, nil)
+	}
+	if submit(field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"), field("muc#roomconfig_whois", "anyone")) != nil {
+		submit()
+	}
+}
+
+func joinPayload(cfg joinConfig) xml.TokenReader {
+	var inner []xml.TokenReader
+	if cfg.history >= 0 {
+		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "history"}, Attr: []xml.Attr{{Name: xml.Name{Local: "maxstanzas"}, Value: strconv.Itoa(cfg.history)}}}))
+	}
+	if cfg.password != "" {
+		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(cfg.password)), xml.StartElement{Name: xml.Name{Local: "password"}}))
+	}
+	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: nsMUC, Local: "x"}})
+}
+
+func (r *Room) endHistory() {
+	r.once.Do(func() {
+		r.mu.Lock()
+		r.history = false
+		r.mu.Unlock()
+		close(r.subject)
+	})
+}
+
+// readAffiliations asks the room for its affiliation lists (XEP-0045 §9.5,
+// §10.5, §10.8); a list the room does not show the account is skipped.
+func (c *Client) readAffiliations(ctx context.Context, r *Room, lists []string) {
+	var allowed []string
+	for _, aff := range lists {
+		var res struct {
+			Items []struct {
+				JID         string `xml:"jid,attr"`
+				Affiliation string `xml:"affiliation,attr"`
+			} `xml:"item"`
+		}
+		q := xmlstream.Wrap(
+			xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "affiliation"}, Value: aff}}}),
+			xml.StartElement{Name: xml.Name{Space: nsMUCAdmin, Local: "query"}},
+		)
+		if err := c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.GetIQ, To: r.JID}, &res); err != nil {
+			continue // forbidden for most: only admins (or members of members-only rooms) may
+		}
+		allowed = append(allowed, aff)
+		r.mu.Lock()
+		for j, a := range r.affiliations {
+			if a == aff {
+				delete(r.affiliations, j)
+			}
+		}
+		for _, it := range res.Items {
+			if j, err := jid.Parse(it.JID); err == nil && j.Localpart() != "" {
+				r.affiliations[j.Bare().String()] = aff
+			}
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	r.lists = allowed
+	r.mu.Unlock()
+}
+
+// Leave leaves the room (XEP-0045 §7.14) and waits, briefly, for the room
+// to confirm it. A room the account is no longer in is no error.
+func (c *Client) Leave(ctx context.Context, r *Room) error {
+	r.mu.Lock()
+	state, nick := r.state, r.nick
+	r.mu.Unlock()
+	defer c.dropRoom(r)
+	if state == roomLeft {
+		return nil
+	}
+	full, err := r.JID.WithResource(nick)
+	if err != nil {
+		return err
+	}
+	if err := c.Session.Send(ctx, stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil)); err != nil {
+		return fmt.Errorf("ox: leave %s: %w", r.JID, err)
+	}
+	t := time.NewTimer(leaveTimeout)
+	defer t.Stop()
+	select {
+	case <-r.left:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	r.markLeft("left")
+	return nil
+}
+
+func (r *Room) markLeft(why string) {
+	r.leftOnce.Do(func() {
+		r.mu.Lock()
+		r.state, r.leftWhy = roomLeft, why
+		r.mu.Unlock()
+		close(r.left)
+	})
+}
+
+// GroupParticipant is one person a group message was, or was not,
+// encrypted to.
+type GroupParticipant struct {
+	JID         jid.JID  // real bare JID; zero when the room does not give it
+	Nicks       []string // nicks in the room; none for an affiliate who is not in it
+	Affiliation string
+	// Keys are the fingerprints the message was encrypted to.
+	Keys []pgp.Fingerprint
+	// Reason says why nothing was encrypted to them.
+	Reason string
+}
+
+// Name is how the participant is shown: nick(s) and real JID.
+func (p GroupParticipant) Name() string {
+	switch {
+	case len(p.Nicks) > 0 && p.JID.Equal(jid.JID{}):
+		return strings.Join(p.Nicks, ", ")
+	case len(p.Nicks) > 0:
+		return strings.Join(p.Nicks, ", ") + " (" + p.JID.String() + ")"
+	}
+	return p.JID.String() + " (" + p.Affiliation + ", not in the room)"
+}
+
+// GroupReport says to whom SendGroup encrypted a message, and whom it
+// could not.
+type GroupReport struct {
+	ID         string
+	Room       jid.JID
+	Recipients []GroupParticipant
+	Self       []pgp.Fingerprint
+	// Missing are occupants and affiliates without a usable key (or
+	// without a known real JID): they cannot read the message.
+	Missing []GroupParticipant
+}
+
+// GroupRecipients says who would be able to read a message to the room
+// now: every occupant and affiliate (but the account) with their usable
+// announced keys, fetched as Send does, and those without. The lists of
+// affiliates the room let Join read are read again.
+func (c *Client) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, error) {
+	r.mu.Lock()
+	state, semi, lists, why := r.state, r.semi, r.lists, r.leftWhy
+	r.mu.Unlock()
+	if state != roomJoined {
+		if why == "" {
+			why = "not joined"
+		}
+		return nil, fmt.Errorf("%w %s (%s)", ErrNotInRoom, r.JID, why)
+	}
+	if semi != "" {
+		return nil, &SemiAnonymousError{Room: r.JID, Why: semi}
+	}
+	if len(lists) > 0 {
+		c.readAffiliations(ctx, r, lists)
+	}
+	rep := &GroupReport{Room: r.JID}
+	for _, p := range r.participants(c.JID()) {
+		if p.JID.Equal(jid.JID{}) {
+			p.Reason = "the room does not give their real JID"
+			rep.Missing = append(rep.Missing, p)
+			continue
+		}
+		ks, err := c.usableKeys(ctx, p.JID)
+		var nk *NoUsableKeyError
+		switch {
+		case errors.As(err, &nk):
+			p.Reason = strings.Join(nk.Reasons, "; ")
+		case err != nil && ctx.Err() != nil:
+			return nil, err
+		case err != nil:
+			p.Reason = err.Error()
+		}
+		if err != nil {
+			rep.Missing = append(rep.Missing, p)
+			continue
+		}
+		p.Keys = ks
+		rep.Recipients = append(rep.Recipients, p)
+	}
+	return rep, nil
+}
+
+// SendGroup sends body to the room as an XEP-0374 message of type
+// groupchat: a <signcrypt/> with <to/> the room's bare JID, encrypted to
+// every usable announced key of every occupant and affiliate (see
+// GroupRecipients) and of the account. It returns once the room has
+// reflected the message (XEP-0045 §7.4), or with the room's error.
+// Participants without a usable key are listed in the report's Missing;
+// when nobody but the account has one, nothing is sent (the error is
+// ErrNoGroupRecipients, and the report says why).
+func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupReport, error) {
+	signer, err := c.signingKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.GroupRecipients(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Recipients) == 0 {
+		return rep, fmt.Errorf("%w, so nothing was sent to %s", ErrNoGroupRecipients, r.JID)
+	}
+	var keys []pgp.Fingerprint
+	for _, p := range rep.Recipients {
+		keys = append(keys, p.Keys...)
+	}
+	r.mu.Lock()
+	nick := r.nick
+	r.mu.Unlock()
+	rep.Self = c.selfKeys(ctx, signer)
+	all := append(keys, rep.Self...)
+	slices.SortFunc(all, func(a, b pgp.Fingerprint) int { return strings.Compare(a.String(), b.String()) })
+	all = slices.Compact(all)
+	content, err := element.NewContent(element.KindSigncrypt, []jid.JID{r.JID}, c.now(), element.BodyPayload(body))
+	if err != nil {
+		return nil, err
+	}
+	plain, err := content.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: all})
+	if err != nil {
+		return nil, err
+	}
+	rep.ID = randomID()
+	echo := make(chan struct{})
+	r.mu.Lock()
+	r.echo[rep.ID] = echo
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.echo, rep.ID)
+		r.mu.Unlock()
+	}()
+
+	// The room answers an error to a message it does not take (not an
+	// occupant, no voice): the session hands a type='error' reply with
+	// the same id to SendMessageElement.
+	sctx, cancel := context.WithTimeout(ctx, echoTimeout)
+	defer cancel()
+	refused := make(chan error, 1)
+	go func() {
+		resp, err := c.Session.SendMessageElement(sctx, oxMessagePayload(ct), stanza.Message{To: r.JID, Type: stanza.GroupChatMessage, ID: rep.ID})
+		if err != nil {
+			refused <- err
+			return
+		}
+		defer resp.Close()
+		if _, err := resp.Token(); err != nil {
+			refused <- err
+			return
+		}
+		serr, err := stanza.UnmarshalError(resp)
+		if err != nil {
+			refused <- err
+			return
+		}
+		refused <- serr
+	}()
+	select {
+	case <-echo:
+		return rep, nil
+	case err := <-refused:
+		if sctx.Err() != nil {
+			break
+		}
+		var se stanza.Error
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("ox: %s refused the message from %s: %s", r.JID, nick, stanzaErrorText(se))
+		}
+		return nil, fmt.Errorf("ox: send to %s: %w", r.JID, err)
+	case <-sctx.Done():
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("ox: %s did not reflect the message within %v, so it may not have reached the room", r.JID, echoTimeout)
+}
+
+func stanzaErrorText(se stanza.Error) string {
+	s := string(se.Condition)
+	for _, t := range se.Text {
+		if t != "" {
+			return s + ": " + t
+		}
+	}
+	return s
+}
+
+// oxMessagePayload is what an OX message carries beside <openpgp/>: the
+// plaintext fallback, EME (XEP-0380) and a store hint (XEP-0334).
+func oxMessagePayload(ct []byte) xml.TokenReader {
+	return xmlstream.MultiReader(
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(Fallback)), xml.StartElement{Name: xml.Name{Local: "body"}}),
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(element.MarshalOpenPGPText(ct))), xml.StartElement{Name: xml.Name{Space: element.NS, Local: "openpgp"}}),
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSEME, Local: "encryption"}, Attr: []xml.Attr{
+			{Name: xml.Name{Local: "namespace"}, Value: element.NS},
+			{Name: xml.Name{Local: "name"}, Value: "OpenPGP for XMPP"},
+		}}),
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSHints, Local: "store"}}),
+	)
+}
+
+// participants are the room's occupants and affiliates other than me, one
+// per real bare JID; occupants without a real JID one per nick.
+func (r *Room) participants(me jid.JID) []GroupParticipant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byJID := map[string]*GroupParticipant{}
+	var out []*GroupParticipant
+	for _, o := range r.occupants {
+		if o.JID.Equal(jid.JID{}) {
+			out = append(out, &GroupParticipant{Nicks: []string{o.Nick}, Affiliation: o.Affiliation})
+			continue
+		}
+		b := o.JID.Bare()
+		if b.Equal(me) {
+			continue
+		}
+		p, ok := byJID[b.String()]
+		if !ok {
+			p = &GroupParticipant{JID: b, Affiliation: o.Affiliation}
+			byJID[b.String()] = p
+			out = append(out, p)
+		}
+		p.Nicks = append(p.Nicks, o.Nick)
+	}
+	for j, a := range r.affiliations {
+		if p, ok := byJID[j]; ok {
+			p.Affiliation = a
+			continue
+		}
+		b, err := jid.Parse(j)
+		if err != nil || b.Equal(me) {
+			continue
+		}
+		p := &GroupParticipant{JID: b, Affiliation: a}
+		byJID[j] = p
+		out = append(out, p)
+	}
+	res := make([]GroupParticipant, len(out))
+	for i, p := range out {
+		sort.Strings(p.Nicks)
+		res[i] = *p
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i].Name() < res[j].Name() })
+	return res
+}
+
+// mucHandlers are the Handler's registrations for rooms: presence from
+// rooms (occupants coming and going, our own join and leave, refusals),
+// group chat OX messages, the subject (the end of the replayed history)
+// and status messages (a room changing its configuration).
+func (c *Client) mucHandlers() []mux.Option {
+	openpgp := xml.Name{Space: element.NS, Local: "openpgp"}
+	userX := xml.Name{Space: nsMUCUser, Local: "x"}
+	return []mux.Option{
+		mux.PresenceFunc(stanza.AvailablePresence, userX, c.onRoomPresence),
+		mux.PresenceFunc(stanza.UnavailablePresence, userX, c.onRoomPresence),
+		mux.PresenceFunc(stanza.ErrorPresence, xml.Name{Local: "error"}, c.onRoomPresence),
+		mux.MessageFunc(stanza.GroupChatMessage, openpgp, c.onStanza(c.groupArrival)),
+		mux.MessageFunc(stanza.GroupChatMessage, xml.Name{Local: "subject"}, c.onRoomSubject),
+		mux.MessageFunc(stanza.GroupChatMessage, userX, c.onRoomStatus),
+	}
+}
+
+type mucItem struct {
+	JID         string `xml:"jid,attr"`
+	Nick        string `xml:"nick,attr"`
+	Affiliation string `xml:"affiliation,attr"`
+	Role        string `xml:"role,attr"`
+}
+
+type mucUserX struct {
+	Items  []mucItem `xml:"item"`
+	Status []struct {
+		Code int `xml:"code,attr"`
+	} `xml:"status"`
+	Destroy *struct {
+		Reason string `xml:"reason"`
+	} `xml:"destroy"`
+}
+
+func (x *mucUserX) has(code int) bool {
+	for _, s := range x.Status {
+		if s.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+type stanzaErrorXML struct {
+	Type       string `xml:"type,attr"`
+	Conditions []struct {
+		XMLName xml.Name
+		Text    string `xml:",chardata"`
+	} `xml:",any"`
+}
+
+func (e *stanzaErrorXML) condition() (cond, text string) {
+	for _, c := range e.Conditions {
+		if c.XMLName.Space != "urn:ietf:params:xml:ns:xmpp-stanzas" {
+			continue
+		}
+		if c.XMLName.Local == "text" {
+			text = c.Text
+		} else if cond == "" {
+			cond = c.XMLName.Local
+		}
+	}
+	if cond == "" {
+		cond = "undefined-condition"
+	}
+	return cond, text
+}
+
+type roomPresence struct {
+	From  string          `xml:"from,attr"`
+	Type  string          `xml:"type,attr"`
+	X     []mucUserX      `xml:"http://jabber.org/protocol/muc#user x"`
+	Error *stanzaErrorXML `xml:"error"`
+}
+
+// onRoomPresence follows a room's presence on the session's goroutine, so
+// that each group message is attributed with the occupants as they were
+// when it arrived.
+func (c *Client) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder) error {
+	raw, err := pep.ReadStanza(t)
+	if err != nil {
+		return nil
+	}
+	var p roomPresence
+	if err := xml.Unmarshal(raw, &p); err != nil {
+		return nil
+	}
+	from, err := jid.Parse(p.From)
+	if err != nil {
+		return nil
+	}
+	r := c.room(from)
+	if r == nil {
+		return nil
+	}
+	if r.presence(from.Resourcepart(), &p) {
+		c.dropRoom(r)
+	}
+	return nil
+}
+
+// presence applies one presence from the room; it reports whether the
+// room put the account out.
+func (r *Room) presence(nick string, p *roomPresence) (gone bool) {
+	r.mu.Lock()
+	if p.Type == string(stanza.ErrorPresence) {
+		if r.state == roomJoining && p.Error != nil {
+			cond, text := p.Error.condition()
+			select {
+			case r.joinErr <- &JoinError{Room: r.JID, Nick: r.nick, Condition: cond, Text: text}:
+			default:
+			}
+		}
+		r.mu.Unlock()
+		return false
+	}
+	if nick == "" || len(p.X) == 0 {
+		r.mu.Unlock()
+		return false
+	}
+	x := &p.X[0]
+	var item mucItem
+	if len(x.Items) > 0 {
+		item = x.Items[0]
+	}
+	self := x.has(110) || nick == r.nick
+	real, _ := jid.Parse(item.JID)
+	if item.JID == "" {
+		real = jid.JID{}
+	}
+	if !real.Equal(jid.JID{}) {
+		switch item.Affiliation {
+		case "owner", "admin", "member":
+			r.affiliations[real.Bare().String()] = item.Affiliation
+		case "none", "outcast":
+			delete(r.affiliations, real.Bare().String())
+		}
+	}
+	if p.Type == string(stanza.UnavailablePresence) {
+		delete(r.occupants, nick)
+		if x.has(303) { // a nick change: the new nick's presence follows
+			if self && item.Nick != "" {
+				r.nick = item.Nick
+			}
+			r.mu.Unlock()
+			return false
+		}
+		if !self {
+			r.mu.Unlock()
+			return false
+		}
+		why := "left"
+		switch {
+		case x.Destroy != nil:
+			why = "the room was destroyed"
+			if x.Destroy.Reason != "" {
+				why += ": " + x.Destroy.Reason
+			}
+		case x.has(301):
+			why = "banned from the room"
+		case x.has(307):
+			why = "kicked from the room"
+		case x.has(321):
+			why = "removed: no longer a member"
+		case x.has(322):
+			why = "removed: the room became members-only"
+		case x.has(332):
+			why = "removed: the service shut down"
+		}
+		r.mu.Unlock()
+		r.markLeft(why)
+		return true
+	}
+	r.occupants[nick] = Occupant{Nick: nick, JID: real, Affiliation: item.Affiliation, Role: item.Role}
+	if self && r.state == roomJoining {
+		r.nick = nick
+		r.state = roomJoined
+		r.history = true
+		r.nonAnonymous = x.has(100)
+		r.created = x.has(201)
+		r.mu.Unlock()
+		close(r.joined)
+		return false
+	}
+	r.mu.Unlock()
+	return false
+}
+
+// onRoomSubject: the subject ends the replayed history (XEP-0045 §7.2.15).
+func (c *Client) onRoomSubject(m stanza.Message, _ xmlstream.TokenReadEncoder) error {
+	if r := c.room(m.From); r != nil {
+		r.mu.Lock()
+		joined := r.state == roomJoined
+		r.mu.Unlock()
+		if joined {
+			r.endHistory()
+		}
+	}
+	return nil
+}
+
+// onRoomStatus follows status messages from the room itself (XEP-0045
+// §10.2.1): 172 it turned non-anonymous, 173 semi-anonymous, 174 fully
+// anonymous; and affiliation changes of people not in the room.
+func (c *Client) onRoomStatus(m stanza.Message, t xmlstream.TokenReadEncoder) error {
+	if m.From.Resourcepart() != "" {
+		return nil
+	}
+	r := c.room(m.From)
+	if r == nil {
+		return nil
+	}
+	raw, err := pep.ReadStanza(t)
+	if err != nil {
+		return nil
+	}
+	var msg struct {
+		X []mucUserX `xml:"http://jabber.org/protocol/muc#user x"`
+	}
+	if xml.Unmarshal(raw, &msg) != nil || len(msg.X) == 0 {
+		return nil
+	}
+	x := &msg.X[0]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case x.has(173):
+		r.semi = "it turned semi-anonymous (status code 173)"
+	case x.has(174):
+		r.semi = "it turned fully anonymous (status code 174)"
+	case x.has(172):
+		r.semi, r.nonAnonymous = "", true
+	}
+	for _, it := range x.Items {
+		j, err := jid.Parse(it.JID)
+		if err != nil || it.JID == "" {
+			continue
+		}
+		switch it.Affiliation {
+		case "owner", "admin", "member":
+			r.affiliations[j.Bare().String()] = it.Affiliation
+		case "none", "outcast":
+			delete(r.affiliations, j.Bare().String())
+		}
+	}
+	return nil
+}
+
+// groupExtras are the parts of a group message that the room, not the
+// sender, vouches for (when they come in the replayed history).
+type groupExtras struct {
+	From   string `xml:"from,attr"`
+	ID     string `xml:"id,attr"`
+	Delays []struct {
+		From  string `xml:"from,attr"`
+		Stamp string `xml:"stamp,attr"`
+	} `xml:"urn:xmpp:delay delay"`
+	Addresses []struct {
+		Address []struct {
+			Type string `xml:"type,attr"`
+			JID  string `xml:"jid,attr"`
+		} `xml:"address"`
+	} `xml:"http://jabber.org/protocol/address addresses"`
+	X []mucUserX `xml:"http://jabber.org/protocol/muc#user x"`
+}
+
+// roomDelay is the room's own <delay/> stamp on a replayed message; zero
+// if there is none.
+func (g *groupExtras) roomDelay(room jid.JID) time.Time {
+	var t time.Time
+	for _, d := range g.Delays {
+		if f, err := jid.Parse(d.From); err == nil && f.Equal(room) {
+			if s, err := element.ParseTime(d.Stamp); err == nil {
+				t = s
+			}
+		}
+	}
+	return t
+}
+
+// historyJID is the real JID that the room wrote on a replayed message:
+// an XEP-0033 ofrom address (XEP-0045 §7.2.15), or Prosody's muc#user
+// item, which it appends after whatever the sender put there.
+func (g *groupExtras) historyJID() jid.JID {
+	for _, as := range g.Addresses {
+		for _, a := range as.Address {
+			if a.Type == "ofrom" {
+				if j, err := jid.Parse(a.JID); err == nil && j.Localpart() != "" {
+					return j
+				}
+			}
+		}
+	}
+	for i := len(g.X) - 1; i >= 0; i-- {
+		for _, it := range g.X[i].Items {
+			if j, err := jid.Parse(it.JID); err == nil && it.JID != "" && j.Localpart() != "" {
+				return j
+			}
+		}
+	}
+	return jid.JID{}
+}
+
+// groupArrival attributes a group message as it comes off the session,
+// with the room's state at that moment: the real JID behind the nick; for
+// a message the room replays on join, the room's delay stamp and the real
+// JID the room wrote on it. It also tells SendGroup that the room
+// reflected its message. A message that cannot be attributed is handed
+// over as rejected.
+func (c *Client) groupArrival(raw []byte) (received, bool) {
+	r, err := c.attribute(raw, true)
+	if err != nil {
+		m, perr := element.ParseMessage(raw)
+		if perr != nil {
+			return received{}, false
+		}
+		out := &Message{From: m.From, To: m.To, Type: m.Type, ID: m.ID, Delivered: c.now(), Err: err}
+		if room := m.From.Bare(); m.From.Resourcepart() != "" {
+			out.Room, out.Nick, out.To = room, m.From.Resourcepart(), room
+			out.StanzaID = stanzaIDBy(raw, room)
+		}
+		c.queue <- func(ctx context.Context) {
+			if m, err := c.deliver(ctx, out); err == nil && m != nil {
+				c.emit(m)
+			}
+		}
+		return received{}, false
+	}
+	return r, true
+}
+
+// attribute finds who wrote a group message, with the room's state now.
+func (c *Client) attribute(raw []byte, live bool) (received, error) {
+	var g groupExtras
+	if err := xml.Unmarshal(raw, &g); err != nil {
+		return received{}, fmt.Errorf("ox: unreadable group message: %w", err)
+	}
+	from, err := jid.Parse(g.From)
+	if err != nil {
+		return received{}, fmt.Errorf("ox: a group message with an invalid from %q", g.From)
+	}
+	room := from.Bare()
+	rm := c.room(room)
+	if rm == nil {
+		return received{}, fmt.Errorf("ox: a group message from %s, a room ox is not in", room)
+	}
+	nick := from.Resourcepart()
+	if nick == "" {
+		return received{}, fmt.Errorf("ox: a group message from room %s itself, not from an occupant", room)
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if live && nick == rm.nick && g.ID != "" {
+		if ch, ok := rm.echo[g.ID]; ok {
+			close(ch)
+			delete(rm.echo, g.ID)
+		}
+	}
+	if rm.state == roomJoining {
+		return received{}, fmt.Errorf("ox: a group message from %s before ox had joined it", from)
+	}
+	r := received{raw: raw, stanzaID: stanzaIDBy(raw, room), delivered: c.now()}
+	stamp := g.roomDelay(room)
+	if rm.history && !stamp.IsZero() {
+		// The replayed history: the people who wrote may have left, or
+		// their nick be someone else's by now.
+		r.delivered = stamp
+		r.sender = g.historyJID()
+	}
+	if r.sender.Equal(jid.JID{}) {
+		o, ok := rm.occupants[nick]
+		switch {
+		case !ok:
+			return received{}, fmt.Errorf("ox: %s is not an occupant of %s, so who wrote the message is unknown", nick, room)
+		case o.JID.Equal(jid.JID{}):
+			return received{}, fmt.Errorf("ox: %s does not give %s's real JID, so the message cannot be verified", room, nick)
+		}
+		r.sender = o.JID
+	}
+	return r, nil
+}
+
+// groupSender fills in a group message's sender (the real JID behind the
+// nick, attributed when it arrived; else now) and returns it as a bare
+// JID for the checks, which compare the content's <to/> with the room.
+func (c *Client) groupSender(r received, m *element.Message, out *Message) (jid.JID, error) {
+	room := m.From.Bare()
+	out.Room, out.Nick, out.To = room, m.From.Resourcepart(), room
+	out.StanzaID = stanzaIDBy(r.raw, room) // the room's archive id, not one the sender wrote
+	if r.sender.Equal(jid.JID{}) {
+		// Not seen arriving (Receive, or a kept message): attribute it
+		// with the room as it is now.
+		a, err := c.attribute(r.raw, false)
+		if err != nil {
+			return jid.JID{}, err
+		}
+		r.sender = a.sender
+		if r.delivered.IsZero() {
+			out.Delivered = a.delivered
+		}
+	}
+	out.From = r.sender
+	out.Sent = r.sender.Bare().Equal(c.JID())
+	return r.sender.Bare(), nil
+}
