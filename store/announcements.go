@@ -110,7 +110,7 @@ func (s *Store) Announcements(ctx context.Context, jid string) ([]Announcement, 
 // IsAnnounced reports whether jid announces the key fpr.
 func (s *Store) IsAnnounced(ctx context.Context, jid, fpr string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM announcements WHERE jid = ? AND fpr = ?`, jid, fpr).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM announcements WHERE jid = ? AND fpr = ?`, jid, fpr).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}

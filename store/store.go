@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -23,6 +24,13 @@ var ErrTooNew = errors.New("store: database schema is newer than this ox")
 type Store struct {
 	db   *sql.DB
 	path string
+
+	// stmts are the prepared read queries, by query text. Unprepared,
+	// SQLite compiles a query on every run, which costs more than the
+	// indexed lookup itself (issue 5: the keyring's key-ID lookups were a
+	// quarter of opening a message).
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -56,7 +64,42 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for q, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, q)
+	}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// prepared returns the prepared statement for q, preparing it the first time.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[string]*sql.Stmt)
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// queryRow is QueryRowContext with a prepared statement.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // Version is the schema version of the database.
 func (s *Store) Version(ctx context.Context) (int, error) {
@@ -181,7 +224,7 @@ func scanKey(sc interface{ Scan(...any) error }) (*Key, error) {
 
 // GetKey returns the key with fingerprint fpr, or ErrNotFound.
 func (s *Store) GetKey(ctx context.Context, fpr string) (*Key, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM keys WHERE fpr = ?`, fpr))
+	k, err := scanKey(s.queryRow(ctx, `SELECT `+keyCols+` FROM keys WHERE fpr = ?`, fpr))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -231,7 +274,11 @@ func (s *Store) DeleteKey(ctx context.Context, fpr string) error {
 }
 
 func (s *Store) queryKeys(ctx context.Context, q string, args ...any) ([]*Key, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

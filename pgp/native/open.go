@@ -24,6 +24,9 @@ type keyring struct {
 }
 
 func (k *keyring) EntitiesById(id uint64) []*openpgp.Entity {
+	if es := k.b.cache.byKeyID(id); len(es) > 0 {
+		return es // parsed from the store before, and not changed since by this backend
+	}
 	ks, err := k.b.st.KeysByKeyID(k.ctx, id)
 	if err != nil {
 		if k.err == nil {
