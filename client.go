@@ -47,6 +47,13 @@ type Client struct {
 	Layout  Layout
 	// Now is the clock (tests pin it); nil means time.Now.
 	Now func() time.Time
+	// MaxKeyAge is how old the recorded announcements of a recipient (and
+	// of the account's other devices) may be before Send reads the metadata
+	// node again (one request; keys are fetched only if they changed).
+	// Zero means DefaultMaxKeyAge; a negative value reads it for every
+	// message, as a client that does not stay online to hear key-change
+	// notifications should (servers may not notify at all).
+	MaxKeyAge time.Duration
 	// OnMessage is handed every OX message Serve reads, rejected ones
 	// included (Message.Err says why); set it before Serve.
 	OnMessage func(*Message)
@@ -464,6 +471,9 @@ func (c *Client) Handler(f EventFunc) xmpp.Handler {
 			})))
 		}
 	}
+	// Archive results (XEP-0313) for CatchUp (mam.go); Prosody sends them
+	// without a type.
+	opts = append(opts, mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsMAM, Local: "result"}, c.onMAMResult))
 	return mux.New(stanza.NSClient, opts...)
 }
 

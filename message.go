@@ -26,9 +26,17 @@ import (
 // not speak OX (XEP-0374 §3.2). It is never shown as a message.
 const Fallback = "This message is encrypted with OpenPGP for XMPP (XEP-0373), which your client does not support."
 
-// staleAfter is how old a contact's recorded announcements may be before
-// a send fetches them again.
-const staleAfter = time.Hour
+// DefaultMaxKeyAge is how old a contact's recorded announcements may be
+// before a send reads them again, for a client that follows key changes
+// through notifications (Serve); see Client.MaxKeyAge.
+const DefaultMaxKeyAge = time.Hour
+
+func (c *Client) maxKeyAge() time.Duration {
+	if c.MaxKeyAge != 0 {
+		return c.MaxKeyAge
+	}
+	return DefaultMaxKeyAge
+}
 
 // Message is an OX message received, or a copy of one the account sent
 // from another device (Sent).
@@ -158,7 +166,7 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 // announces nothing, the keys the user imported for it.
 func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint, error) {
 	_, _, fetched, err := c.Store.Announcements(ctx, to.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.now().Sub(fetched) > staleAfter) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.now().Sub(fetched) > c.maxKeyAge()) {
 		_, ferr := c.Fetch(ctx, to)
 		if ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) {
 			return nil, ferr
@@ -203,7 +211,7 @@ func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fin
 	out := []pgp.Fingerprint{signer}
 	me := c.JID()
 	list, _, fetched, err := c.Store.Announcements(ctx, me.String())
-	missing := errors.Is(err, store.ErrNotFound) || c.now().Sub(fetched) > staleAfter
+	missing := errors.Is(err, store.ErrNotFound) || c.now().Sub(fetched) > c.maxKeyAge()
 	for _, a := range list {
 		if f, perr := pgp.ParseFingerprint(a.Fingerprint); perr == nil {
 			if _, kerr := c.Backend.Key(ctx, f); kerr != nil {

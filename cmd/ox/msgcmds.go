@@ -55,6 +55,9 @@ func init() {
 				return err
 			}
 			defer o.Close()
+			// A one-shot command hears no key-change notifications: read
+			// the recipient's metadata node for every message.
+			o.client.MaxKeyAge = -1
 			rep, err := o.client.Send(ctx, to, text)
 			var nk *ox.NoUsableKeyError
 			if errors.As(err, &nk) {
@@ -125,6 +128,18 @@ func init() {
 			}
 			if err := o.client.Online(ctx); err != nil {
 				return err
+			}
+			// What arrived while this device was away and went to another
+			// device (so not to the offline store): from the archive.
+			for {
+				_, err := o.client.CatchUp(ctx)
+				if errors.Is(err, ox.ErrMoreInArchive) {
+					continue
+				}
+				if err != nil {
+					fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
+				}
+				break
 			}
 			// Messages kept because their sender's key was missing: the
 			// key may be known by now.
