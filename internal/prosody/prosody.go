@@ -396,7 +396,7 @@ func (p *proc) terminate() error {
 			// Prosody installs its SIGTERM handler from a timer once its
 			// loop runs; a SIGTERM that comes earlier ends it by the default
 			// action. Both are the stop we asked for.
-			if p.err == nil || killedBy(p.err, syscall.SIGTERM) {
+			if p.err == nil || killedBy(p.err, syscall.SIGTERM) || shutdownStuck(p.logFile) {
 				return nil
 			}
 			return fmt.Errorf("prosody: pid %d exited badly after SIGTERM: %w", pid, p.err)
