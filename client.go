@@ -54,6 +54,9 @@ type Client struct {
 	// message, as a client that does not stay online to hear key-change
 	// notifications should (servers may not notify at all).
 	MaxKeyAge time.Duration
+	// OnKeyChange is told of every contact key that appears, disappears,
+	// expires or is revoked, as ox learns of it (fetches and notifications).
+	OnKeyChange func(KeyChange)
 	// OnMessage is handed every OX message Serve reads, rejected ones
 	// included (Message.Err says why); set it before Serve.
 	OnMessage func(*Message)
@@ -266,6 +269,10 @@ type FetchReport struct {
 	Rejected []KeyProblem
 	// Skipped are metadata entries that could not be read.
 	Skipped []string
+	// Added and Removed are the keys that appeared in or left the
+	// contact's announcements since they were last read (none on the first
+	// read of a contact, where every key is new).
+	Added, Removed []string
 }
 
 // ErrNoKeysPublished: the contact has no OX metadata node, or it is empty.
@@ -336,6 +343,9 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 	// Record only the keys we hold, so that a key that could not be
 	// fetched is tried again next time.
 	if err := c.Store.SetAnnouncements(ctx, j.String(), itemID, announcements(&element.PublicKeysList{Keys: keep}), c.now()); err != nil {
+		return rep, err
+	}
+	if err := c.noteKeyChanges(ctx, j, known, keep, rep); err != nil {
 		return rep, err
 	}
 	return rep, nil

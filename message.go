@@ -20,6 +20,7 @@ import (
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/trust"
 )
 
 // Fallback is the plaintext <body/> beside <openpgp/> for clients that do
@@ -54,6 +55,10 @@ type Message struct {
 	Body    string
 	Payload []byte
 	Signer  pgp.Fingerprint
+	// Trust is the user's trust in the signing key: a message signed by an
+	// undecided key is shown with a marker; one signed by a rejected key is
+	// refused (Err is a *TrustError).
+	Trust trust.State
 	// Warnings are oddities that do not make the message untrustworthy.
 	Warnings []string
 	// Err is set when the message is rejected (a failed check, not for us,
@@ -90,6 +95,9 @@ type SendReport struct {
 	ID         string
 	Recipients []pgp.Fingerprint
 	Self       []pgp.Fingerprint
+	// Undecided are the recipient's usable keys left out because the user
+	// has not decided to trust them: those devices cannot read it.
+	Undecided []pgp.Fingerprint
 }
 
 // Send sends body to `to` as an XEP-0374 chat message: a <signcrypt/>
@@ -103,7 +111,7 @@ func (c *Client) Send(ctx context.Context, to jid.JID, body string) (*SendReport
 	if err != nil {
 		return nil, err
 	}
-	rcpt, err := c.usableKeys(ctx, to)
+	rcpt, undecided, err := c.resolveKeys(ctx, to)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +145,7 @@ func (c *Client) Send(ctx context.Context, to jid.JID, body string) (*SendReport
 	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
 		return nil, fmt.Errorf("ox: the server did not confirm the message to %s: %w", to, err)
 	}
-	return &SendReport{ID: id, Recipients: rcpt, Self: self}, nil
+	return &SendReport{ID: id, Recipients: rcpt, Self: self, Undecided: undecided}, nil
 }
 
 func randomID() string {
@@ -161,18 +169,26 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 	return pgp.Fingerprint{}, fmt.Errorf("ox: account %s has no usable key (none, or all expired or revoked): %w", me, pgp.ErrNoSecretKey)
 }
 
-// usableKeys resolves a recipient's keys: those it announces (fetched when
-// unknown or stale) that can be encrypted to now; or, for a contact that
-// announces nothing, the keys the user imported for it.
+// usableKeys resolves a recipient's keys that a message may go to: those
+// it announces (fetched when unknown or stale), or for a contact that
+// announces nothing the keys the user imported for it, that can be
+// encrypted to now and are trusted (blindly or verified).
 func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint, error) {
+	keys, _, err := c.resolveKeys(ctx, to)
+	return keys, err
+}
+
+// resolveKeys is usableKeys, also naming the usable keys left out because
+// they are undecided (trust.Undecided), which the sender is told about.
+func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (keys, undecided []pgp.Fingerprint, err error) {
 	_, _, fetched, err := c.Store.Announcements(ctx, to.String())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.now().Sub(fetched) > c.maxKeyAge()) {
 		_, ferr := c.Fetch(ctx, to)
 		if ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) {
-			return nil, ferr
+			return nil, nil, ferr
 		}
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	announced, _, _, aerr := c.Store.Announcements(ctx, to.String())
 	isAnnounced := map[string]bool{}
@@ -181,9 +197,8 @@ func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint,
 	}
 	ks, err := c.Backend.Lookup(ctx, to)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []pgp.Fingerprint
 	var why []string
 	for _, k := range ks {
 		if aerr == nil && len(announced) > 0 && !isAnnounced[k.Fingerprint.String()] {
@@ -194,15 +209,28 @@ func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint,
 			why = append(why, strings.TrimPrefix(err.Error(), "pgp: "))
 			continue
 		}
-		out = append(out, k.Fingerprint)
+		st, err := c.TrustState(ctx, to, k.Fingerprint)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch st {
+		case trust.Rejected:
+			why = append(why, "key "+k.Fingerprint.String()+" is rejected by you")
+			continue
+		case trust.Undecided:
+			undecided = append(undecided, k.Fingerprint)
+			why = append(why, "key "+k.Fingerprint.String()+" is undecided (verify it: ox trust verify "+to.String()+" FINGERPRINT)")
+			continue
+		}
+		keys = append(keys, k.Fingerprint)
 	}
-	if len(out) == 0 {
+	if len(keys) == 0 {
 		if len(ks) == 0 {
 			why = []string{"no keys published (and none imported)"}
 		}
-		return nil, &NoUsableKeyError{JID: to, Reasons: why}
+		return nil, undecided, &NoUsableKeyError{JID: to, Reasons: why}
 	}
-	return out, nil
+	return keys, undecided, nil
 }
 
 // selfKeys are the account's keys to encrypt to as well: the signing key and
@@ -318,6 +346,16 @@ func (c *Client) receive(ctx context.Context, r received) (*Message, error) {
 	})
 	if err != nil {
 		out.Err = err
+		return c.deliver(ctx, out)
+	}
+	st, err := c.TrustState(ctx, sender, v.Signer.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	out.Trust = st
+	if st == trust.Rejected {
+		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint}
+		out.Signer = v.Signer.Fingerprint
 		return c.deliver(ctx, out)
 	}
 	out.Time = v.Content.Time

@@ -67,4 +67,29 @@ CREATE TABLE mam_cursor (
 	last_id TEXT NOT NULL          -- the last archive id processed
 ) WITHOUT ROWID;
 `,
+	// 4: trust decisions per (JID, key), with the history of every change,
+	// and the policy per contact ('' = the account's default).
+	`
+CREATE TABLE trust (
+	jid    TEXT NOT NULL,          -- bare, normalised
+	fpr    TEXT NOT NULL,
+	state  TEXT NOT NULL,          -- undecided, blind, verified, rejected
+	since  INTEGER NOT NULL,       -- unix seconds
+	reason TEXT NOT NULL,
+	PRIMARY KEY (jid, fpr)
+) WITHOUT ROWID;
+CREATE TABLE trust_log (
+	id     INTEGER PRIMARY KEY,
+	jid    TEXT NOT NULL,
+	fpr    TEXT NOT NULL,
+	state  TEXT NOT NULL,          -- the new state, or an event: new, removed, expired, revoked
+	at     INTEGER NOT NULL,
+	reason TEXT NOT NULL
+);
+CREATE INDEX trust_log_jid ON trust_log(jid, id);
+CREATE TABLE trust_policy (
+	jid    TEXT PRIMARY KEY,       -- '' for the account's default
+	policy TEXT NOT NULL
+) WITHOUT ROWID;
+`,
 }

@@ -190,3 +190,39 @@ func TestMessagesBookkeeping(t *testing.T) {
 		t.Fatalf("cursor %q", c)
 	}
 }
+
+func TestTrustRecords(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.Trust(ctx, "bob@x", "F1"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	t0, t1 := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
+	if err := s.SetTrust(ctx, TrustRecord{JID: "bob@x", Fingerprint: "F1", State: "blind", Since: t0, Reason: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTrust(ctx, TrustRecord{JID: "bob@x", Fingerprint: "F1", State: "verified", Since: t1, Reason: "compared"}); err != nil {
+		t.Fatal(err)
+	}
+	s.LogTrustEvent(ctx, TrustEvent{JID: "bob@x", Fingerprint: "F2", What: "new", At: t1, Reason: "announced"})
+	r, err := s.Trust(ctx, "bob@x", "F1")
+	if err != nil || r.State != "verified" || !r.Since.Equal(t1) {
+		t.Fatalf("%+v %v", r, err)
+	}
+	log, err := s.TrustLog(ctx, "bob@x")
+	if err != nil || len(log) != 3 || log[0].What != "blind" || log[1].What != "verified" || log[2].What != "new" {
+		t.Fatalf("history %+v %v", log, err)
+	}
+	if p, _ := s.Policy(ctx, ""); p != "" {
+		t.Fatal("policy before any")
+	}
+	s.SetPolicy(ctx, "", "tofu")
+	s.SetPolicy(ctx, "bob@x", "manual")
+	if p, _ := s.Policy(ctx, "bob@x"); p != "manual" {
+		t.Fatal(p)
+	}
+	s.SetPolicy(ctx, "bob@x", "")
+	if p, _ := s.Policy(ctx, "bob@x"); p != "" {
+		t.Fatal("override not removed")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/trust"
 )
 
 func init() {
@@ -67,6 +68,9 @@ func init() {
 				return pepHint(err)
 			}
 			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d of their key(s) and %d of yours\n", to, len(rep.Recipients), len(rep.Self))
+			for _, f := range rep.Undecided {
+				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s is undecided, so that device cannot read it; compare fingerprints and run 'ox trust verify %s %s'\n", to, f, to, f)
+			}
 			return nil
 		},
 	})
@@ -118,7 +122,24 @@ func init() {
 					once.Do(func() { close(done) })
 				}
 			}
-			o, err := e.connectWith(ctx, &listenNet, false, func(c *ox.Client) { c.OnMessage = show })
+			o, err := e.connectWith(ctx, &listenNet, false, func(c *ox.Client) {
+				c.OnMessage = show
+				c.OnKeyChange = func(k ox.KeyChange) {
+					mu.Lock()
+					defer mu.Unlock()
+					if asJSON {
+						enc := json.NewEncoder(e.stdout)
+						enc.Encode(struct {
+							Event       string `json:"event"`
+							JID         string `json:"jid"`
+							Fingerprint string `json:"fingerprint"`
+							Trust       string `json:"trust"`
+						}{"key-" + k.What, k.JID.String(), k.Fingerprint, k.Trust.String()})
+						return
+					}
+					fmt.Fprintf(e.stdout, "%s key change: %s %s key %s (trust: %s)\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Trust)
+				}
+			})
 			if err != nil {
 				return err
 			}
@@ -168,7 +189,8 @@ type jsonMessage struct {
 	Payload   string   `json:"payload,omitempty"`
 	Signer    string   `json:"signer,omitempty"`
 	Verified  bool     `json:"verified"`
-	Verdict   string   `json:"verdict"` // "ok", "rejected", "pending"
+	Trust     string   `json:"trust,omitempty"` // undecided, blind, verified, rejected
+	Verdict   string   `json:"verdict"`         // "ok", "rejected", "pending"
 	Reason    string   `json:"reason,omitempty"`
 	Sent      bool     `json:"sent,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
@@ -181,7 +203,11 @@ func writeJSON(w io.Writer, m *ox.Message) {
 		j.Verdict, j.Reason = "pending", m.Err.Error()
 	case m.Err != nil:
 		j.Verdict, j.Reason = "rejected", m.Err.Error()
+		if !m.Signer.IsZero() {
+			j.Signer, j.Trust = m.Signer.String(), m.Trust.String()
+		}
 	default:
+		j.Trust = m.Trust.String()
 		j.Verdict, j.Verified = "ok", true
 		j.Time = m.Time.UTC().Format(time.RFC3339)
 		j.Body, j.Payload, j.Signer = m.Body, string(m.Payload), m.Signer.String()
@@ -202,7 +228,11 @@ func writeHuman(w io.Writer, m *ox.Message) {
 	case m.Err != nil:
 		fmt.Fprintf(w, "%s %s: [rejected] %s\n", m.Delivered.UTC().Format(time.RFC3339), from, m.Err)
 	default:
-		fmt.Fprintf(w, "%s %s: %s\n", m.Time.UTC().Format(time.RFC3339), from, m.Body)
+		marker := ""
+		if m.Trust == trust.Undecided {
+			marker = "[undecided key " + m.Signer.String() + "] "
+		}
+		fmt.Fprintf(w, "%s %s: %s%s\n", m.Time.UTC().Format(time.RFC3339), from, marker, m.Body)
 		for _, x := range m.Warnings {
 			fmt.Fprintf(w, "  warning: %s\n", x)
 		}
