@@ -162,7 +162,7 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 	}
 	me := c.JID()
 	for _, k := range ks {
-		if !k.Revoked && !k.Expired(c.now()) && k.HasUserID(me) && k.Capabilities.Sign {
+		if k.HasUserID(me) && k.CanSign(c.now()) {
 			return k.Fingerprint, nil
 		}
 	}

@@ -130,3 +130,21 @@ func (k *KeyInfo) Usable(t time.Time) error {
 	}
 	return nil
 }
+
+// CanSign reports whether the key has a signing key valid at t: the primary
+// key, or a signing subkey (GnuPG users' keys often certify only with the
+// primary key and sign with a subkey).
+func (k *KeyInfo) CanSign(t time.Time) bool {
+	if k.Revoked || k.Expired(t) {
+		return false
+	}
+	if k.Capabilities.Sign {
+		return true
+	}
+	for _, s := range k.Subkeys {
+		if s.Capabilities.Sign && !s.Revoked && (s.Expires.IsZero() || t.Before(s.Expires)) {
+			return true
+		}
+	}
+	return false
+}

@@ -19,6 +19,8 @@ type accountConfig struct {
 	DirectTLS       bool   `json:"direct_tls,omitempty"`       // XEP-0368 instead of STARTTLS
 	PasswordCommand string `json:"password_command,omitempty"` // run with sh -c; its first line is the password
 	Layout          string `json:"layout,omitempty"`           // "spec" (default) or "compact"
+	Backend         string `json:"backend,omitempty"`          // "native" (default) or "gnupg"
+	GnuPGHome       string `json:"gnupg_home,omitempty"`       // GNUPGHOME for the gnupg backend; empty: gpg's own
 }
 
 type config struct {

@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
 )
@@ -124,16 +125,58 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	kind, gpgHome, err := e.backendFor(j)
+	if err != nil {
+		return nil, err
+	}
 	db := filepath.Join(dir, "ox.db")
-	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) && !create {
+	// With GnuPG the keys live in the GnuPG home; the store keeps the rest
+	// (announcements, trust, pending messages) and is made on first use.
+	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) && !create && kind != "gnupg" {
 		return nil, withHint(fmt.Errorf("account %s has no keys yet (%s)", j, dir),
 			"make a key with 'ox --account "+j.String()+" key generate', or import yours with 'ox key import FILE'")
+	}
+	var be pgp.Backend
+	if kind == "gnupg" {
+		g, err := gnupg.New(gnupg.Options{Home: gpgHome})
+		if err != nil {
+			return nil, err
+		}
+		be = g
 	}
 	st, err := store.Open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return &session{jid: j, store: st, backend: native.New(st), now: time.Now}, nil
+	if be == nil {
+		be = native.New(st)
+	}
+	return &session{jid: j, store: st, backend: be, now: time.Now}, nil
+}
+
+// backendFor says which OpenPGP backend an account uses: OX_BACKEND, or the
+// account's saved setting, or the embedded one; and for GnuPG, its home
+// (OX_GNUPGHOME, the saved one, or gpg's own: $GNUPGHOME, ~/.gnupg).
+func (e *env) backendFor(j jid.JID) (kind, gpgHome string, err error) {
+	kind, gpgHome = e.getenv("OX_BACKEND"), e.getenv("OX_GNUPGHOME")
+	if cfg, _, err := e.loadConfig(); err == nil {
+		if ac := cfg.find(j.String()); ac != nil {
+			if kind == "" {
+				kind = ac.Backend
+			}
+			if gpgHome == "" {
+				gpgHome = ac.GnuPGHome
+			}
+		}
+	}
+	switch kind {
+	case "", "native":
+		return "native", "", nil
+	case "gnupg":
+		return kind, gpgHome, nil
+	}
+	return "", "", withHint(fmt.Errorf("account %s: unknown OpenPGP backend %q", j, kind),
+		"use native or gnupg ('ox account add "+j.String()+" --backend gnupg', or OX_BACKEND)")
 }
 
 // readInput reads a file argument, or standard input for "-" or none.

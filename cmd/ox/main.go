@@ -178,13 +178,17 @@ func report(w io.Writer, err error) int {
 		return 0
 	}
 	msg := err.Error()
-	for _, p := range []string{"ox: ", "pgp: ", "check: ", "element: ", "store: ", "backup: ", "pep: "} {
+	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	fmt.Fprintf(w, "ox: error: %s\n", oneLine(msg))
 	var h *hinted
-	if errors.As(err, &h) && h.hint != "" {
+	var lib interface{ Hint() string } // the library's errors with a hint (gnupg.Error)
+	switch {
+	case errors.As(err, &h) && h.hint != "":
 		fmt.Fprintf(w, "ox: hint: %s\n", h.hint)
+	case errors.As(err, &lib) && lib.Hint() != "":
+		fmt.Fprintf(w, "ox: hint: %s\n", oneLine(lib.Hint()))
 	}
 	var u *usageError
 	if errors.As(err, &u) {

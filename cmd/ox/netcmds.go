@@ -12,6 +12,7 @@ import (
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/gnupg"
 )
 
 func init() {
@@ -24,6 +25,7 @@ func init() {
   ox account add alice@example.org --server 127.0.0.1:5222 --ca-file ca.pem
   ox account add alice@example.org --password-command 'pass show xmpp/alice'
   ox account add alice@example.org --layout compact   # the XEP's improved node layout
+  ox account add alice@example.org --backend gnupg    # keys from GnuPG (~/.gnupg), gpg-agent, smartcards
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ac.Server, "server", "", "connect to `HOST:PORT` instead of looking up the domain")
@@ -31,6 +33,8 @@ func init() {
 			fs.BoolVar(&ac.DirectTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
 			fs.StringVar(&ac.PasswordCommand, "password-command", "", "a shell `COMMAND` that prints the password")
 			fs.StringVar(&ac.Layout, "layout", "spec", "PEP node layout: spec (XEP-0373 as written) or compact (singleton, notification-only nodes)")
+			fs.StringVar(&ac.Backend, "backend", "native", "where the keys live: native (ox's own store) or gnupg (GnuPG through gpg)")
+			fs.StringVar(&ac.GnuPGHome, "gnupg-home", "", "the GnuPG home `DIR` for --backend gnupg (default: $GNUPGHOME or ~/.gnupg)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 1 {
@@ -42,6 +46,19 @@ func init() {
 			}
 			if ac.Layout != "spec" && ac.Layout != "compact" {
 				return usagef("--layout %q: want spec or compact", ac.Layout)
+			}
+			switch ac.Backend {
+			case "native":
+			case "gnupg":
+				// Say now, not at the first message, that gpg is missing or too old.
+				if _, err := gnupg.New(gnupg.Options{Home: ac.GnuPGHome}); err != nil {
+					return err
+				}
+			default:
+				return usagef("--backend %q: want native or gnupg", ac.Backend)
+			}
+			if ac.GnuPGHome != "" && ac.Backend != "gnupg" {
+				return usagef("--gnupg-home needs --backend gnupg")
 			}
 			if ac.CAFile != "" {
 				if _, err := os.Stat(ac.CAFile); err != nil {
@@ -56,6 +73,9 @@ func init() {
 			a.JID = j.String()
 			if a.Layout == "spec" {
 				a.Layout = ""
+			}
+			if a.Backend == "native" {
+				a.Backend = ""
 			}
 			if old := cfg.find(a.JID); old != nil {
 				*old = a
@@ -89,6 +109,13 @@ func init() {
 				}
 				if a.Layout != "" {
 					parts = append(parts, "layout "+a.Layout)
+				}
+				if a.Backend != "" {
+					b := "backend " + a.Backend
+					if a.GnuPGHome != "" {
+						b += " (" + a.GnuPGHome + ")"
+					}
+					parts = append(parts, b)
 				}
 				fmt.Fprintf(e.stdout, "%s  %s\n", a.JID, strings.Join(parts, ", "))
 			}

@@ -1,0 +1,109 @@
+package ox_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/gnupg"
+	"codeberg.org/ox/ox/store"
+)
+
+// An account whose keys live in GnuPG publishes only its xmpp: user ID and
+// exchanges messages both ways with an account on the embedded backend,
+// over a real server.
+func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
+	if _, err := exec.LookPath("gpg"); err != nil {
+		if prosody.Required() {
+			t.Fatal("gpg is not installed (apt-get install gnupg)")
+		}
+		t.Skip("gpg is not installed (apt-get install gnupg): skipping")
+	}
+	srv := startServer(t, "alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+
+	home, err := os.MkdirTemp("", "oxgpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
+	os.Chmod(home, 0o700)
+	g, err := gnupg.New(gnupg.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := srv.Dial(ctx, "alice", "alice-pass", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := ox.NewClient(s, g, st)
+	aliceIn := make(inbox, 8)
+	alice.OnMessage = func(m *ox.Message) { aliceIn <- m }
+	served := make(chan error, 1)
+	go func() { served <- alice.Serve(nil) }()
+	defer func() { prosody.CloseSession(s); <-served }()
+
+	// The user's key has an e-mail user ID too; only xmpp: is published.
+	k, err := g.Generate(ctx, alice.JID(), pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--quick-add-uid", k.Fingerprint.String(), "Alice <alice@example.org>").CombinedOutput(); err != nil {
+		t.Fatalf("gpg --quick-add-uid: %v\n%s", err, out)
+	}
+	if _, err := alice.Publish(ctx, k.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Online(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob, bobIn := listening(ctx, t, srv, "bob")
+	items, err := pep.Items(ctx, bob.Session, alice.JID(), element.DataNode(k.Fingerprint.String()), 1)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("alice's data node: %v", err)
+	}
+	pk, err := element.ParsePubKey(items[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := bob.Backend.Inspect(ctx, pk.Data)
+	if err != nil || len(ks) != 1 || !slices.Equal(ks[0].UserIDs, []string{"xmpp:alice@localhost"}) {
+		t.Fatalf("published user IDs: %+v %v", ks, err)
+	}
+
+	if _, err := alice.Send(ctx, bob.jid, "from GnuPG"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bobIn.next(t, "gnupg -> native"); m.Err != nil || m.Body != "from GnuPG" || m.Signer != k.Fingerprint {
+		t.Fatalf("bob got %+v (err %v)", m, m.Err)
+	}
+	if _, err := bob.Send(ctx, alice.JID(), "to GnuPG"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-aliceIn:
+		if m.Err != nil || m.Body != "to GnuPG" {
+			t.Fatalf("alice got %+v (err %v)", m, m.Err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("alice (GnuPG) got nothing")
+	}
+}
