@@ -60,6 +60,11 @@ type Client struct {
 	// OnMessage is handed every OX message Serve reads, rejected ones
 	// included (Message.Err says why); set it before Serve.
 	OnMessage func(*Message)
+	// PublishCertifications makes Publish publish the key with the
+	// certifications of its user ID that the user accepted from contacts
+	// (AcceptCertification; the web of trust, wot.go); without it only the
+	// minimal key goes out.
+	PublishCertifications bool
 
 	workerOnce sync.Once
 	queue      chan func(context.Context)
@@ -91,6 +96,9 @@ type PublishReport struct {
 	Announced []string
 	// AccessModel is the metadata node's access model as far as known.
 	AccessModel string
+	// Certifiers are the keys whose certifications were published with the
+	// key (PublishCertifications).
+	Certifiers []pgp.Fingerprint
 }
 
 func (c *Client) keyOptions(singleton bool) pep.Options {
@@ -116,12 +124,12 @@ func (c *Client) Publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishRepo
 	if err := k.Usable(c.now()); err != nil {
 		return nil, fmt.Errorf("ox: will not publish key %s: %w", fpr, err)
 	}
-	pub, err := c.Backend.ExportPublic(ctx, fpr, &me)
+	pub, certifiers, err := c.publicForPublish(ctx, fpr, me) // wot.go
 	if err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
-	rep := &PublishReport{Fingerprint: fpr}
+	rep := &PublishReport{Fingerprint: fpr, Certifiers: certifiers}
 	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
 	if c.Layout == LayoutCompact {
 		itemID = "current"

@@ -7,7 +7,11 @@
 // secret key (BackupPush, BackupRestore), and sends and receives
 // <signcrypt/> messages with every check a receiver must make (Send,
 // Serve with OnMessage, Receive). Messages seen live, from the server's
-// offline store and as carbon copies are handed over once each.
+// offline store and as carbon copies are handed over once each. The web of
+// trust travels over XMPP too: Certify certifies a contact's key and sends
+// the certification; a certification received is an offer
+// (Message.Certification) to accept into the own key (AcceptCertification)
+// and publish with it (PublishCertifications).
 //
 // The module is layered from the wire inwards; each layer is its own package:
 //

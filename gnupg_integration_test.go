@@ -89,6 +89,14 @@ func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
 		t.Fatalf("published user IDs: %+v %v", ks, err)
 	}
 
+	// bob's key is valid in alice's GnuPG once she certifies it (the
+	// default trust model, pgp; see gnupg_trust_integration_test.go).
+	if _, err := alice.Fetch(ctx, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--quick-lsign-key", bob.key.Fingerprint.String()).CombinedOutput(); err != nil {
+		t.Fatalf("gpg --quick-lsign-key: %v\n%s", err, out)
+	}
 	if _, err := alice.Send(ctx, bob.jid, "from GnuPG"); err != nil {
 		t.Fatal(err)
 	}

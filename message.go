@@ -59,6 +59,10 @@ type Message struct {
 	// undecided key is shown with a marker; one signed by a rejected key is
 	// refused (Err is a *TrustError).
 	Trust trust.State
+	// Validity is the signing key's validity in the user's GnuPG trust
+	// model (pgp.KeyInfo.Validity), from which Trust comes unless the user
+	// decided in ox; empty with the native backend.
+	Validity string
 	// Warnings are oddities that do not make the message untrustworthy.
 	Warnings []string
 	// Err is set when the message is rejected (a failed check, not for us,
@@ -74,6 +78,10 @@ type Message struct {
 	// account itself (the room reflects every message).
 	Room jid.JID
 	Nick string
+	// Certification is set when the payload holds a certification of one
+	// of the account's keys (the web of trust, wot.go): an offer to accept
+	// or decline, or one that was refused (its Err says why).
+	Certification *CertificationOffer
 }
 
 // NoUsableKeyError: a recipient has no key that a message can be encrypted
@@ -81,6 +89,9 @@ type Message struct {
 type NoUsableKeyError struct {
 	JID     jid.JID
 	Reasons []string
+	// Undecided are the usable keys left out only because they are not
+	// trusted (undecided in ox, or not valid in the user's GnuPG).
+	Undecided []pgp.Fingerprint
 }
 
 func (e *NoUsableKeyError) Error() string {
@@ -96,8 +107,13 @@ type SendReport struct {
 	Recipients []pgp.Fingerprint
 	Self       []pgp.Fingerprint
 	// Undecided are the recipient's usable keys left out because the user
-	// has not decided to trust them: those devices cannot read it.
+	// has not decided to trust them (or, with GnuPG, because GnuPG does not
+	// deem them valid): those devices cannot read it.
 	Undecided []pgp.Fingerprint
+	// Unannounced are keys with the recipient's xmpp: user ID that are
+	// stored (in the GnuPG keyring, say) but that the recipient does not
+	// announce over PEP: they are not encrypted to.
+	Unannounced []pgp.Fingerprint
 }
 
 // Send sends body to `to` as an XEP-0374 chat message: a <signcrypt/>
@@ -106,17 +122,25 @@ type SendReport struct {
 // (XEP-0334). It returns once the server has taken the stanza. There is no
 // plaintext fallback when no key is usable: that is a *NoUsableKeyError.
 func (c *Client) Send(ctx context.Context, to jid.JID, body string) (*SendReport, error) {
+	return c.SendPayload(ctx, to, element.BodyPayload(body))
+}
+
+// SendPayload is Send with the payload given whole: the content of the
+// <signcrypt/>'s <payload/>, an XML fragment (element.BodyPayload and more:
+// a <body/> for clients that show no other element should be in it).
+func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*SendReport, error) {
 	to = to.Bare()
 	signer, err := c.signingKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rcpt, undecided, err := c.resolveKeys(ctx, to)
+	res, err := c.resolveKeys(ctx, to)
 	if err != nil {
 		return nil, err
 	}
+	rcpt := res.keys
 	self := c.selfKeys(ctx, signer)
-	content, err := element.NewContent(element.KindSigncrypt, []jid.JID{to}, c.now(), element.BodyPayload(body))
+	content, err := element.NewContent(element.KindSigncrypt, []jid.JID{to}, c.now(), payload)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +169,7 @@ func (c *Client) Send(ctx context.Context, to jid.JID, body string) (*SendReport
 	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
 		return nil, fmt.Errorf("ox: the server did not confirm the message to %s: %w", to, err)
 	}
-	return &SendReport{ID: id, Recipients: rcpt, Self: self, Undecided: undecided}, nil
+	return &SendReport{ID: id, Recipients: rcpt, Self: self, Undecided: res.undecided, Unannounced: res.unannounced}, nil
 }
 
 func randomID() string {
@@ -161,34 +185,75 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 		return pgp.Fingerprint{}, err
 	}
 	me := c.JID()
+	var lacking []pgp.Fingerprint
 	for _, k := range ks {
-		if k.HasUserID(me) && k.CanSign(c.now()) {
+		if !k.CanSign(c.now()) {
+			continue
+		}
+		if k.HasUserID(me) {
 			return k.Fingerprint, nil
 		}
+		lacking = append(lacking, k.Fingerprint)
+	}
+	if len(lacking) > 0 {
+		return pgp.Fingerprint{}, &NoUserIDError{Account: me, Keys: lacking}
 	}
 	return pgp.Fingerprint{}, fmt.Errorf("ox: account %s has no usable key (none, or all expired or revoked): %w", me, pgp.ErrNoSecretKey)
 }
+
+// NoUserIDError: the account has no usable key with its user ID
+// "xmpp:<account>", but secret keys without it (a GnuPG user's keys, made
+// for e-mail). ox does not use them silently: contacts would refuse what
+// they sign (XEP-0373 §7.3). It matches pgp.ErrNoSecretKey.
+type NoUserIDError struct {
+	Account jid.JID
+	Keys    []pgp.Fingerprint // the usable secret keys without the user ID, newest first
+}
+
+func (e *NoUserIDError) Error() string {
+	f := e.Keys[0].String()
+	s := fmt.Sprintf("ox: account %s has no usable key with the user ID %s: ", e.Account, pgp.UserID(e.Account))
+	if len(e.Keys) == 1 {
+		s += "your secret key " + f + " lacks it"
+	} else {
+		ids := make([]string, len(e.Keys))
+		for i, k := range e.Keys {
+			ids[i] = k.String()
+		}
+		s += "your secret keys " + strings.Join(ids, ", ") + " lack it"
+	}
+	return s + "; add it with 'ox key add-uid " + f + "' (for GnuPG: gpg --quick-add-uid " + f + " " + pgp.UserID(e.Account) + "), or make a key with 'ox key generate'"
+}
+
+func (e *NoUserIDError) Unwrap() error { return pgp.ErrNoSecretKey }
 
 // usableKeys resolves a recipient's keys that a message may go to: those
 // it announces (fetched when unknown or stale), or for a contact that
 // announces nothing the keys the user imported for it, that can be
 // encrypted to now and are trusted (blindly or verified).
 func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint, error) {
-	keys, _, err := c.resolveKeys(ctx, to)
-	return keys, err
+	res, err := c.resolveKeys(ctx, to)
+	return res.keys, err
 }
 
-// resolveKeys is usableKeys, also naming the usable keys left out because
-// they are undecided (trust.Undecided), which the sender is told about.
-func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (keys, undecided []pgp.Fingerprint, err error) {
+// resolved are a recipient's keys: those to encrypt to, and those left out
+// that the sender is told about: usable but undecided (trust.Undecided, or
+// not valid in GnuPG), and stored but not announced.
+type resolved struct {
+	keys, undecided, unannounced []pgp.Fingerprint
+}
+
+// resolveKeys is usableKeys, also naming the keys left out that the sender
+// is told about.
+func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err error) {
 	_, _, fetched, err := c.Store.Announcements(ctx, to.String())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.now().Sub(fetched) > c.maxKeyAge()) {
 		_, ferr := c.Fetch(ctx, to)
 		if ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) {
-			return nil, nil, ferr
+			return res, ferr
 		}
 	} else if err != nil {
-		return nil, nil, err
+		return res, err
 	}
 	announced, _, _, aerr := c.Store.Announcements(ctx, to.String())
 	isAnnounced := map[string]bool{}
@@ -197,40 +262,53 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (keys, undecided [
 	}
 	ks, err := c.Backend.Lookup(ctx, to)
 	if err != nil {
-		return nil, nil, err
+		return res, err
 	}
 	var why []string
 	for _, k := range ks {
-		if aerr == nil && len(announced) > 0 && !isAnnounced[k.Fingerprint.String()] {
-			why = append(why, "key "+k.Fingerprint.String()+" is no longer announced")
+		f := k.Fingerprint.String()
+		if aerr == nil && len(announced) > 0 && !isAnnounced[f] {
+			res.unannounced = append(res.unannounced, k.Fingerprint)
+			why = append(why, "key "+f+" is stored but not announced by "+to.String()+", so it is not used")
 			continue
 		}
 		if err := k.Usable(c.now()); err != nil {
 			why = append(why, strings.TrimPrefix(err.Error(), "pgp: "))
 			continue
 		}
-		st, err := c.TrustState(ctx, to, k.Fingerprint)
+		st, fromGnuPG, err := c.trustIn(ctx, to, &k)
 		if err != nil {
-			return nil, nil, err
+			return res, err
 		}
-		switch st {
-		case trust.Rejected:
-			why = append(why, "key "+k.Fingerprint.String()+" is rejected by you")
+		switch {
+		case st == trust.Rejected && fromGnuPG:
+			why = append(why, "key "+f+" is never valid in your GnuPG (validity "+k.Validity+"); to use it anyway: ox trust verify "+to.String()+" "+f)
 			continue
-		case trust.Undecided:
-			undecided = append(undecided, k.Fingerprint)
-			why = append(why, "key "+k.Fingerprint.String()+" is undecided (verify it: ox trust verify "+to.String()+" FINGERPRINT)")
+		case st == trust.Rejected:
+			why = append(why, "key "+f+" is rejected by you")
+			continue
+		case st == trust.Undecided && fromGnuPG:
+			res.undecided = append(res.undecided, k.Fingerprint)
+			what := "is not valid in your GnuPG (validity " + k.Validity + ")"
+			if k.Validity == pgp.ValidityMarginal {
+				what = "is only marginally valid in your GnuPG, and your policy trusts only verified keys"
+			}
+			why = append(why, "key "+f+" "+what+": if it is "+to.String()+"'s, certify it with 'gpg --quick-lsign-key "+f+"', or verify it in ox only with 'ox trust verify "+to.String()+" "+f+"'")
+			continue
+		case st == trust.Undecided:
+			res.undecided = append(res.undecided, k.Fingerprint)
+			why = append(why, "key "+f+" is undecided (verify it: ox trust verify "+to.String()+" FINGERPRINT)")
 			continue
 		}
-		keys = append(keys, k.Fingerprint)
+		res.keys = append(res.keys, k.Fingerprint)
 	}
-	if len(keys) == 0 {
+	if len(res.keys) == 0 {
 		if len(ks) == 0 {
 			why = []string{"no keys published (and none imported)"}
 		}
-		return nil, undecided, &NoUsableKeyError{JID: to, Reasons: why}
+		return res, &NoUsableKeyError{JID: to, Reasons: why, Undecided: res.undecided}
 	}
-	return keys, undecided, nil
+	return res, nil
 }
 
 // selfKeys are the account's keys to encrypt to as well: the signing key and
@@ -348,13 +426,13 @@ func (c *Client) receive(ctx context.Context, r received) (*Message, error) {
 		out.Err = err
 		return c.deliver(ctx, out)
 	}
-	st, err := c.TrustState(ctx, sender, v.Signer.Fingerprint)
+	st, fromGnuPG, err := c.trustIn(ctx, sender, v.Signer)
 	if err != nil {
 		return nil, err
 	}
-	out.Trust = st
+	out.Trust, out.Validity = st, v.Signer.Validity
 	if st == trust.Rejected {
-		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint}
+		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
 		out.Signer = v.Signer.Fingerprint
 		return c.deliver(ctx, out)
 	}
@@ -363,7 +441,9 @@ func (c *Client) receive(ctx context.Context, r received) (*Message, error) {
 	out.Payload = v.Content.Payload
 	out.Signer = v.Signer.Fingerprint
 	out.Warnings = v.Warnings
-	return c.deliver(ctx, out)
+	m2, err := c.deliver(ctx, out)
+	c.noteCertification(ctx, m2) // wot.go: once per message, after deliver's repeat check
+	return m2, err
 }
 
 // deliver records a final verdict so that the same message coming again

@@ -22,13 +22,18 @@ type KeyChange struct {
 	Trust trust.State
 }
 
-// TrustError: a message is signed by a key the user rejected.
+// TrustError: a message is signed by a key the user rejected, or that the
+// user's GnuPG deems never valid (FromGnuPG).
 type TrustError struct {
-	Sender jid.JID
-	Signer pgp.Fingerprint
+	Sender    jid.JID
+	Signer    pgp.Fingerprint
+	FromGnuPG bool
 }
 
 func (e *TrustError) Error() string {
+	if e.FromGnuPG {
+		return fmt.Sprintf("ox: the message from %s is signed by key %s, which your GnuPG deems never valid", e.Sender, e.Signer)
+	}
 	return fmt.Sprintf("ox: the message from %s is signed by key %s, which you rejected", e.Sender, e.Signer)
 }
 
@@ -59,15 +64,54 @@ func (c *Client) SetPolicy(ctx context.Context, j jid.JID, p trust.Policy) error
 
 // TrustState is the trust in key fpr of j. A key never decided gets its
 // state from the policy now, and the decision is recorded.
+//
+// With a backend that has a trust model of its own (GnuPG: the key's
+// Validity is set), the state comes from it (trust.FromValidity) unless
+// the user verified or rejected the key in ox (SetTrust: 'ox trust verify'
+// or 'reject'; 'ox trust undecide' takes that back, and GnuPG decides
+// again): a key GnuPG does not deem valid is undecided, so not encrypted
+// to, until the user certifies it in GnuPG or verifies it in ox. That
+// state follows the keyring as it changes and is not recorded.
 func (c *Client) TrustState(ctx context.Context, j jid.JID, fpr pgp.Fingerprint) (trust.State, error) {
-	r, err := c.Store.Trust(ctx, j.Bare().String(), fpr.String())
-	if err == nil {
-		return trust.ParseState(r.State)
+	k, err := c.Backend.Key(ctx, fpr)
+	if errors.Is(err, pgp.ErrNotFound) {
+		k, err = pgp.KeyInfo{Fingerprint: fpr}, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
 		return trust.Undecided, err
 	}
-	return c.decide(ctx, j.Bare(), fpr.String(), false)
+	st, _, err := c.trustIn(ctx, j, &k)
+	return st, err
+}
+
+// trustIn is TrustState for a key at hand; fromGnuPG says that the state is
+// GnuPG's validity of the key rather than a decision.
+func (c *Client) trustIn(ctx context.Context, j jid.JID, k *pgp.KeyInfo) (st trust.State, fromGnuPG bool, err error) {
+	j = j.Bare()
+	r, err := c.Store.Trust(ctx, j.String(), k.Fingerprint.String())
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return trust.Undecided, false, err
+	}
+	// The user's decision in ox overrides GnuPG; one taken back ('ox trust
+	// undecide') leaves the key to GnuPG again.
+	decided := found && !trust.ByPolicy(r.Reason) && r.State != trust.Undecided.String()
+	if k.Validity != "" && !decided {
+		p := trust.BTBV
+		if k.Validity == pgp.ValidityMarginal {
+			if p, err = c.Policy(ctx, j); err != nil {
+				return trust.Undecided, false, err
+			}
+		}
+		st, _ := trust.FromValidity(p, k.Validity)
+		return st, true, nil
+	}
+	if found {
+		st, err := trust.ParseState(r.State)
+		return st, false, err
+	}
+	st, err = c.decide(ctx, j, k.Fingerprint.String(), false)
+	return st, false, err
 }
 
 // decide gives a newly seen key its first state by the policy.
@@ -112,17 +156,28 @@ func (c *Client) noteKeyChanges(ctx context.Context, j jid.JID, before map[strin
 		if !first {
 			rep.Added = append(rep.Added, e.Fingerprint)
 		}
-		st, err := c.decide(ctx, j, e.Fingerprint, first)
+		var k pgp.KeyInfo
+		stored := false
+		if f, err := pgp.ParseFingerprint(e.Fingerprint); err == nil {
+			k, err = c.Backend.Key(ctx, f)
+			stored = err == nil
+		}
+		var st trust.State
+		var err error
+		if stored && k.Validity != "" {
+			// GnuPG's trust model decides (trustIn); nothing to record.
+			st, _, err = c.trustIn(ctx, j, &k)
+		} else {
+			st, err = c.decide(ctx, j, e.Fingerprint, first)
+		}
 		if err != nil {
 			return err
 		}
 		c.keyEvent(ctx, j, e.Fingerprint, "new", st)
-		if f, err := pgp.ParseFingerprint(e.Fingerprint); err == nil {
-			if k, err := c.Backend.Key(ctx, f); err == nil {
-				var ue *pgp.KeyUnusableError
-				if errors.As(k.Usable(c.now()), &ue) && (ue.Reason == pgp.ReasonExpired || ue.Reason == pgp.ReasonRevoked) {
-					c.keyEvent(ctx, j, e.Fingerprint, map[pgp.UnusableReason]string{pgp.ReasonExpired: "expired", pgp.ReasonRevoked: "revoked"}[ue.Reason], st)
-				}
+		if stored {
+			var ue *pgp.KeyUnusableError
+			if errors.As(k.Usable(c.now()), &ue) && (ue.Reason == pgp.ReasonExpired || ue.Reason == pgp.ReasonRevoked) {
+				c.keyEvent(ctx, j, e.Fingerprint, map[pgp.UnusableReason]string{pgp.ReasonExpired: "expired", pgp.ReasonRevoked: "revoked"}[ue.Reason], st)
 			}
 		}
 	}
@@ -132,6 +187,11 @@ func (c *Client) noteKeyChanges(ctx context.Context, j jid.JID, before map[strin
 			st := trust.Undecided
 			if r, err := c.Store.Trust(ctx, j.String(), f); err == nil {
 				st, _ = trust.ParseState(r.State)
+			}
+			if fp, err := pgp.ParseFingerprint(f); err == nil {
+				if k, err := c.Backend.Key(ctx, fp); err == nil && k.Validity != "" {
+					st, _, _ = c.trustIn(ctx, j, &k)
+				}
 			}
 			c.keyEvent(ctx, j, f, "removed", st)
 		}

@@ -4,7 +4,9 @@
 // XEP-0420 affixes (<to/>, <time/>, <rpad/>), the <openpgp/> element and
 // the parts of a <message/> around it (fallback body, XEP-0380 EME,
 // XEP-0334 store hint, XEP-0203 delay), and the PEP payloads: <pubkey/>,
-// <public-keys-list/> and <secretkey/>.
+// <public-keys-list/> and <secretkey/>; and ox's own payload element
+// <certification/>, which carries a certification to the owner of the key
+// (the web of trust over XMPP; see NSCertification).
 //
 // The package is pure: no I/O, no cryptography, no XMPP session. It turns
 // bytes into values and values into bytes; signatures, keys and the

@@ -25,6 +25,14 @@ type SealOptions struct {
 	Recipients []Fingerprint
 }
 
+// ExportOptions tune ExportPublicWith.
+type ExportOptions struct {
+	// Certifiers are the keys whose certifications of the exported user ID
+	// are kept (with their revocations of them); every other third-party
+	// signature is left out.
+	Certifiers []Fingerprint
+}
+
 // Opened is the result of opening (decrypting and/or verifying) an OpenPGP
 // message. It is only returned once the whole message was read, so every
 // integrity and signature check has been made.
@@ -76,6 +84,19 @@ type Backend interface {
 	// signatures and the usable subkeys remain (no third-party signatures),
 	// as XEP-0373 publishing wants.
 	ExportPublic(ctx context.Context, fpr Fingerprint, minimalFor *jid.JID) ([]byte, error)
+	// ExportPublicWith is ExportPublic with options: a minimal export that
+	// also keeps the certifications of the xmpp: user ID by the keys
+	// opts.Certifiers (the web of trust the user chose to publish).
+	// Without minimalFor it is ExportPublic's full export.
+	ExportPublicWith(ctx context.Context, fpr Fingerprint, minimalFor *jid.JID, opts ExportOptions) ([]byte, error)
+	// Certify certifies the user ID uid of the key target with the own key
+	// signer: an exportable generic certification (signature type 0x10,
+	// as gpg makes by default), stored with target, so the keyring knows
+	// it. It returns target's public key for its owner: the user ID uid
+	// with its self-signatures and signer's certification, the usable
+	// subkeys, nothing else. A certification signer already made of uid is
+	// returned again rather than made twice.
+	Certify(ctx context.Context, signer, target Fingerprint, uid string) ([]byte, error)
 	// ExportSecret writes the transferable secret key, binary, unencrypted
 	// (S2K usage 0), for the backup of XEP-0373 §5.
 	ExportSecret(ctx context.Context, fpr Fingerprint) ([]byte, error)

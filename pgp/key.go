@@ -73,6 +73,44 @@ type KeyInfo struct {
 	Subkeys []Subkey
 	// Secret tells whether secret key material is at hand (own keys).
 	Secret bool
+	// Validity is what the user's own trust model says of the key: GnuPG's
+	// validity of its xmpp: user ID (the lowest, where it has several; of
+	// the primary key where it has none) under the trust model of the
+	// user's gpg.conf (pgp, tofu, tofu+pgp, direct, always), one of the
+	// Validity* names. It is empty where the backend has no trust model
+	// (the native backend) and for keys described without being stored
+	// (Inspect).
+	Validity string `json:",omitempty"`
+	// Certifications are the third-party certifications of the user IDs
+	// in UserIDs (the web of trust), one per user ID and certifier, sorted
+	// by user ID and certifier; certifications their issuer revoked are
+	// left out.
+	Certifications []Certification `json:",omitempty"`
+}
+
+// Certification is a certification of one of a key's user IDs by another
+// key (an OpenPGP signature of type 0x10 to 0x13, RFC 4880 §5.2.1).
+type Certification struct {
+	UserID string
+	// Issuer is the certifying key's fingerprint; zero when the signature
+	// names only a key ID (IssuerKeyID) and that key is not stored.
+	Issuer      Fingerprint
+	IssuerKeyID uint64
+	Created     time.Time
+	// Verified reports that the issuer's key is stored and the signature
+	// checks out against it; an unverified certification proves nothing.
+	Verified bool
+}
+
+// CertifiedBy returns k's verified certification of the user ID uid by the
+// key issuer, if it has one.
+func (k *KeyInfo) CertifiedBy(issuer Fingerprint, uid string) (Certification, bool) {
+	for _, c := range k.Certifications {
+		if c.Verified && c.Issuer == issuer && c.UserID == uid {
+			return c, true
+		}
+	}
+	return Certification{}, false
 }
 
 // HasUserID reports whether the key carries the user ID "xmpp:<bare j>".

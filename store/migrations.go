@@ -92,4 +92,20 @@ CREATE TABLE trust_policy (
 	policy TEXT NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 5: certifications of the account's keys that contacts sent (the web
+	// of trust over XMPP), until the user accepts (merges) or declines them.
+	`
+CREATE TABLE certifications (
+	id        INTEGER PRIMARY KEY,
+	from_jid  TEXT NOT NULL,       -- bare JID of the sender
+	certifier TEXT NOT NULL,       -- fingerprint of the certifying key (the message's signer)
+	target    TEXT NOT NULL,       -- fingerprint of the account's key it certifies
+	key       BLOB NOT NULL,       -- the certified key as sent, binary
+	digest    TEXT NOT NULL UNIQUE, -- SHA-256 of certifier, target and key: the same offer once
+	received  INTEGER NOT NULL,    -- unix seconds
+	state     TEXT NOT NULL,       -- pending, accepted, declined
+	decided   INTEGER NOT NULL     -- unix seconds of the last change of state (received, at first)
+);
+CREATE INDEX certifications_target ON certifications(target, state);
+`,
 }

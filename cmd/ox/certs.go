@@ -140,6 +140,9 @@ func showKey(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 	for _, u := range k.UserIDs {
 		fmt.Fprintf(w, "%-12s %s\n", "user ID", u)
 	}
+	for _, c := range k.Certifications {
+		showCertification(w, c) // wotcmds.go
+	}
 	fmt.Fprintf(w, "%-12s %s\n", "created", k.Created.Format(time.RFC3339))
 	fmt.Fprintf(w, "%-12s %s\n", "expires", expires(k.Expires, now))
 	if k.Revoked {
@@ -153,6 +156,9 @@ func showKey(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "%-12s %s\n", "status", verdict)
+	if k.Validity != "" {
+		fmt.Fprintf(w, "%-12s %s (in your GnuPG)\n", "validity", k.Validity)
+	}
 	fmt.Fprintf(w, "%-12s %s [%s]\n", "primary", k.Algorithm, k.Capabilities)
 	for _, sk := range k.Subkeys {
 		extra := ""

@@ -44,7 +44,7 @@ func init() {
 			}
 			defer s.Close()
 			if !force {
-				own, err := usableOwnKeys(ctx, s)
+				own, lacking, err := ownKeys(ctx, s)
 				if err != nil {
 					return err
 				}
@@ -52,12 +52,84 @@ func init() {
 					return withHint(fmt.Errorf("account %s already has the key %s", s.jid, own[0].Fingerprint),
 						"use it ('ox key list'), or make another with 'ox key generate --force'")
 				}
+				if len(lacking) > 0 {
+					f := lacking[0].Fingerprint
+					return withHint(fmt.Errorf("you have the secret key %s, without the user ID %s", f, pgp.UserID(s.jid)),
+						"to use it for "+s.jid.String()+", add the user ID with 'ox key add-uid "+f.String()+"'; to make a new key anyway, 'ox key generate --force'")
+				}
 			}
 			k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(e.stdout, k.Fingerprint)
+			return nil
+		},
+	})
+
+	register(&command{
+		name:    "key add-uid",
+		args:    "[FINGERPRINT]",
+		summary: "add the account's user ID xmpp:JID to your secret key (with GnuPG: gpg --quick-add-uid), so that OX can use it",
+		examples: `  ox --account alice@example.org key add-uid 3EC1012940BF2505DE661858CE26F77F77D5678B
+  ox --account alice@example.org key add-uid      # the one secret key that lacks it
+  ox --account alice@example.org key publish      # then publish it
+`,
+		run: func(e *env, fs *flag.FlagSet) error {
+			var f pgp.Fingerprint
+			if fs.NArg() > 0 {
+				// A fingerprint typed with spaces may come as several words.
+				var err error
+				if f, err = pgp.ParseFingerprint(strings.Join(fs.Args(), " ")); err != nil {
+					return &usageError{err.Error()}
+				}
+			}
+			ctx := context.Background()
+			s, err := e.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if f.IsZero() {
+				own, lacking, err := ownKeys(ctx, s)
+				if err != nil {
+					return err
+				}
+				switch {
+				case len(lacking) == 1 && len(own) == 0:
+					f = lacking[0].Fingerprint
+				case len(lacking) == 0:
+					return withHint(fmt.Errorf("none of your usable secret keys lacks the user ID %s", pgp.UserID(s.jid)), "list your keys with 'ox key list'")
+				case len(own) > 0:
+					return usagef("your key %s has the user ID %s already; to add it to another key, say which", own[0].Fingerprint, pgp.UserID(s.jid))
+				default:
+					return usagef("say which key: you have %d secret keys without the user ID %s ('ox key list')", len(lacking), pgp.UserID(s.jid))
+				}
+			}
+			k, err := s.backend.Key(ctx, f)
+			if errors.Is(err, pgp.ErrNotFound) {
+				return withHint(fmt.Errorf("no key %s is stored", f), "list your keys with 'ox key list'")
+			}
+			if err != nil {
+				return err
+			}
+			if !k.Secret {
+				return withHint(fmt.Errorf("%s is a contact's certificate, not your key", f), "list your keys with 'ox key list'")
+			}
+			uid := pgp.UserID(s.jid)
+			if k.HasUserID(s.jid) {
+				fmt.Fprintf(e.stderr, "ox: key %s already has the user ID %s\n", f, uid)
+				return nil
+			}
+			adder, ok := s.backend.(pgp.UserIDAdder)
+			if !ok {
+				return fmt.Errorf("this account's OpenPGP backend cannot add user IDs")
+			}
+			if err := adder.AddUserID(ctx, f, uid); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, f)
+			fmt.Fprintf(e.stderr, "ox: key %s now has the user ID %s; publish it with 'ox key publish'\n", f, uid)
 			return nil
 		},
 	})
@@ -176,17 +248,41 @@ func init() {
 // usableOwnKeys lists the account's own keys that can sign now and carry
 // its user ID, newest first.
 func usableOwnKeys(ctx context.Context, s *session) ([]pgp.KeyInfo, error) {
+	own, _, err := ownKeys(ctx, s)
+	return own, err
+}
+
+// ownKeys lists the account's own keys that are neither revoked nor
+// expired: those that carry its user ID, and those that lack it (which ox
+// does not use, but names, so that the user can add the user ID), newest
+// first.
+func ownKeys(ctx context.Context, s *session) (own, lacking []pgp.KeyInfo, err error) {
 	ks, err := s.backend.SecretKeys(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []pgp.KeyInfo
 	for _, k := range ks {
-		if !k.Revoked && !k.Expired(s.now()) && k.HasUserID(s.jid) {
-			out = append(out, k)
+		switch {
+		case k.Revoked || k.Expired(s.now()):
+		case k.HasUserID(s.jid):
+			own = append(own, k)
+		case k.CanSign(s.now()):
+			lacking = append(lacking, k)
 		}
 	}
-	return out, nil
+	return own, lacking, nil
+}
+
+// noUserID is the error for an account whose secret keys all lack its user
+// ID: ox does not use them silently, and says how to add it.
+func noUserID(s *session, lacking []pgp.KeyInfo) error {
+	f := lacking[0].Fingerprint.String()
+	what := "your secret key " + f + " lacks it"
+	if len(lacking) > 1 {
+		what = fmt.Sprintf("your %d secret keys (%s, ...) lack it", len(lacking), f)
+	}
+	return withHint(fmt.Errorf("account %s has no usable key with the user ID %s: %s", s.jid, pgp.UserID(s.jid), what),
+		"add the user ID to your key with 'ox key add-uid "+f+"' (with GnuPG it runs gpg --quick-add-uid), or make a new key with 'ox key generate --force'")
 }
 
 // ownKey picks the own key named by a fingerprint, or the newest usable one.
@@ -205,9 +301,12 @@ func ownKey(ctx context.Context, s *session, arg string) (pgp.KeyInfo, error) {
 		}
 		return k, nil
 	}
-	own, err := usableOwnKeys(ctx, s)
+	own, lacking, err := ownKeys(ctx, s)
 	if err != nil {
 		return pgp.KeyInfo{}, err
+	}
+	if len(own) == 0 && len(lacking) > 0 {
+		return pgp.KeyInfo{}, noUserID(s, lacking)
 	}
 	if len(own) == 0 {
 		return pgp.KeyInfo{}, withHint(fmt.Errorf("account %s has no usable key (none, or all expired or revoked)", s.jid),
@@ -252,9 +351,14 @@ func holdsSecretKey(data []byte) bool {
 	return tag == 5
 }
 
-// printKeyLine prints one key as a line of a listing.
+// printKeyLine prints one key as a line of a listing, with its validity in
+// the user's GnuPG trust model where it has one.
 func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
-	fmt.Fprintf(w, "%s  %-8s %s  %s  %s\n", k.Fingerprint, k.Algorithm, k.Created.Format("2006-01-02"), status(k, now), strings.Join(k.UserIDs, ", "))
+	st := status(k, now)
+	if k.Validity != "" {
+		st += "  (GnuPG: " + k.Validity + ")"
+	}
+	fmt.Fprintf(w, "%s  %-8s %s  %s  %s\n", k.Fingerprint, k.Algorithm, k.Created.Format("2006-01-02"), st, strings.Join(k.UserIDs, ", "))
 }
 
 func status(k *pgp.KeyInfo, now time.Time) string {

@@ -61,6 +61,9 @@ func init() {
 			o.client.MaxKeyAge = -1
 			rep, err := o.client.Send(ctx, to, text)
 			var nk *ox.NoUsableKeyError
+			if errors.As(err, &nk) && len(nk.Undecided) > 0 {
+				return withHint(err, "nothing was sent; compare fingerprints with "+to.String()+" ('ox trust show "+to.String()+"') and decide as said")
+			}
 			if errors.As(err, &nk) {
 				return withHint(err, "nothing was sent; ask "+to.String()+" to publish a current OX key, or import one with 'ox cert import FILE'")
 			}
@@ -70,6 +73,9 @@ func init() {
 			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d of their key(s) and %d of yours\n", to, len(rep.Recipients), len(rep.Self))
 			for _, f := range rep.Undecided {
 				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s is undecided, so that device cannot read it; compare fingerprints and run 'ox trust verify %s %s'\n", to, f, to, f)
+			}
+			for _, f := range rep.Unannounced {
+				fmt.Fprintf(e.stderr, "ox: warning: key %s with the user ID xmpp:%s is stored but %s does not announce it, so it was not encrypted to\n", f, to, to)
 			}
 			return nil
 		},
@@ -189,14 +195,19 @@ type jsonMessage struct {
 	Payload   string   `json:"payload,omitempty"`
 	Signer    string   `json:"signer,omitempty"`
 	Verified  bool     `json:"verified"`
-	Trust     string   `json:"trust,omitempty"` // undecided, blind, verified, rejected
-	Verdict   string   `json:"verdict"`         // "ok", "rejected", "pending"
+	Trust     string   `json:"trust,omitempty"`    // undecided, blind, verified, rejected
+	Validity  string   `json:"validity,omitempty"` // the signer's in your GnuPG: ultimate, full, marginal, unknown, never, ...
+	Verdict   string   `json:"verdict"`            // "ok", "rejected", "pending"
 	Reason    string   `json:"reason,omitempty"`
 	Sent      bool     `json:"sent,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
 }
 
 func writeJSON(w io.Writer, m *ox.Message) {
+	if m.Certification != nil {
+		writeCertification(w, m, true) // wotcmds.go
+		return
+	}
 	j := jsonMessage{From: m.From.String(), To: m.To.String(), Delivered: m.Delivered.UTC().Format(time.RFC3339), Sent: m.Sent, Warnings: m.Warnings}
 	switch {
 	case m.Pending:
@@ -204,10 +215,10 @@ func writeJSON(w io.Writer, m *ox.Message) {
 	case m.Err != nil:
 		j.Verdict, j.Reason = "rejected", m.Err.Error()
 		if !m.Signer.IsZero() {
-			j.Signer, j.Trust = m.Signer.String(), m.Trust.String()
+			j.Signer, j.Trust, j.Validity = m.Signer.String(), m.Trust.String(), m.Validity
 		}
 	default:
-		j.Trust = m.Trust.String()
+		j.Trust, j.Validity = m.Trust.String(), m.Validity
 		j.Verdict, j.Verified = "ok", true
 		j.Time = m.Time.UTC().Format(time.RFC3339)
 		j.Body, j.Payload, j.Signer = m.Body, string(m.Payload), m.Signer.String()
@@ -218,6 +229,10 @@ func writeJSON(w io.Writer, m *ox.Message) {
 }
 
 func writeHuman(w io.Writer, m *ox.Message) {
+	if m.Certification != nil {
+		writeCertification(w, m, false) // wotcmds.go
+		return
+	}
 	from := m.From.Bare().String()
 	if m.Sent {
 		from = "you -> " + m.To.Bare().String()

@@ -156,14 +156,19 @@ func init() {
 	})
 
 	var pubNet netFlags
+	var withCerts bool
 	register(&command{
 		name:    "key publish",
 		args:    "[FINGERPRINT]",
 		summary: "publish the account's key over PEP (data node, then the metadata node, keeping other devices' keys)",
 		examples: `  OX_PASSWORD=… ox key publish
   ox key publish --server 127.0.0.1:5222 --ca-file ca.pem
+  ox key publish --with-certifications   # with the certifications you accepted
 `,
-		flags: pubNet.register,
+		flags: func(fs *flag.FlagSet) {
+			pubNet.register(fs)
+			fs.BoolVar(&withCerts, "with-certifications", false, "publish the key with the certifications you accepted from contacts ('ox trust certifications')")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() > 1 {
 				return usagef("key publish takes at most one fingerprint")
@@ -178,11 +183,15 @@ func init() {
 			if err != nil {
 				return err
 			}
+			o.client.PublishCertifications = withCerts
 			rep, err := o.client.Publish(ctx, k.Fingerprint)
 			if err != nil {
 				return pepHint(err)
 			}
 			fmt.Fprintln(e.stdout, k.Fingerprint)
+			if withCerts {
+				fmt.Fprintf(e.stderr, "ox: with the certifications by %d key(s) you accepted\n", len(rep.Certifiers))
+			}
 			for _, r := range []pep.PublishResult{rep.Data, rep.Metadata} {
 				if r.Fallback != "" {
 					fmt.Fprintf(e.stderr, "ox: warning: %s\n", r.Fallback)

@@ -113,6 +113,9 @@ func init() {
 					}
 					state = "trust: " + st.String()
 				}
+				if k.Validity != "" {
+					state += ", GnuPG validity: " + k.Validity
+				}
 				fmt.Fprintf(e.stdout, "%s  (%s)\n", k.Fingerprint.Grouped(), state)
 				uri := "OPENPGP4FPR:" + k.Fingerprint.String()
 				code, err := qr.Encode(uri, qr.M)
@@ -138,7 +141,7 @@ func init() {
 	}{
 		{"verify", trust.Verified, "mark a contact's key as verified, after comparing its fingerprint with theirs (exactly; spaces allowed)"},
 		{"reject", trust.Rejected, "reject a contact's key: never encrypt to it, refuse what it signs"},
-		{"undecide", trust.Undecided, "take back a decision: the key is undecided again"},
+		{"undecide", trust.Undecided, "take back a decision: the key is undecided again (with GnuPG, its validity in GnuPG decides again)"},
 	} {
 		v := v
 		register(&command{

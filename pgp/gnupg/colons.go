@@ -32,6 +32,9 @@ type listedKey struct {
 	revs      []listedSig // revocations of the primary key (--with-sig-check)
 	sigChecks bool        // the listing had signatures
 	disabled  bool
+	// alwaysValid: the user's trust model is "always", under which gpg
+	// lists every key with unknown validity ("-") and treats it as valid.
+	alwaysValid bool
 }
 
 type listedSub struct {
@@ -54,13 +57,15 @@ type listedUID struct {
 	validity string
 	uid      string
 	revs     []listedSig
+	certs    []listedSig // its "sig" records, self-signatures too (certify.go)
 }
 
 type listedSig struct {
-	good    bool
-	issuer  uint64
-	created time.Time
-	class   string
+	good      bool
+	issuer    uint64
+	created   time.Time
+	class     string
+	issuerFpr pgp.Fingerprint // field 13, where gpg knows it
 }
 
 // parseColons reads a colon listing. Records it does not know are skipped,
@@ -114,9 +119,12 @@ func parseColons(out []byte) []*listedKey {
 			}
 			cur.sigChecks = true
 			if f[0] != "rev" {
+				if lastUID != nil {
+					lastUID.certs = append(lastUID.certs, sigRecord(field))
+				}
 				continue
 			}
-			s := listedSig{good: field(2) == "!", issuer: parseKeyID(field(5)), created: parseTime(field(6)), class: field(11)}
+			s := sigRecord(field)
 			switch {
 			case lastUID != nil:
 				lastUID.revs = append(lastUID.revs, s)
@@ -275,6 +283,8 @@ func (k *listedKey) info() pgp.KeyInfo {
 		}
 	}
 	sort.Strings(ki.UserIDs)
+	ki.Certifications = k.certifications(ki.UserIDs)
+	ki.Validity = k.validity()
 	for _, s := range k.subs {
 		revoked := s.validity == "r"
 		if keyRevoked {
@@ -330,4 +340,71 @@ func (k *listedKey) keyIDs() []uint64 {
 		ids = append(ids, s.keyID)
 	}
 	return ids
+}
+
+// validity is gpg's validity of the key for OX (pgp.KeyInfo.Validity), from
+// a listing under the user's trust model: field 2 of the uid record of its
+// xmpp: user ID (the lowest, where it has several that are not revoked), or
+// of the pub record where it has none. A revoked or expired key is that,
+// whatever its user IDs say.
+//
+// The letters (GnuPG's doc/DETAILS): u ultimate, f full, m marginal,
+// n never, r revoked, e expired; "-" unknown, "q" undefined, "o" new to
+// the trustdb, "i" invalid, and an empty field are all unknown here.
+func (k *listedKey) validity() string {
+	switch {
+	case k.pub.validity == "r":
+		return pgp.ValidityRevoked
+	case k.pub.validity == "e":
+		return pgp.ValidityExpired
+	}
+	v, found := "", false
+	for _, u := range k.uids {
+		if _, ok := pgp.JIDFromUserID(u.uid); !ok || u.validity == "r" {
+			continue
+		}
+		if w := validityName(u.validity); !found || validityRank(w) < validityRank(v) {
+			v, found = w, true
+		}
+	}
+	if !found {
+		v = validityName(k.pub.validity)
+	}
+	if v == pgp.ValidityUnknown && k.alwaysValid {
+		v = pgp.ValidityFull
+	}
+	return v
+}
+
+func validityName(letter string) string {
+	switch letter {
+	case "u":
+		return pgp.ValidityUltimate
+	case "f":
+		return pgp.ValidityFull
+	case "m":
+		return pgp.ValidityMarginal
+	case "n":
+		return pgp.ValidityNever
+	case "r":
+		return pgp.ValidityRevoked
+	case "e":
+		return pgp.ValidityExpired
+	}
+	return pgp.ValidityUnknown
+}
+
+// validityRank orders validities from the least valid up.
+func validityRank(v string) int {
+	switch v {
+	case pgp.ValidityUnknown:
+		return 1
+	case pgp.ValidityMarginal:
+		return 2
+	case pgp.ValidityFull:
+		return 3
+	case pgp.ValidityUltimate:
+		return 4
+	}
+	return 0 // never, expired, revoked
 }

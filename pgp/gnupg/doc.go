@@ -32,9 +32,16 @@
 //
 // # Trust
 //
-// For now every run uses --trust-model always: ox decides which keys to use
-// (announced over PEP, or accepted), as with the native backend. GnuPG's web
-// of trust and TOFU models from gpg.conf come with issue 6's trust part.
+// The key listings run under the user's own trust model, from gpg.conf
+// (pgp, tofu, tofu+pgp, direct, always; gpg brings the trustdb up to date
+// first, as a plain 'gpg --list-keys' does), and every KeyInfo carries the
+// validity they give its xmpp: user ID (field 2 of the "uid" record: u, f,
+// m, n, -, q, e, r) as KeyInfo.Validity. Under "always", which lists every
+// key as "-", the validity is full; the model is read with 'gpgconf
+// --list-options gpg'. The client (package ox) turns validity into trust
+// and decides which keys to use; every other run (sign, encrypt, decrypt,
+// verify, export) uses --trust-model always, so that gpg does exactly what
+// ox asked.
 //
 // # Keyring cache
 //

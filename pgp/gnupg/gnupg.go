@@ -306,17 +306,25 @@ func (r *result) failure() (code int, kind error) {
 
 // baseArgs are given to every gpg run: machine interfaces only, and the
 // options of gpg.conf that would change what ox asked for switched off.
-func (b *Backend) baseArgs() []string {
+//
+// Trust: every run but the key listings uses --trust-model always, so that
+// gpg signs, encrypts to and verifies with exactly the keys ox chose (ox
+// decides which keys to use from the validity the listings give, and the
+// user's decisions; see the package documentation); it also keeps those
+// runs from updating the trustdb. The key listings (userTrust) run under
+// the user's own trust model, from gpg.conf, and let gpg bring the trustdb
+// up to date first, as a plain 'gpg --list-keys' does, so that the validity
+// they show is current.
+func (b *Backend) baseArgs(userTrust bool) []string {
 	a := []string{
 		"--homedir", b.home,
 		"--batch", "--no-tty", "--status-fd", "3", "--exit-on-status-write-error",
 		"--with-colons", "--fixed-list-mode", "--utf8-strings",
-		// Trust: for now every key ox is told to use is valid; GnuPG's web
-		// of trust and TOFU come with issue 6's trust part. It also keeps
-		// gpg from updating the trustdb on every run.
-		"--trust-model", "always", "--no-auto-check-trustdb",
 		// ox fetches keys over PEP; gpg must not look them up elsewhere.
 		"--no-auto-key-retrieve",
+	}
+	if !userTrust {
+		a = append(a, "--trust-model", "always", "--no-auto-check-trustdb")
 	}
 	if b.noPinentry {
 		a = append(a, "--pinentry-mode", "error")
@@ -333,13 +341,22 @@ const stderrLimit = 64 << 10
 // run runs gpg with args after the base arguments, stdin as its input, and
 // keeps at most limit bytes of its output (0: no limit).
 func (b *Backend) run(ctx context.Context, stdin []byte, limit int, args ...string) (*result, error) {
+	return b.runWith(ctx, false, stdin, limit, args...)
+}
+
+// runUserTrust is run under the user's trust model (see baseArgs).
+func (b *Backend) runUserTrust(ctx context.Context, args ...string) (*result, error) {
+	return b.runWith(ctx, true, nil, 0, args...)
+}
+
+func (b *Backend) runWith(ctx context.Context, userTrust bool, stdin []byte, limit int, args ...string) (*result, error) {
 	b.runs.Add(1)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("gnupg: %w", err)
 	}
 	defer pr.Close()
-	cmd := exec.CommandContext(ctx, b.gpg, append(b.baseArgs(), args...)...)
+	cmd := exec.CommandContext(ctx, b.gpg, append(b.baseArgs(userTrust), args...)...)
 	cmd.ExtraFiles = []*os.File{pw} // fd 3: --status-fd 3
 	cmd.WaitDelay = 5 * time.Second
 	if stdin != nil {

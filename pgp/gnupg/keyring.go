@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,8 +22,10 @@ import (
 // What gpg knows about keys is read from colon listings and kept in a cache
 // that lives as long as the keyring does not change. A change is noticed by
 // stat-ing the files gpg keeps keys in (the keybox, a legacy keyring, the
-// trustdb that holds the "disabled" flag, and the agent's directory of
-// secret keys): a few stat calls per operation, instead of a gpg run. The
+// trustdb that holds the "disabled" flag and the validities, the agent's
+// directory of secret keys), and those that decide validity (gpg.conf with
+// the trust model, the TOFU database): a few stat calls per operation,
+// instead of a gpg run. The
 // cache is filled key by key, as keys are asked for, so that a keyring of
 // thousands of keys is never listed whole for a message.
 //
@@ -28,13 +33,13 @@ import (
 // them shows once ox's own keyring changes, or in a new Backend.
 
 // stamp identifies the state of the keyring files.
-type stamp [4]fileStamp
+type stamp [6]fileStamp
 
 type fileStamp struct {
 	fi os.FileInfo // nil: missing
 }
 
-var watched = [4]string{"pubring.kbx", "pubring.gpg", "trustdb.gpg", "private-keys-v1.d"}
+var watched = [6]string{"pubring.kbx", "pubring.gpg", "trustdb.gpg", "private-keys-v1.d", "gpg.conf", "tofu.db"}
 
 func (b *Backend) stamp() stamp {
 	var s stamp
@@ -70,6 +75,10 @@ type cache struct {
 	byJID   map[string][]pgp.Fingerprint
 	byKeyID map[uint64]pgp.Fingerprint
 	secrets *secretSet
+	// model is the trust model of gpg.conf, once asked for (modelRead;
+	// see trustModel).
+	model     string
+	modelRead bool
 }
 
 // secretSet is the listing of secret keys: which keys have secret material
@@ -105,11 +114,14 @@ func (c *cache) put(lk *listedKey, ki pgp.KeyInfo) {
 	}
 }
 
-// listKeys lists the public keys that match specs (all keys for none).
-// Keys that gpg marks revoked are listed again with their signatures
-// checked, to tell their own revocations from the key's.
-func (b *Backend) listKeys(ctx context.Context, specs ...string) ([]*listedKey, error) {
-	r, err := b.run(ctx, nil, 0, append([]string{"--list-keys", "--with-subkey-fingerprint", "--"}, specs...)...)
+// listKeys lists the public keys that match specs (all keys for none),
+// under the user's trust model, for their validity (see baseArgs), with
+// their signatures checked (--check-sigs): for the certifications they
+// carry (certify.go), and to tell a revoked key's own revocations from its
+// parts'. (A revoked key listed without signatures would be listed again
+// with them.)
+func (b *Backend) listKeys(ctx context.Context, c *cache, specs ...string) ([]*listedKey, error) {
+	r, err := b.runUserTrust(ctx, append([]string{"--check-sigs", "--with-subkey-fingerprint", "--"}, specs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +132,18 @@ func (b *Backend) listKeys(ctx context.Context, specs ...string) ([]*listedKey, 
 		}
 		return nil, b.gpgError("list keys", r, "")
 	}
+	for _, k := range keys {
+		if k.validity() == pgp.ValidityUnknown {
+			always := b.trustModel(ctx, c) == "always"
+			for _, k := range keys {
+				k.alwaysValid = always
+			}
+			break
+		}
+	}
 	var revoked []string
 	for _, k := range keys {
-		if k.pub.validity == "r" && k.pub.hasFpr {
+		if k.pub.validity == "r" && k.pub.hasFpr && !k.sigChecks {
 			revoked = append(revoked, k.pub.fpr.String())
 		}
 	}
@@ -219,7 +240,7 @@ func (b *Backend) keys(ctx context.Context, fprs ...pgp.Fingerprint) ([]pgp.KeyI
 	}
 	c.mu.Unlock()
 	if len(want) > 0 {
-		listed, err := b.listKeys(ctx, want...)
+		listed, err := b.listKeys(ctx, c, want...)
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +294,7 @@ func (b *Backend) keyByID(ctx context.Context, id uint64) (pgp.KeyInfo, bool, er
 	fpr, ok := c.byKeyID[id]
 	c.mu.Unlock()
 	if !ok {
-		listed, err := b.listKeys(ctx, pgp.KeyIDString(id))
+		listed, err := b.listKeys(ctx, c, pgp.KeyIDString(id))
 		if err != nil {
 			return pgp.KeyInfo{}, false, err
 		}
@@ -306,7 +327,7 @@ func (b *Backend) Lookup(ctx context.Context, j jid.JID) ([]pgp.KeyInfo, error) 
 	fprs, ok := c.byJID[uid]
 	c.mu.Unlock()
 	if !ok {
-		listed, err := b.listKeys(ctx, "*"+uid)
+		listed, err := b.listKeys(ctx, c, "*"+uid)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +379,7 @@ func (b *Backend) SecretKeys(ctx context.Context) ([]pgp.KeyInfo, error) {
 // one operation that lists the whole keyring.
 func (b *Backend) List(ctx context.Context) ([]pgp.KeyInfo, error) {
 	c := b.current()
-	listed, err := b.listKeys(ctx)
+	listed, err := b.listKeys(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -404,3 +425,55 @@ func (b *Backend) errorOf(op string, r *result, key string, fallback error) erro
 
 // clock is the time keys are judged by.
 func (b *Backend) clock() time.Time { return b.now() }
+
+// trustModel is the trust model of the user's gpg.conf ("pgp", "tofu",
+// "tofu+pgp", "direct", "always", "classic", "auto"), or "" where none is
+// set or it cannot be told. gpg's listings do not say which model made
+// their validities, and under "always" they show every key as of unknown
+// validity ("-") while gpg treats it as valid; gpgconf, GnuPG's machine
+// interface to its configuration, says what gpg.conf sets:
+//
+//	gpgconf --homedir HOME --list-options gpg
+//	trust-model:0:3::1:1::::"always
+//
+// (field 10 is the value, a string after its '"'). It is asked once per
+// state of the keyring files, which include gpg.conf, and only when a key
+// is listed with unknown validity.
+func (b *Backend) trustModel(ctx context.Context, c *cache) string {
+	c.mu.Lock()
+	m, read := c.model, c.modelRead
+	c.mu.Unlock()
+	if read {
+		return m
+	}
+	gpgconf := filepath.Join(filepath.Dir(b.gpg), "gpgconf")
+	if _, err := os.Stat(gpgconf); err != nil {
+		if p, err := exec.LookPath("gpgconf"); err == nil {
+			gpgconf = p
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gpgconf, "--homedir", b.home, "--list-options", "gpg")
+	cmd.WaitDelay = 2 * time.Second
+	if out, err := cmd.Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) >= 10 && f[0] == "trust-model" && strings.HasPrefix(f[9], "\"") {
+				m = strings.ToLower(unescapeConf(f[9][1:]))
+			}
+		}
+	}
+	c.mu.Lock()
+	c.model, c.modelRead = m, true
+	c.mu.Unlock()
+	return m
+}
+
+// unescapeConf undoes gpgconf's percent-escapes (%3a for ':').
+func unescapeConf(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}

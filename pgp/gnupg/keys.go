@@ -140,12 +140,12 @@ func (b *Backend) Inspect(ctx context.Context, data []byte) ([]pgp.KeyInfo, erro
 	// gpg --show-keys with the trust model "always" cannot show a revoked
 	// key where there is no trustdb yet (it fails to open it); "direct"
 	// makes one.
-	r, err := b.run(ctx, bin, 0, "--trust-model", "direct", "--show-keys", "--with-subkey-fingerprint")
+	r, err := b.run(ctx, bin, 0, "--trust-model", "direct", "--show-keys", "--with-subkey-fingerprint", "--with-sig-check")
 	if err != nil {
 		return nil, err
 	}
 	keys := parseColons(r.stdout)
-	if revokedIn(keys) {
+	if revokedIn(keys) && (len(keys) == 0 || !keys[0].sigChecks) {
 		// Tell the key's own revocations from its parts' (see info).
 		if r2, err := b.run(ctx, bin, 0, "--trust-model", "direct", "--show-keys", "--with-subkey-fingerprint", "--with-sig-check"); err == nil && r2.exit == 0 {
 			keys = parseColons(r2.stdout)
@@ -158,6 +158,7 @@ func (b *Backend) Inspect(ctx context.Context, data []byte) ([]pgp.KeyInfo, erro
 	for _, k := range keys {
 		ki := k.info()
 		ki.Secret = k.secret
+		ki.Validity = "" // not in the keyring: no validity of the user's
 		out = append(out, ki)
 	}
 	return out, nil

@@ -101,6 +101,7 @@ func (b *Backend) Generate(ctx context.Context, account jid.JID, opts pgp.Genera
 func (b *Backend) put(ctx context.Context, e *openpgp.Entity) (pgp.KeyInfo, error) {
 	cfg := b.config()
 	ki := keyInfo(e, cfg)
+	ki.Certifications = b.certifications(ctx, e, cfg)
 	var pub bytes.Buffer
 	if err := e.Serialize(&pub); err != nil {
 		return ki, fmt.Errorf("pgp: serialise key %s: %w", ki.Fingerprint, err)
@@ -179,11 +180,15 @@ func (b *Backend) Inspect(ctx context.Context, data []byte) ([]pgp.KeyInfo, erro
 	}
 	cfg := b.config()
 	out := make([]pgp.KeyInfo, 0, len(entities))
+	b.mu.Lock() // certifications reads stored issuers' keys
+	defer b.mu.Unlock()
 	for _, e := range entities {
 		if e.PrimaryKey.Version != 4 {
 			return nil, fmt.Errorf("%w: key %X is a v%d key; XEP-0373 §6.1 allows only v4", pgp.ErrUnsupportedKey, e.PrimaryKey.Fingerprint, e.PrimaryKey.Version)
 		}
-		out = append(out, keyInfo(e, cfg))
+		ki := keyInfo(e, cfg)
+		ki.Certifications = b.certifications(ctx, e, cfg)
+		out = append(out, ki)
 	}
 	return out, nil
 }
@@ -253,12 +258,17 @@ func (b *Backend) Key(ctx context.Context, fpr pgp.Fingerprint) (pgp.KeyInfo, er
 	if err != nil {
 		return pgp.KeyInfo{}, err
 	}
-	return infoOf(k)
+	ki, err := infoOf(k)
+	if err != nil {
+		return ki, err
+	}
+	return b.withFreshCertifications(ctx, ki)
 }
 
 // Lookup returns the keys with the user ID "xmpp:<bare j>", from the index.
 func (b *Backend) Lookup(ctx context.Context, j jid.JID) ([]pgp.KeyInfo, error) {
-	return infos(b.st.KeysByUserID(ctx, pgp.UserID(j)))
+	ks, err := infos(b.st.KeysByUserID(ctx, pgp.UserID(j)))
+	return b.withFreshCertificationsAll(ctx, ks, err)
 }
 
 // SecretKeys returns the own keys.
@@ -268,7 +278,8 @@ func (b *Backend) SecretKeys(ctx context.Context) ([]pgp.KeyInfo, error) {
 
 // List returns every stored key.
 func (b *Backend) List(ctx context.Context) ([]pgp.KeyInfo, error) {
-	return infos(b.st.AllKeys(ctx))
+	ks, err := infos(b.st.AllKeys(ctx))
+	return b.withFreshCertificationsAll(ctx, ks, err)
 }
 
 // Close releases nothing: the store belongs to the caller.

@@ -11,7 +11,8 @@ package native_test
 //
 // and the same for BenchmarkOpen: <openpgp/> -> Open (decrypt + verify) ->
 // check.Message (every receiver check, the announcement from the store
-// included) -> body. `go run ./bench` prints the ratios.
+// included) -> body; BenchmarkOpen/ox-backend is Backend.Open alone.
+// `go run ./bench` prints the ratios.
 //
 // Expensive set-up happens inside the benchmark functions only, so `go
 // test` without -bench stays fast.
@@ -283,6 +284,23 @@ func BenchmarkOpen(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := benchReceive(ctx, bob, alice.jid, wire, delivered); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	// Backend.Open alone, on the same bytes as gocrypto: where ox's time
+	// goes besides the <openpgp/> element and the checks.
+	b.Run("ox-backend", func(b *testing.B) {
+		alice, bob := benchPair(b)
+		ct, err := alice.b.Seal(ctx, benchPlaintext(b, bob.jid), pgp.SealOptions{Signer: alice.fpr, Recipients: []pgp.Fingerprint{bob.fpr, alice.fpr}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			o, err := bob.b.Open(ctx, ct)
+			if err != nil || o.SignatureErr != nil {
+				b.Fatal(err, o.SignatureErr)
 			}
 		}
 	})
