@@ -13,6 +13,7 @@ import (
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/trust"
 )
 
 // A bot that publishes its key, sends one message and prints what comes in.
@@ -97,5 +98,57 @@ func ExampleClient_Fetch() {
 	}
 	for _, p := range rep.Rejected {
 		fmt.Println("not taken:", p.Fingerprint, p.Reason)
+	}
+}
+
+// Trust: what the user decided about a contact's keys, and the policy that
+// decides for keys not seen before.
+func ExampleClient_SetTrust() {
+	ctx := context.Background()
+	var c *ox.Client // as in the package example
+	bob := jid.MustParse("bob@example.org")
+
+	// bob read his fingerprint out (ox trust show prints it in groups of
+	// four and as an OPENPGP4FPR QR code); it matches:
+	fpr, err := pgp.ParseFingerprint("3EC1 0129 40BF 2505 DE66  1858 CE26 F77F 77D5 678B")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.SetTrust(ctx, bob, fpr, trust.Verified, "compared in person"); err != nil {
+		log.Fatal(err)
+	}
+	// From now on a new key of bob's waits (undecided) until verified:
+	// that is the default policy, blind trust before verification.
+	p, _ := c.Policy(ctx, bob)
+	fmt.Println(p)
+
+	// Know what changes.
+	c.OnKeyChange = func(k ox.KeyChange) {
+		fmt.Printf("%s: %s key %s (trust %s)\n", k.JID, k.What, k.Fingerprint, k.Trust)
+	}
+}
+
+// The web of trust over XMPP: certify a verified contact key and send the
+// certification back; accept one that arrived and publish it.
+func ExampleClient_Certify() {
+	ctx := context.Background()
+	var c *ox.Client // as in the package example
+	fpr, _ := pgp.ParseFingerprint("3EC1012940BF2505DE661858CE26F77F77D5678B")
+	rep, err := c.Certify(ctx, jid.MustParse("bob@example.org"), fpr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("certified", rep.UserID, "of", rep.Target)
+
+	offers, _ := c.Certifications(ctx)
+	for _, o := range offers {
+		if _, err := c.AcceptCertification(ctx, o.ID); err != nil {
+			log.Fatal(err)
+		}
+	}
+	c.PublishCertifications = true
+	keys, _ := c.Backend.SecretKeys(ctx)
+	if _, err := c.Publish(ctx, keys[0].Fingerprint); err != nil {
+		log.Fatal(err)
 	}
 }
