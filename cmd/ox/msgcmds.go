@@ -101,38 +101,21 @@ func init() {
 			if fs.NArg() != 0 {
 				return usagef("listen takes no arguments")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := listenContext(wait)
 			defer stop()
-			if wait > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, wait)
-				defer cancel()
-			}
-			var mu sync.Mutex
-			n := 0
-			done := make(chan struct{})
-			var once sync.Once
-			show := func(m *ox.Message) {
-				mu.Lock()
-				defer mu.Unlock()
-				if count > 0 && n >= count {
-					return
-				}
-				n++
+			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
 					writeJSON(e.stdout, m)
 				} else {
 					writeHuman(e.stdout, m)
 				}
-				if count > 0 && n >= count {
-					once.Do(func() { close(done) })
-				}
-			}
+			})
+			show, done := pr.show, pr.done
 			o, err := e.connectWith(ctx, &listenNet, false, func(c *ox.Client) {
 				c.OnMessage = show
 				c.OnKeyChange = func(k ox.KeyChange) {
-					mu.Lock()
-					defer mu.Unlock()
+					pr.mu.Lock()
+					defer pr.mu.Unlock()
 					if asJSON {
 						enc := json.NewEncoder(e.stdout)
 						enc.Encode(struct {
@@ -252,4 +235,42 @@ func writeHuman(w io.Writer, m *ox.Message) {
 			fmt.Fprintf(w, "  warning: %s\n", x)
 		}
 	}
+}
+
+// printer prints what listen commands receive, up to count messages
+// (0: no limit), one at a time; done is closed once count is reached.
+type printer struct {
+	mu    sync.Mutex
+	n     int
+	count int
+	write func(*ox.Message)
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPrinter(count int, write func(*ox.Message)) *printer {
+	return &printer{count: count, write: write, done: make(chan struct{})}
+}
+
+func (p *printer) show(m *ox.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.count > 0 && p.n >= p.count {
+		return
+	}
+	p.n++
+	p.write(m)
+	if p.count > 0 && p.n >= p.count {
+		p.once.Do(func() { close(p.done) })
+	}
+}
+
+// listenContext ends on ^C, SIGTERM, or after wait (0: never).
+func listenContext(wait time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if wait <= 0 {
+		return ctx, stop
+	}
+	tctx, cancel := context.WithTimeout(ctx, wait)
+	return tctx, func() { cancel(); stop() }
 }

@@ -8,11 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -206,33 +202,16 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := listenContext(wait)
 			defer stop()
-			if wait > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, wait)
-				defer cancel()
-			}
-			var mu sync.Mutex
-			n := 0
-			done := make(chan struct{})
-			var once sync.Once
-			show := func(m *ox.Message) {
-				mu.Lock()
-				defer mu.Unlock()
-				if count > 0 && n >= count {
-					return
-				}
-				n++
+			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
 					writeRoomJSON(e.stdout, m)
 				} else {
 					writeHuman(e.stdout, m)
 				}
-				if count > 0 && n >= count {
-					once.Do(func() { close(done) })
-				}
-			}
+			})
+			show, done := pr.show, pr.done
 			var opts []ox.JoinOption
 			if history >= 0 {
 				opts = append(opts, ox.MaxHistory(history))
