@@ -54,6 +54,10 @@ type Client struct {
 	// message, as a client that does not stay online to hear key-change
 	// notifications should (servers may not notify at all).
 	MaxKeyAge time.Duration
+	// MaxStanzaSize is the server's stanza size limit; Send and SendGroup
+	// refuse (StanzaTooLargeError) a message that would exceed it. Zero
+	// means DefaultMaxStanzaSize.
+	MaxStanzaSize int
 	// OnKeyChange is told of every contact key that appears, disappears,
 	// expires or is revoked, as ox learns of it (fetches and notifications).
 	OnKeyChange func(KeyChange)

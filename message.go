@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -84,6 +85,39 @@ type Message struct {
 	Certification *CertificationOffer
 }
 
+// DefaultMaxStanzaSize is the stanza size ox stays under unless told
+// otherwise: Prosody's default c2s_stanza_size_limit. A server closes the
+// stream on a larger stanza, and the message would be lost.
+const DefaultMaxStanzaSize = 256 << 10
+
+// StanzaTooLargeError: the encrypted message would exceed the server's
+// stanza size limit (many recipient keys, or a long text); nothing was sent.
+type StanzaTooLargeError struct {
+	To          jid.JID
+	Size, Limit int
+	Keys        int
+}
+
+func (e *StanzaTooLargeError) Error() string {
+	return fmt.Sprintf("ox: the message to %s would be a %d-byte stanza (encrypted to %d keys), over the server's limit of %d bytes; nothing was sent", e.To, e.Size, e.Keys, e.Limit)
+}
+
+// stanzaOverhead bounds what the <message/> adds around the Base64: the
+// fallback body, EME, the store hint, addresses and an id.
+const stanzaOverhead = 512
+
+func (c *Client) checkStanzaSize(to jid.JID, ct []byte, keys int) error {
+	limit := c.MaxStanzaSize
+	if limit == 0 {
+		limit = DefaultMaxStanzaSize
+	}
+	size := base64.StdEncoding.EncodedLen(len(ct)) + len(Fallback) + stanzaOverhead
+	if size > limit {
+		return &StanzaTooLargeError{To: to, Size: size, Limit: limit, Keys: keys}
+	}
+	return nil
+}
+
 // NoUsableKeyError: a recipient has no key that a message can be encrypted
 // to. Reasons says why for each key, or that none is published.
 type NoUsableKeyError struct {
@@ -148,8 +182,12 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: append(append([]pgp.Fingerprint{}, rcpt...), self...)})
+	keys := append(append([]pgp.Fingerprint{}, rcpt...), self...)
+	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: keys})
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkStanzaSize(to, ct, len(keys)); err != nil {
 		return nil, err
 	}
 	id := randomID()

@@ -78,6 +78,16 @@ func TestIntegrationMessages(t *testing.T) {
 		t.Fatalf("alice got %+v (err %v)", m, m.Err)
 	}
 
+	// Over the server's stanza limit: refused before anything is sent
+	// (Prosody would close the stream and the message would be lost).
+	alice.MaxStanzaSize = 2048
+	var big *ox.StanzaTooLargeError
+	if _, err := alice.Send(ctx, bob.jid, strings.Repeat("x", 4000)); !errors.As(err, &big) || big.Keys != 2 || !strings.Contains(err.Error(), "nothing was sent") {
+		t.Fatalf("oversized message: %v", err)
+	}
+	alice.MaxStanzaSize = 0
+	bobIn.none(t, 300*time.Millisecond)
+
 	// No key for carol: a clear error, and nothing sent in plaintext.
 	var nk *ox.NoUsableKeyError
 	if _, err := alice.Send(ctx, srv.JIDParse(t, "carol"), "secret"); !errors.As(err, &nk) || !strings.Contains(err.Error(), "no keys published") {

@@ -589,6 +589,9 @@ func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupRep
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkStanzaSize(r.JID, ct, len(all)); err != nil {
+		return nil, err
+	}
 	rep.ID = randomID()
 	echo := make(chan struct{})
 	r.mu.Lock()

@@ -332,6 +332,12 @@ func (b *Backend) Seal(ctx context.Context, plaintext []byte, opts pgp.SealOptio
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cfg := b.config()
+	// No Intended Recipient Fingerprint subpackets on write: 23 bytes per
+	// recipient key (issue 5's group message budget is ~130 B), and OX's
+	// <to/> already binds the message to its recipients (XEP-0373 §3.1,
+	// surreptitious forwarding). Reading still checks them when present.
+	noIRF := false
+	cfg.CheckIntendedRecipients = &noIRF
 	now := b.now()
 	var signers []*openpgp.Entity
 	if !opts.Signer.IsZero() {

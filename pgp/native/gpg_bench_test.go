@@ -35,7 +35,10 @@ func newBenchGPG(b *testing.B, keys ...[]byte) *benchGPG {
 	b.Helper()
 	bin, err := exec.LookPath("gpg")
 	if err != nil {
-		b.Skip("gpg is not installed (apt-get install gnupg): no one-process-per-message baseline")
+		const reason = "gpg is not installed (apt-get install gnupg): no one-process-per-message baseline"
+		// go test prints a skipped benchmark's reason only with -v.
+		fmt.Printf("--- SKIP: %s\n    %s\n", b.Name(), reason)
+		b.Skip(reason)
 	}
 	home, err := os.MkdirTemp("", "oxbench")
 	if err != nil {

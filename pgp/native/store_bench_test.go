@@ -5,9 +5,10 @@ package native_test
 // 10,000 contacts. The stores hold a few real keys (the ones the benchmark
 // uses) and synthetic rows for the rest: distinct fingerprints, key IDs
 // and user IDs, an announcement each, and a public-key blob of a real
-// key's size that is never parsed. Building 100,000 rows takes a while, so
-// each size is built once and kept in os.TempDir() (oxbench-store-*.db);
-// delete those files to rebuild.
+// key's size that is never parsed. Building 100,000 rows takes about a
+// minute, so each size is built once and kept in os.TempDir()
+// (oxbench-store-*.db, 5 KB per key; files of another schema version are
+// removed); delete those files to rebuild.
 
 import (
 	"context"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +48,16 @@ func benchStoreFile(tb testing.TB, n int) string {
 	name := filepath.Join(os.TempDir(), fmt.Sprintf("oxbench-store-f%d-v%d-n%d.db", benchStoreFormat, store.LatestVersion(), n))
 	if _, err := os.Stat(name); err == nil {
 		return name
+	}
+	// Files for another format or schema version are stale: remove them
+	// (the one for 100,000 contacts is half a gigabyte).
+	prefix := fmt.Sprintf("oxbench-store-f%d-v%d-", benchStoreFormat, store.LatestVersion())
+	if old, _ := filepath.Glob(filepath.Join(os.TempDir(), "oxbench-store-f*-v*-n*.db")); len(old) > 0 {
+		for _, f := range old {
+			if !strings.HasPrefix(filepath.Base(f), prefix) {
+				os.Remove(f)
+			}
+		}
 	}
 	start := time.Now()
 	tmp := name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
