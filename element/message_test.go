@@ -3,6 +3,8 @@ package element
 import (
 	"bytes"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +266,47 @@ func TestParseOpenPGPErrors(t *testing.T) {
 			}
 			wantErr(t, err, tc.sentinel, "-")
 		})
+	}
+}
+
+// The fast path and the full parser agree on every captured message and on
+// what ox writes.
+func TestParseOpenPGPFastPathAgrees(t *testing.T) {
+	inputs := [][]byte{MarshalOpenPGP([]byte{0x84, 1, 2, 3}), []byte("<openpgp xmlns='urn:xmpp:openpgp:0'>hF4D</openpgp>\n")}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*message-*.xml"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := ParseMessage(b); err == nil && m.OpenPGP != nil {
+			inputs = append(inputs, MarshalOpenPGP(m.OpenPGP))
+		}
+	}
+	for _, in := range inputs {
+		fast, ok := fastOpenPGP(in)
+		if !ok {
+			t.Errorf("fast path declined %.60q", in)
+			continue
+		}
+		root, _, err := parseTree(in, 1, "openpgp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := openpgpData(root)
+		if err != nil || !bytes.Equal(fast, slow) {
+			t.Errorf("fast %x, full %x (%v)", fast, slow, err)
+		}
+	}
+	// Not ox's form: the full parser decides.
+	for _, in := range []string{
+		"<openpgp xmlns='urn:xmpp:openpgp:0'>hF4D\n</openpgp>",
+		"<openpgp xmlns='urn:xmpp:openpgp:1'>hF4D</openpgp>",
+		"<openpgp xmlns='urn:xmpp:openpgp:0'>aGVsbG8=</openpgp>",
+		"<openpgp xmlns='urn:xmpp:openpgp:0'></openpgp>",
+	} {
+		if _, ok := fastOpenPGP([]byte(in)); ok {
+			t.Errorf("fast path took %q", in)
+		}
 	}
 }
