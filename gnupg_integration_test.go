@@ -2,7 +2,6 @@ package ox_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/gpgtest"
 	"codeberg.org/ox/ox/internal/prosody"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
@@ -22,25 +22,12 @@ import (
 // exchanges messages both ways with an account on the embedded backend,
 // over a real server.
 func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if prosody.Required() {
-			t.Fatal("gpg is not installed (apt-get install gnupg)")
-		}
-		t.Skip("gpg is not installed (apt-get install gnupg): skipping")
-	}
+	gpgtest.Require(t)
 	srv := startServer(t, "alice", "bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 
-	home, err := os.MkdirTemp("", "oxgpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
-	os.Chmod(home, 0o700)
+	home := gpgtest.Home(t)
 	g, err := gnupg.New(gnupg.Options{Home: home})
 	if err != nil {
 		t.Fatal(err)

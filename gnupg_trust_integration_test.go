@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/gpgtest"
 	"codeberg.org/ox/ox/internal/prosody"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
@@ -23,21 +24,8 @@ import (
 // lives in it) and a gpg runner on it.
 func gnupgHome(t *testing.T) (string, func(args ...string) string) {
 	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if prosody.Required() {
-			t.Fatal("gpg is not installed (apt-get install gnupg)")
-		}
-		t.Skip("gpg is not installed (apt-get install gnupg): skipping")
-	}
-	home, err := os.MkdirTemp("", "oxgpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
-	os.Chmod(home, 0o700)
+	gpgtest.Require(t)
+	home := gpgtest.Home(t)
 	return home, func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...).CombinedOutput()

@@ -7,38 +7,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"codeberg.org/ox/ox/internal/gpgtest"
 )
 
-// requireGPG returns the gpg binary, or skips with a reason; in CI (CI or
-// OX_REQUIRE_INTEGRATION set) a missing gpg fails the test.
-func requireGPG(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("gpg")
-	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") != "" {
-			t.Fatal("gpg is not installed (apt-get install gnupg); CI requires it")
-		}
-		t.Skip("gpg is not installed (apt-get install gnupg): skipping the GnuPG interop test")
-	}
-	return p
-}
+func requireGPG(t *testing.T) string { return gpgtest.Require(t) }
 
 // gpgRunner makes a throw-away GNUPGHOME (mode 0700) and stops its agent
 // afterwards. The returned function runs gpg in it with the passphrase
 // given, never cached.
 func gpgRunner(t *testing.T, gpg string) (run func(stdin []byte, passphrase string, args ...string) ([]byte, error), dir string) {
 	t.Helper()
-	home, err := os.MkdirTemp("", "oxgpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
+	home := gpgtest.Home(t)
 	run = func(stdin []byte, passphrase string, args ...string) ([]byte, error) {
 		t.Helper()
 		base := []string{"--homedir", home, "--batch", "--no-tty", "--no-symkey-cache", "--pinentry-mode", "loopback", "--passphrase", passphrase}

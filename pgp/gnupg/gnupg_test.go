@@ -14,6 +14,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"codeberg.org/ox/ox/internal/gpgtest"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/pgp/native"
@@ -24,32 +25,13 @@ import (
 // requireGPG skips a test when gpg is missing, saying why, except where
 // the integration tests must run (CI, OX_REQUIRE_INTEGRATION): there it
 // fails.
-func requireGPG(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") != "" {
-			t.Fatal("gpg is not installed (apt-get install gnupg); CI requires it")
-		}
-		t.Skip("gpg is not installed (apt-get install gnupg): skipping the GnuPG backend tests")
-	}
-}
+func requireGPG(t testing.TB) { gpgtest.Require(t) }
 
-// newHome makes a throw-away GNUPGHOME with a short path (gpg-agent's
-// socket lives in it, and socket paths are short) and stops its agent
-// afterwards.
-func newHome(t testing.TB) string {
-	t.Helper()
-	home, err := os.MkdirTemp("", "oxgpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { killAgent(home) })
-	return home
-}
+// newHome makes a throw-away GNUPGHOME (see gpgtest.Home).
+func newHome(t testing.TB) string { return gpgtest.Home(t) }
 
+// killAgent stops the agent of a home that outlives one test (the
+// benchmarks' keyrings) and removes the home.
 func killAgent(home string) {
 	_ = exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
 	_ = os.RemoveAll(home)

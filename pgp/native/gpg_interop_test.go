@@ -10,32 +10,15 @@ import (
 	"testing"
 
 	"codeberg.org/ox/ox/pgp"
+
+	"codeberg.org/ox/ox/internal/gpgtest"
 )
 
-// requireGPG returns the gpg binary, or skips with a reason (fails in CI,
-// where gpg must be installed).
-func requireGPG(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("gpg")
-	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") != "" {
-			t.Fatal("gpg is not installed (apt-get install gnupg); CI requires it")
-		}
-		t.Skip("gpg is not installed (apt-get install gnupg): skipping the GnuPG interop test")
-	}
-	return p
-}
+func requireGPG(t *testing.T) string { return gpgtest.Require(t) }
 
-// gpgHome makes a throw-away GNUPGHOME and stops its agent afterwards.
 func gpgHome(t *testing.T, gpg string, imports ...string) func(args ...string) ([]byte, []byte, error) {
 	t.Helper()
-	home, err := os.MkdirTemp("", "oxgpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	home := gpgtest.Home(t)
 	run := func(args ...string) ([]byte, []byte, error) {
 		cmd := exec.Command(gpg, append([]string{"--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
 		var out, errb bytes.Buffer
@@ -43,10 +26,6 @@ func gpgHome(t *testing.T, gpg string, imports ...string) func(args ...string) (
 		err := cmd.Run()
 		return out.Bytes(), errb.Bytes(), err
 	}
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
 	for _, f := range imports {
 		if _, stderr, err := run("--import", filepath.Join("testdata", f)); err != nil {
 			t.Fatalf("gpg --import %s: %v\n%s", f, err, stderr)
