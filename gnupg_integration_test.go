@@ -28,25 +28,7 @@ func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
 	defer cancel()
 
 	home := gpgtest.Home(t)
-	g, err := gnupg.New(gnupg.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := srv.Dial(ctx, "alice", "alice-pass", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := ox.NewClient(s, g, st)
-	aliceIn := make(inbox, 8)
-	alice.OnMessage = func(m *ox.Message) { aliceIn <- m }
-	served := make(chan error, 1)
-	go func() { served <- alice.Serve(nil) }()
-	defer func() { prosody.CloseSession(s); <-served }()
+	alice, g, aliceIn := gnupgDevice(ctx, t, srv, "alice", home)
 
 	// The user's key has an e-mail user ID too; only xmpp: is published.
 	k, err := g.Generate(ctx, alice.JID(), pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
@@ -101,4 +83,34 @@ func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("alice (GnuPG) got nothing")
 	}
+}
+
+// gnupgDevice logs local in with its keys in the GnuPG home home (the
+// store keeps the rest) and serves it; what it receives goes to the inbox.
+func gnupgDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local, home string) (*ox.Client, *gnupg.Backend, inbox) {
+	t.Helper()
+	g, err := gnupg.New(gnupg.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := srv.Dial(ctx, local, local+"-pass", "")
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	c := ox.NewClient(s, g, st)
+	in := make(inbox, 8)
+	c.OnMessage = func(m *ox.Message) { in <- m }
+	served := make(chan error, 1)
+	go func() { served <- c.Serve(nil) }()
+	t.Cleanup(func() {
+		prosody.CloseSession(s)
+		<-served
+		st.Close()
+	})
+	return c, g, in
 }

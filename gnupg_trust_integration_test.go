@@ -13,9 +13,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/gpgtest"
-	"codeberg.org/ox/ox/internal/prosody"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
 )
@@ -48,25 +46,7 @@ func TestIntegrationGnuPGTrust(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 
-	g, err := gnupg.New(gnupg.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := srv.Dial(ctx, "alice", "alice-pass", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := ox.NewClient(s, g, st)
-	aliceIn := make(inbox, 8)
-	alice.OnMessage = func(m *ox.Message) { aliceIn <- m }
-	served := make(chan error, 1)
-	go func() { served <- alice.Serve(nil) }()
-	defer func() { prosody.CloseSession(s); <-served }()
+	alice, g, aliceIn := gnupgDevice(ctx, t, srv, "alice", home)
 	bob, bobIn := listening(ctx, t, srv, "bob")
 	bobKey := bob.key.Fingerprint.String()
 
@@ -108,7 +88,7 @@ func TestIntegrationGnuPGTrust(t *testing.T) {
 	if k, err := g.Key(ctx, bob.key.Fingerprint); err != nil || k.Validity != pgp.ValidityUnknown {
 		t.Fatalf("bob's key in GnuPG: %+v %v", k, err)
 	}
-	if _, err := st.Trust(ctx, "bob@localhost", bobKey); !errors.Is(err, store.ErrNotFound) {
+	if _, err := alice.Store.Trust(ctx, "bob@localhost", bobKey); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a state from GnuPG was recorded: %v", err)
 	}
 	wantState := func(what string, want trust.State) {

@@ -31,23 +31,19 @@ func init() {
 			if holdsSecretKey(data) {
 				return withHint(errors.New(fs.Arg(0)+" holds a secret key, not a contact's certificate"), "to use it as your own key, run 'ox key import FILE'")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.backend.Import(ctx, data)
-			if err != nil {
-				return withHint(err, "nothing was changed by the failed certificate")
-			}
-			for _, k := range ks {
-				fmt.Fprintf(e.stdout, "%s  %s\n", k.Fingerprint, strings.Join(k.UserIDs, ", "))
-				if len(k.XMPPAddresses()) == 0 {
-					fmt.Fprintf(e.stderr, "ox: warning: certificate %s has no xmpp: user ID: ox will not use it for any contact\n", k.Fingerprint)
+			return e.withStore(true, func(ctx context.Context, s *session) error {
+				ks, err := s.backend.Import(ctx, data)
+				if err != nil {
+					return withHint(err, "nothing was changed by the failed certificate")
 				}
-			}
-			return nil
+				for _, k := range ks {
+					fmt.Fprintf(e.stdout, "%s  %s\n", k.Fingerprint, strings.Join(k.UserIDs, ", "))
+					if len(k.XMPPAddresses()) == 0 {
+						fmt.Fprintf(e.stderr, "ox: warning: certificate %s has no xmpp: user ID: ox will not use it for any contact\n", k.Fingerprint)
+					}
+				}
+				return nil
+			})
 		},
 	})
 
@@ -57,22 +53,18 @@ func init() {
 		examples: `  ox cert list
 `,
 		run: func(e *env, fs *flag.FlagSet) error {
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.backend.List(ctx)
-			if err != nil {
-				return err
-			}
-			for _, k := range ks {
-				if !k.Secret {
-					printKeyLine(e.stdout, &k, s.now())
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				ks, err := s.backend.List(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			return nil
+				for _, k := range ks {
+					if !k.Secret {
+						printKeyLine(e.stdout, &k, s.now())
+					}
+				}
+				return nil
+			})
 		},
 	})
 
@@ -87,23 +79,19 @@ func init() {
 			if fs.NArg() != 1 {
 				return usagef("cert show takes one JID or fingerprint")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := findCerts(ctx, s, fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			for i, k := range ks {
-				if i > 0 {
-					fmt.Fprintln(e.stdout)
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				ks, err := findCerts(ctx, s, fs.Arg(0))
+				if err != nil {
+					return err
 				}
-				showKey(e.stdout, &k, s.now())
-			}
-			return nil
+				for i, k := range ks {
+					if i > 0 {
+						fmt.Fprintln(e.stdout)
+					}
+					showKey(e.stdout, &k, s.now())
+				}
+				return nil
+			})
 		},
 	})
 }

@@ -54,49 +54,45 @@ func init() {
 			}
 			// One trailing newline is the shell's, not the message's.
 			text = bytes.TrimSuffix(bytes.TrimSuffix(text, []byte("\n")), []byte("\r"))
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			signer, err := ownKey(ctx, s, "")
-			if err != nil {
-				return err
-			}
-			var fprs []pgp.Fingerprint
-			for _, j := range to {
-				ks, err := recipientKeys(ctx, s, j)
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				signer, err := ownKey(ctx, s, "")
 				if err != nil {
 					return err
 				}
-				fprs = append(fprs, ks...)
-			}
-			// Always to self too (XEP-0373 §3.1), so our other devices and
-			// the archive can read what we sent.
-			self, err := usableOwnKeys(ctx, s)
-			if err != nil {
-				return err
-			}
-			for _, k := range self {
-				if k.Usable(s.now()) == nil {
-					fprs = append(fprs, k.Fingerprint)
+				var fprs []pgp.Fingerprint
+				for _, j := range to {
+					ks, err := recipientKeys(ctx, s, j)
+					if err != nil {
+						return err
+					}
+					fprs = append(fprs, ks...)
 				}
-			}
-			c, err := element.NewContent(element.KindSigncrypt, to, s.now(), element.BodyPayload(string(text)))
-			if err != nil {
-				return err
-			}
-			plain, err := c.Marshal()
-			if err != nil {
-				return err
-			}
-			ct, err := s.backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer.Fingerprint, Recipients: fprs})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "%s\n", element.MarshalOpenPGP(ct))
-			return nil
+				// Always to self too (XEP-0373 §3.1), so our other devices and
+				// the archive can read what we sent.
+				self, err := usableOwnKeys(ctx, s)
+				if err != nil {
+					return err
+				}
+				for _, k := range self {
+					if k.Usable(s.now()) == nil {
+						fprs = append(fprs, k.Fingerprint)
+					}
+				}
+				c, err := element.NewContent(element.KindSigncrypt, to, s.now(), element.BodyPayload(string(text)))
+				if err != nil {
+					return err
+				}
+				plain, err := c.Marshal()
+				if err != nil {
+					return err
+				}
+				ct, err := s.backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer.Fingerprint, Recipients: fprs})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s\n", element.MarshalOpenPGP(ct))
+				return nil
+			})
 		},
 	})
 
@@ -151,30 +147,26 @@ func init() {
 				}
 				delivered = t
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			o, err := s.backend.Open(ctx, m.OpenPGP)
-			if err != nil {
-				return openHint(err, sender)
-			}
-			v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: s.jid, Delivered: delivered}, check.Options{Window: window})
-			if err != nil {
-				return checkHint(err, sender)
-			}
-			body, _ := v.Content.Body()
-			fmt.Fprint(e.stdout, body)
-			if !strings.HasSuffix(body, "\n") {
-				fmt.Fprintln(e.stdout)
-			}
-			fmt.Fprintf(e.stderr, "ox: good signature from %s, key %s, signed %s\n", sender, v.Signer.Fingerprint, v.SignatureTime.Format(time.RFC3339))
-			for _, w := range v.Warnings {
-				fmt.Fprintf(e.stderr, "ox: warning: %s\n", w)
-			}
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				o, err := s.backend.Open(ctx, m.OpenPGP)
+				if err != nil {
+					return openHint(err, sender)
+				}
+				v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: s.jid, Delivered: delivered}, check.Options{Window: window})
+				if err != nil {
+					return checkHint(err, sender)
+				}
+				body, _ := v.Content.Body()
+				fmt.Fprint(e.stdout, body)
+				if !strings.HasSuffix(body, "\n") {
+					fmt.Fprintln(e.stdout)
+				}
+				fmt.Fprintf(e.stderr, "ox: good signature from %s, key %s, signed %s\n", sender, v.Signer.Fingerprint, v.SignatureTime.Format(time.RFC3339))
+				for _, w := range v.Warnings {
+					fmt.Fprintf(e.stderr, "ox: warning: %s\n", w)
+				}
+				return nil
+			})
 		},
 	})
 }

@@ -232,3 +232,15 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// withStore runs f with the current account's store open (created first
+// when create is set), and closes it afterwards.
+func (e *env) withStore(create bool, f func(ctx context.Context, s *session) error) error {
+	ctx := context.Background()
+	s, err := e.open(ctx, create)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f(ctx, s)
+}

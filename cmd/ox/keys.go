@@ -37,33 +37,29 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if !force {
-				own, lacking, err := ownKeys(ctx, s)
+			return e.withStore(true, func(ctx context.Context, s *session) error {
+				if !force {
+					own, lacking, err := ownKeys(ctx, s)
+					if err != nil {
+						return err
+					}
+					if len(own) > 0 {
+						return withHint(fmt.Errorf("account %s already has the key %s", s.jid, own[0].Fingerprint),
+							"use it ('ox key list'), or make another with 'ox key generate --force'")
+					}
+					if len(lacking) > 0 {
+						f := lacking[0].Fingerprint
+						return withHint(fmt.Errorf("you have the secret key %s, without the user ID %s", f, pgp.UserID(s.jid)),
+							"to use it for "+s.jid.String()+", add the user ID with 'ox key add-uid "+f.String()+"'; to make a new key anyway, 'ox key generate --force'")
+					}
+				}
+				k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d})
 				if err != nil {
 					return err
 				}
-				if len(own) > 0 {
-					return withHint(fmt.Errorf("account %s already has the key %s", s.jid, own[0].Fingerprint),
-						"use it ('ox key list'), or make another with 'ox key generate --force'")
-				}
-				if len(lacking) > 0 {
-					f := lacking[0].Fingerprint
-					return withHint(fmt.Errorf("you have the secret key %s, without the user ID %s", f, pgp.UserID(s.jid)),
-						"to use it for "+s.jid.String()+", add the user ID with 'ox key add-uid "+f.String()+"'; to make a new key anyway, 'ox key generate --force'")
-				}
-			}
-			k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, k.Fingerprint)
-			return nil
+				fmt.Fprintln(e.stdout, k.Fingerprint)
+				return nil
+			})
 		},
 	})
 
@@ -84,53 +80,49 @@ func init() {
 					return &usageError{err.Error()}
 				}
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if f.IsZero() {
-				own, lacking, err := ownKeys(ctx, s)
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				if f.IsZero() {
+					own, lacking, err := ownKeys(ctx, s)
+					if err != nil {
+						return err
+					}
+					switch {
+					case len(lacking) == 1 && len(own) == 0:
+						f = lacking[0].Fingerprint
+					case len(lacking) == 0:
+						return withHint(fmt.Errorf("none of your usable secret keys lacks the user ID %s", pgp.UserID(s.jid)), "list your keys with 'ox key list'")
+					case len(own) > 0:
+						return usagef("your key %s has the user ID %s already; to add it to another key, say which", own[0].Fingerprint, pgp.UserID(s.jid))
+					default:
+						return usagef("say which key: you have %d secret keys without the user ID %s ('ox key list')", len(lacking), pgp.UserID(s.jid))
+					}
+				}
+				k, err := s.backend.Key(ctx, f)
+				if errors.Is(err, pgp.ErrNotFound) {
+					return withHint(fmt.Errorf("no key %s is stored", f), "list your keys with 'ox key list'")
+				}
 				if err != nil {
 					return err
 				}
-				switch {
-				case len(lacking) == 1 && len(own) == 0:
-					f = lacking[0].Fingerprint
-				case len(lacking) == 0:
-					return withHint(fmt.Errorf("none of your usable secret keys lacks the user ID %s", pgp.UserID(s.jid)), "list your keys with 'ox key list'")
-				case len(own) > 0:
-					return usagef("your key %s has the user ID %s already; to add it to another key, say which", own[0].Fingerprint, pgp.UserID(s.jid))
-				default:
-					return usagef("say which key: you have %d secret keys without the user ID %s ('ox key list')", len(lacking), pgp.UserID(s.jid))
+				if !k.Secret {
+					return withHint(fmt.Errorf("%s is a contact's certificate, not your key", f), "list your keys with 'ox key list'")
 				}
-			}
-			k, err := s.backend.Key(ctx, f)
-			if errors.Is(err, pgp.ErrNotFound) {
-				return withHint(fmt.Errorf("no key %s is stored", f), "list your keys with 'ox key list'")
-			}
-			if err != nil {
-				return err
-			}
-			if !k.Secret {
-				return withHint(fmt.Errorf("%s is a contact's certificate, not your key", f), "list your keys with 'ox key list'")
-			}
-			uid := pgp.UserID(s.jid)
-			if k.HasUserID(s.jid) {
-				fmt.Fprintf(e.stderr, "ox: key %s already has the user ID %s\n", f, uid)
+				uid := pgp.UserID(s.jid)
+				if k.HasUserID(s.jid) {
+					fmt.Fprintf(e.stderr, "ox: key %s already has the user ID %s\n", f, uid)
+					return nil
+				}
+				adder, ok := s.backend.(pgp.UserIDAdder)
+				if !ok {
+					return fmt.Errorf("this account's OpenPGP backend cannot add user IDs")
+				}
+				if err := adder.AddUserID(ctx, f, uid); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, f)
+				fmt.Fprintf(e.stderr, "ox: key %s now has the user ID %s; publish it with 'ox key publish'\n", f, uid)
 				return nil
-			}
-			adder, ok := s.backend.(pgp.UserIDAdder)
-			if !ok {
-				return fmt.Errorf("this account's OpenPGP backend cannot add user IDs")
-			}
-			if err := adder.AddUserID(ctx, f, uid); err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, f)
-			fmt.Fprintf(e.stderr, "ox: key %s now has the user ID %s; publish it with 'ox key publish'\n", f, uid)
-			return nil
+			})
 		},
 	})
 
@@ -140,20 +132,16 @@ func init() {
 		examples: `  ox key list
 `,
 		run: func(e *env, fs *flag.FlagSet) error {
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.backend.SecretKeys(ctx)
-			if err != nil {
-				return err
-			}
-			for _, k := range ks {
-				printKeyLine(e.stdout, &k, s.now())
-			}
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				ks, err := s.backend.SecretKeys(ctx)
+				if err != nil {
+					return err
+				}
+				for _, k := range ks {
+					printKeyLine(e.stdout, &k, s.now())
+				}
+				return nil
+			})
 		},
 	})
 
@@ -177,32 +165,28 @@ func init() {
 			if !armored && isTerminal(e.stdout) {
 				return withHint(errors.New("refusing to write binary key data to a terminal"), "add --armor, or redirect the output to a file")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			k, err := ownKey(ctx, s, fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			var data []byte
-			typ := "PGP PUBLIC KEY BLOCK"
-			if secret {
-				data, err = s.backend.ExportSecret(ctx, k.Fingerprint)
-				typ = "PGP PRIVATE KEY BLOCK"
-			} else {
-				j := s.jid
-				data, err = s.backend.ExportPublic(ctx, k.Fingerprint, &j)
-				if errors.Is(err, pgp.ErrUnsupportedKey) {
-					err = withHint(err, "this key lacks the user ID "+pgp.UserID(s.jid)+", so contacts would not accept it")
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				k, err := ownKey(ctx, s, fs.Arg(0))
+				if err != nil {
+					return err
 				}
-			}
-			if err != nil {
-				return err
-			}
-			return writeKey(e.stdout, data, armored, typ)
+				var data []byte
+				typ := "PGP PUBLIC KEY BLOCK"
+				if secret {
+					data, err = s.backend.ExportSecret(ctx, k.Fingerprint)
+					typ = "PGP PRIVATE KEY BLOCK"
+				} else {
+					j := s.jid
+					data, err = s.backend.ExportPublic(ctx, k.Fingerprint, &j)
+					if errors.Is(err, pgp.ErrUnsupportedKey) {
+						err = withHint(err, "this key lacks the user ID "+pgp.UserID(s.jid)+", so contacts would not accept it")
+					}
+				}
+				if err != nil {
+					return err
+				}
+				return writeKey(e.stdout, data, armored, typ)
+			})
 		},
 	})
 
@@ -224,23 +208,19 @@ func init() {
 			if !holdsSecretKey(data) {
 				return withHint(errors.New(fs.Arg(0)+" holds no secret key"), "to add a contact's public key, use 'ox cert import FILE'")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.backend.Import(ctx, data)
-			if err != nil {
-				return withHint(err, "nothing was changed by the failed key")
-			}
-			for _, k := range ks {
-				fmt.Fprintln(e.stdout, k.Fingerprint)
-				if !k.HasUserID(s.jid) {
-					fmt.Fprintf(e.stderr, "ox: warning: key %s has no user ID %s: contacts will refuse messages it signs\n", k.Fingerprint, pgp.UserID(s.jid))
+			return e.withStore(true, func(ctx context.Context, s *session) error {
+				ks, err := s.backend.Import(ctx, data)
+				if err != nil {
+					return withHint(err, "nothing was changed by the failed key")
 				}
-			}
-			return nil
+				for _, k := range ks {
+					fmt.Fprintln(e.stdout, k.Fingerprint)
+					if !k.HasUserID(s.jid) {
+						fmt.Fprintf(e.stderr, "ox: warning: key %s has no user ID %s: contacts will refuse messages it signs\n", k.Fingerprint, pgp.UserID(s.jid))
+					}
+				}
+				return nil
+			})
 		},
 	})
 }

@@ -44,30 +44,26 @@ func init() {
 				}
 				who = j.String()
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			recs, err := s.store.TrustOf(ctx, who)
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				fmt.Fprintf(e.stdout, "%s  %s  %-9s since %s  %s\n", r.JID, r.Fingerprint, r.State, r.Since.Format(time.RFC3339), r.Reason)
-			}
-			log, err := s.store.TrustLog(ctx, who)
-			if err != nil {
-				return err
-			}
-			if len(log) > 0 {
-				fmt.Fprintln(e.stdout, "\nhistory:")
-			}
-			for _, ev := range log {
-				fmt.Fprintf(e.stdout, "%s  %s  %s  %s  %s\n", ev.At.Format(time.RFC3339), ev.JID, ev.Fingerprint, ev.What, ev.Reason)
-			}
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				recs, err := s.store.TrustOf(ctx, who)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					fmt.Fprintf(e.stdout, "%s  %s  %-9s since %s  %s\n", r.JID, r.Fingerprint, r.State, r.Since.Format(time.RFC3339), r.Reason)
+				}
+				log, err := s.store.TrustLog(ctx, who)
+				if err != nil {
+					return err
+				}
+				if len(log) > 0 {
+					fmt.Fprintln(e.stdout, "\nhistory:")
+				}
+				for _, ev := range log {
+					fmt.Fprintf(e.stdout, "%s  %s  %s  %s  %s\n", ev.At.Format(time.RFC3339), ev.JID, ev.Fingerprint, ev.What, ev.Reason)
+				}
+				return nil
+			})
 		},
 	})
 
@@ -90,47 +86,43 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.backend.Lookup(ctx, j)
-			if err != nil {
-				return err
-			}
-			if len(ks) == 0 {
-				return withHint(fmt.Errorf("no key with the user ID %s is stored", pgp.UserID(j)), "fetch it with 'ox cert fetch "+j.String()+"'")
-			}
-			c := offlineClient(s)
-			for i, k := range ks {
-				state := "own key"
-				if !k.Secret {
-					st, err := c.TrustState(ctx, j, k.Fingerprint)
-					if err != nil {
-						return err
-					}
-					state = "trust: " + st.String()
-				}
-				if k.Validity != "" {
-					state += ", GnuPG validity: " + k.Validity
-				}
-				fmt.Fprintf(e.stdout, "%s  (%s)\n", k.Fingerprint.Grouped(), state)
-				uri := "OPENPGP4FPR:" + k.Fingerprint.String()
-				code, err := qr.Encode(uri, qr.M)
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				ks, err := s.backend.Lookup(ctx, j)
 				if err != nil {
 					return err
 				}
-				writeQR(e.stdout, code)
-				fmt.Fprintln(e.stdout, uri)
-				if png != "" && i == 0 {
-					if err := os.WriteFile(png, code.PNG(), 0o644); err != nil {
+				if len(ks) == 0 {
+					return withHint(fmt.Errorf("no key with the user ID %s is stored", pgp.UserID(j)), "fetch it with 'ox cert fetch "+j.String()+"'")
+				}
+				c := offlineClient(s)
+				for i, k := range ks {
+					state := "own key"
+					if !k.Secret {
+						st, err := c.TrustState(ctx, j, k.Fingerprint)
+						if err != nil {
+							return err
+						}
+						state = "trust: " + st.String()
+					}
+					if k.Validity != "" {
+						state += ", GnuPG validity: " + k.Validity
+					}
+					fmt.Fprintf(e.stdout, "%s  (%s)\n", k.Fingerprint.Grouped(), state)
+					uri := "OPENPGP4FPR:" + k.Fingerprint.String()
+					code, err := qr.Encode(uri, qr.M)
+					if err != nil {
 						return err
 					}
+					writeQR(e.stdout, code)
+					fmt.Fprintln(e.stdout, uri)
+					if png != "" && i == 0 {
+						if err := os.WriteFile(png, code.PNG(), 0o644); err != nil {
+							return err
+						}
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		},
 	})
 
@@ -163,27 +155,23 @@ func init() {
 				if err != nil {
 					return &usageError{err.Error()}
 				}
-				ctx := context.Background()
-				s, err := e.open(ctx, false)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				k, err := s.backend.Key(ctx, f)
-				if errors.Is(err, pgp.ErrNotFound) {
-					return withHint(fmt.Errorf("no key %s is stored: the fingerprint does not match any key you have", f), "check the fingerprint, or fetch the contact's keys with 'ox cert fetch "+j.String()+"'")
-				}
-				if err != nil {
-					return err
-				}
-				if !k.HasUserID(j) {
-					return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
-				}
-				if err := offlineClient(s).SetTrust(ctx, j, f, v.state, "by you ('ox trust "+v.name+"')"); err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stderr, "ox: %s's key %s is now %s\n", j, f, v.state)
-				return nil
+				return e.withStore(false, func(ctx context.Context, s *session) error {
+					k, err := s.backend.Key(ctx, f)
+					if errors.Is(err, pgp.ErrNotFound) {
+						return withHint(fmt.Errorf("no key %s is stored: the fingerprint does not match any key you have", f), "check the fingerprint, or fetch the contact's keys with 'ox cert fetch "+j.String()+"'")
+					}
+					if err != nil {
+						return err
+					}
+					if !k.HasUserID(j) {
+						return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
+					}
+					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, "by you ('ox trust "+v.name+"')"); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stderr, "ox: %s's key %s is now %s\n", j, f, v.state)
+					return nil
+				})
 			},
 		})
 	}
@@ -210,30 +198,27 @@ func init() {
 			if len(args) > 1 {
 				return usagef("trust policy takes at most a JID and a policy")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			c := offlineClient(s)
-			if len(args) == 1 {
-				p := trust.Policy("")
-				if args[0] != "default" {
-					if p, err = trust.ParsePolicy(args[0]); err != nil {
-						return &usageError{err.Error()}
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				c := offlineClient(s)
+				if len(args) == 1 {
+					p := trust.Policy("")
+					if args[0] != "default" {
+						var err error
+						if p, err = trust.ParsePolicy(args[0]); err != nil {
+							return &usageError{err.Error()}
+						}
+					}
+					if err := c.SetPolicy(ctx, who, p); err != nil {
+						return err
 					}
 				}
-				if err := c.SetPolicy(ctx, who, p); err != nil {
+				p, err := c.Policy(ctx, who)
+				if err != nil {
 					return err
 				}
-			}
-			p, err := c.Policy(ctx, who)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, p)
-			return nil
+				fmt.Fprintln(e.stdout, p)
+				return nil
+			})
 		},
 	})
 }

@@ -81,21 +81,17 @@ func init() {
 			if fs.NArg() != 0 {
 				return usagef("trust certifications takes no arguments")
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			offers, err := offlineClient(s).Certifications(ctx)
-			if err != nil {
-				return err
-			}
-			for _, o := range offers {
-				fmt.Fprintf(e.stdout, "%d  %-8s  %s  from %s  certifier %s (trust: %s)  your key %s\n",
-					o.ID, o.State, o.Received.Format(time.RFC3339), o.From, o.Certifier, o.Trust, o.Target)
-			}
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				offers, err := offlineClient(s).Certifications(ctx)
+				if err != nil {
+					return err
+				}
+				for _, o := range offers {
+					fmt.Fprintf(e.stdout, "%d  %-8s  %s  from %s  certifier %s (trust: %s)  your key %s\n",
+						o.ID, o.State, o.Received.Format(time.RFC3339), o.From, o.Certifier, o.Trust, o.Target)
+				}
+				return nil
+			})
 		},
 	})
 
@@ -110,26 +106,22 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			o, err := offlineClient(s).AcceptCertification(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
-			}
-			var ce *ox.CertificationError
-			if errors.As(err, &ce) {
-				return withHint(err, "nothing was merged; decline it with 'ox trust decline-certification "+strconv.FormatInt(id, 10)+"'")
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stderr, "ox: merged %s's certification of %s into your key %s; publish it with 'ox key publish --with-certifications'\n",
-				o.From, strings.Join(o.UserIDs, ", "), o.Target)
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				o, err := offlineClient(s).AcceptCertification(ctx, id)
+				if errors.Is(err, store.ErrNotFound) {
+					return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
+				}
+				var ce *ox.CertificationError
+				if errors.As(err, &ce) {
+					return withHint(err, "nothing was merged; decline it with 'ox trust decline-certification "+strconv.FormatInt(id, 10)+"'")
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "ox: merged %s's certification of %s into your key %s; publish it with 'ox key publish --with-certifications'\n",
+					o.From, strings.Join(o.UserIDs, ", "), o.Target)
+				return nil
+			})
 		},
 	})
 
@@ -144,19 +136,15 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			s, err := e.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := offlineClient(s).DeclineCertification(ctx, id); errors.Is(err, store.ErrNotFound) {
-				return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
-			} else if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stderr, "ox: declined certification %d\n", id)
-			return nil
+			return e.withStore(false, func(ctx context.Context, s *session) error {
+				if err := offlineClient(s).DeclineCertification(ctx, id); errors.Is(err, store.ErrNotFound) {
+					return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "ox: declined certification %d\n", id)
+				return nil
+			})
 		},
 	})
 }
