@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -322,109 +321,4 @@ func (b *Backend) ExportSecret(ctx context.Context, fpr pgp.Fingerprint) ([]byte
 		return nil, fmt.Errorf("pgp: export secret %s: %w", fpr, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// Seal signs and/or encrypts (see pgp.Backend).
-func (b *Backend) Seal(ctx context.Context, plaintext []byte, opts pgp.SealOptions) ([]byte, error) {
-	if opts.Signer.IsZero() && len(opts.Recipients) == 0 {
-		return nil, errors.New("pgp: nothing to do: no signer and no recipients")
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	cfg := b.config()
-	// No Intended Recipient Fingerprint subpackets on write: 23 bytes per
-	// recipient key (issue 5's group message budget is ~130 B), and OX's
-	// <to/> already binds the message to its recipients (XEP-0373 §3.1,
-	// surreptitious forwarding). Reading still checks them when present.
-	noIRF := false
-	cfg.CheckIntendedRecipients = &noIRF
-	now := b.now()
-	var signers []*openpgp.Entity
-	if !opts.Signer.IsZero() {
-		e, err := b.entity(ctx, opts.Signer)
-		if err != nil {
-			return nil, err
-		}
-		if e.PrivateKey == nil {
-			return nil, fmt.Errorf("%w: cannot sign with %s", pgp.ErrNoSecretKey, opts.Signer)
-		}
-		if _, ok := e.SigningKey(now, cfg); !ok {
-			ki := keyInfo(e, cfg)
-			if err := ki.Usable(now); err != nil {
-				var ue *pgp.KeyUnusableError
-				if errors.As(err, &ue) && ue.Reason != pgp.ReasonNoEncryptionKey {
-					return nil, fmt.Errorf("cannot sign: %w", err)
-				}
-			}
-			return nil, &pgp.KeyUnusableError{Fingerprint: opts.Signer, Reason: pgp.ReasonNoSigningKey}
-		}
-		signers = []*openpgp.Entity{e}
-	}
-	var to []*openpgp.Entity
-	seen := map[pgp.Fingerprint]bool{}
-	for _, fpr := range opts.Recipients {
-		if seen[fpr] {
-			continue
-		}
-		seen[fpr] = true
-		e, err := b.entity(ctx, fpr)
-		if err != nil {
-			return nil, err
-		}
-		parts, err := encryptionTargets(e, now, cfg)
-		if err != nil {
-			return nil, err
-		}
-		to = append(to, parts...)
-	}
-	var out bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	if len(to) > 0 {
-		w, err = openpgp.EncryptWithParams(&out, to, nil, &openpgp.EncryptParams{Signers: signers, Config: cfg})
-	} else {
-		w, err = openpgp.SignWithParams(&out, signers, &openpgp.SignParams{Config: cfg})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pgp: seal: %w", err)
-	}
-	if _, err := w.Write(plaintext); err != nil {
-		return nil, fmt.Errorf("pgp: seal: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("pgp: seal: %w", err)
-	}
-	return out.Bytes(), nil
-}
-
-// encryptionTargets returns one entity per valid encryption subkey of e, so
-// that go-crypto, which picks a single subkey per entity, encrypts to every
-// device's subkey.
-func encryptionTargets(e *openpgp.Entity, now time.Time, cfg *packet.Config) ([]*openpgp.Entity, error) {
-	fpr, _ := pgp.FingerprintFromBytes(e.PrimaryKey.Fingerprint)
-	if _, err := e.VerifyPrimaryKey(now, cfg); err != nil {
-		ki := keyInfo(e, cfg)
-		if uerr := ki.Usable(now); uerr != nil {
-			return nil, uerr
-		}
-		return nil, fmt.Errorf("%w: %s: %v", pgp.ErrUnsupportedKey, fpr, err)
-	}
-	var out []*openpgp.Entity
-	for i := range e.Subkeys {
-		s := e.Subkeys[i]
-		sig, err := s.Verify(now, cfg)
-		if err != nil || !sig.FlagsValid || !(sig.FlagEncryptCommunications || sig.FlagEncryptStorage) {
-			continue
-		}
-		one := *e
-		one.Subkeys = []openpgp.Subkey{s}
-		out = append(out, &one)
-	}
-	if len(out) == 0 {
-		if _, err := e.EncryptionKeyWithError(now, cfg); err == nil {
-			return []*openpgp.Entity{e}, nil // the primary key itself encrypts
-		}
-		return nil, &pgp.KeyUnusableError{Fingerprint: fpr, Reason: pgp.ReasonNoEncryptionKey}
-	}
-	return out, nil
 }

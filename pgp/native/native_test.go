@@ -573,3 +573,151 @@ func TestInspectStoresNothing(t *testing.T) {
 		t.Errorf("inspect stored %d keys", len(all))
 	}
 }
+
+// A message to more keys than there are cores (its key packets are made in
+// parallel) opens for every recipient, signed, and lists its key packets in
+// the order of the recipients.
+func TestSealToManyRecipients(t *testing.T) {
+	ctx := context.Background()
+	sender := newBackend(t)
+	me, err := sender.Generate(ctx, mustJID(t, "room-sender@example.org"), pgp.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type member struct {
+		b   *native.Backend
+		fpr pgp.Fingerprint
+	}
+	var members []member
+	var to []pgp.Fingerprint
+	var wantIDs []uint64
+	for i := range 9 {
+		j := mustJID(t, "member"+string(rune('a'+i))+"@example.org")
+		b := newBackend(t)
+		k, err := b.Generate(ctx, j, pgp.GenerateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, b, sender, k.Fingerprint, j.String())
+		exchange(t, sender, b, me.Fingerprint, "room-sender@example.org")
+		members = append(members, member{b, k.Fingerprint})
+		to = append(to, k.Fingerprint)
+		wantIDs = append(wantIDs, k.Subkeys[0].Fingerprint.KeyID())
+	}
+	msg := []byte("<signcrypt xmlns='urn:xmpp:openpgp:0'><payload><body xmlns='jabber:client'>hi all</body></payload></signcrypt>")
+	ct, err := sender.Seal(ctx, msg, pgp.SealOptions{Signer: me.Fingerprint, Recipients: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range members {
+		o, err := m.b.Open(ctx, ct)
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		if !bytes.Equal(o.Plaintext, msg) || o.SignatureErr != nil || o.Signer == nil || o.Signer.Fingerprint != me.Fingerprint {
+			t.Errorf("member %d: %+v", i, o)
+		}
+		if i == 0 && !equalIDs(o.EncryptedTo, wantIDs) {
+			t.Errorf("key packets for %X, want %X", o.EncryptedTo, wantIDs)
+		}
+	}
+}
+
+func equalIDs(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The session key's cipher is one every recipient lists: AES-256 when all
+// do, AES-128 (which every implementation must read) when one does not.
+func TestSealCipherEveryoneReads(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	me, err := b.Generate(ctx, mustJID(t, "me@example.org"), pgp.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519, DefaultCipher: packet.CipherAES128}
+	e, err := openpgp.NewEntity("xmpp:old@example.org", "", "", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub bytes.Buffer
+	if err := e.Serialize(&pub); err != nil {
+		t.Fatal(err)
+	}
+	sym, err := e.PrimarySelfSignature(time.Now(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.IndexByte(sym.PreferredSymmetric, uint8(packet.CipherAES256)) >= 0 {
+		t.Skipf("go-crypto now lists AES-256 for a key made with DefaultCipher AES-128 (%v): the case cannot be built this way", sym.PreferredSymmetric)
+	}
+	ks, err := b.Import(ctx, pub.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		to   []pgp.Fingerprint
+		want packet.CipherFunction
+	}{
+		{"self only", []pgp.Fingerprint{me.Fingerprint}, packet.CipherAES256},
+		{"with a key listing AES-128 only", []pgp.Fingerprint{ks[0].Fingerprint, me.Fingerprint}, packet.CipherAES128},
+	} {
+		ct, err := b.Seal(ctx, []byte("x"), pgp.SealOptions{Signer: me.Fingerprint, Recipients: c.to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := b.Open(ctx, ct)
+		if err != nil || o.SignatureErr != nil {
+			t.Fatalf("%s: %v %v", c.name, err, o)
+		}
+		got, err := sessionCipherOf(t, b, ct, me)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: cipher %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// sessionCipherOf decrypts the key packet of ct addressed to me's subkey
+// and returns the cipher it names.
+func sessionCipherOf(t *testing.T, b *native.Backend, ct []byte, me pgp.KeyInfo) (packet.CipherFunction, error) {
+	t.Helper()
+	sec, err := b.ExportSecret(context.Background(), me.Fingerprint)
+	if err != nil {
+		return 0, err
+	}
+	e, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(sec)))
+	if err != nil {
+		return 0, err
+	}
+	r := packet.NewReader(bytes.NewReader(ct))
+	for {
+		p, err := r.Next()
+		if err != nil {
+			return 0, err
+		}
+		ek, ok := p.(*packet.EncryptedKey)
+		if !ok {
+			return 0, errors.New("no key packet for my subkey")
+		}
+		if ek.KeyId != e.Subkeys[0].PublicKey.KeyId {
+			continue
+		}
+		if err := ek.Decrypt(e.Subkeys[0].PrivateKey, nil); err != nil {
+			return 0, err
+		}
+		return ek.CipherFunc, nil
+	}
+}
