@@ -93,6 +93,12 @@ type Content struct {
 	// children of a stanza: the payload's children are stanza extension
 	// elements (XEP-0374 §2.2, XEP-0420 §8).
 	Payload []byte
+
+	// body is the payload's first body as ParseContent found it, for
+	// Body without parsing the payload again; bodyOf is the Payload it
+	// was found in (a Payload set since is parsed).
+	body   *string
+	bodyOf []byte
 }
 
 // NewContent makes a content element to send: the recipients as bare JIDs
@@ -202,6 +208,12 @@ func BodyPayload(body string) []byte {
 // or no namespace; false if there is none or the payload is not
 // well-formed.
 func (c *Content) Body() (string, bool) {
+	if c.bodyOf != nil && len(c.bodyOf) == len(c.Payload) && (len(c.Payload) == 0 || &c.bodyOf[0] == &c.Payload[0]) {
+		if c.body == nil {
+			return "", false
+		}
+		return *c.body, true
+	}
 	root, _, err := parseTree(wrapPayload(c.Payload), 2, "payload")
 	if err != nil {
 		return "", false
@@ -329,6 +341,14 @@ func serializeChildren(d []byte, n *node, def string) ([]byte, error) {
 // attributes. Affix elements in jabber:client or no namespace are
 // accepted like those in urn:xmpp:openpgp:0.
 func ParseContent(data []byte) (*Content, error) {
+	if c, ok := fastContent(data); ok {
+		return c, nil
+	}
+	return parseContent(data)
+}
+
+// parseContent is ParseContent with the XML decoder, for every input.
+func parseContent(data []byte) (*Content, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	root, d, err := parseTree(data, 3, "")
 	repaired := false
@@ -412,6 +432,24 @@ func ParseContent(data []byte) (*Content, error) {
 	}
 	if c.Payload, err = serializeChildren(d, p, def); err != nil {
 		return nil, perr(name, "payload", ErrTooLarge, "namespace declarations make it larger than 1 MiB")
+	}
+	// The first body, as Body would find it in the Payload just written:
+	// a child with neither a prefix nor a default namespace declaration
+	// of its own was given def.
+	for _, ch := range p.children {
+		space := ch.name.Space
+		if !ch.declaresDefault() && !bytes.ContainsRune(d[ch.start+1:ch.start+1+nameLen(d[ch.start+1:ch.startEnd])], ':') {
+			space = def
+		}
+		if ch.name.Local == "body" && isStanzaNS(space) {
+			b := string(ch.text)
+			c.body = &b
+			break
+		}
+	}
+	c.bodyOf = c.Payload
+	if c.bodyOf == nil {
+		c.bodyOf = []byte{}
 	}
 	return c, nil
 }

@@ -3,8 +3,12 @@ package element
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
 // addSeeds adds every testdata file matching pattern (at least min of them,
@@ -30,9 +34,35 @@ func FuzzParseContent(f *testing.F) {
 	addSeeds(f, "*.message-*.signcrypt.xml", 8, false,
 		`<crypt xmlns='urn:xmpp:openpgp:0'><time stamp='2020-01-01T00:00:00.5+0200'/><payload xmlns='jabber:client'><body>x</body></payload></crypt>`,
 		`<sign xmlns='urn:xmpp:openpgp:0' xmlns:p='urn:p'><to jid='a@b/c'/><to jid='@'/><time stamp='2020-01-01T00:00:00'/><payload><p:x/><body>y</body></payload></sign>`,
+		`<sign xmlns='urn:xmpp:openpgp:0' xmlns:p='jabber:server'><to jid='a@b'/><time stamp='2020-01-01T00:00:00Z'/><payload xmlns='urn:other'><body>no</body><p:body>yes</p:body></payload></sign>`,
+		`<sign xmlns='urn:xmpp:openpgp:0'><to jid='a@b'/><time stamp='2020-01-01T00:00:00Z'/><payload><body xmlns='urn:x'>no</body><body xmlns=''>yes &amp; <!-- c -->more</body></payload></sign>`,
 		"<signcrypt xmlns='urn:xmpp:openpgp:0'><to jid='a@b'/><time stamp='2020-01-01T00:00:00Z'/><rpad>\x01<&</rpad><payload/></signcrypt>",
 	)
+	for _, body := range []string{"hi", "", "a > b ]] ok", "x\ny\tz", "\u00e9\U0001F600"} {
+		c, err := NewContent(KindSigncrypt, []jid.JID{jid.MustParse("bob@example.org")}, time.Now(), BodyPayload(body))
+		if err != nil {
+			f.Fatal(err)
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(out)
+		f.Add(bytes.ReplaceAll(out, []byte(`"`), []byte("'")))
+	}
+	f.Add([]byte("<crypt xmlns='urn:xmpp:openpgp:0'><to jid='x@y/z'/><to jid='@@'/><time stamp='2020-01-01T00:00:00'/><payload><body xmlns='jabber:client'>a</body></payload></crypt>"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The fast reader and the XML decoder agree on everything the
+		// fast reader takes.
+		if fc, ok := fastContent(data); ok {
+			full, err := parseContent(data)
+			if err != nil {
+				t.Fatalf("fast reader took what the parser refuses (%v)\ninput %q", err, data)
+			}
+			if diff := contentDiff(fc, full); diff != "" {
+				t.Fatalf("fast reader and parser disagree: %s\ninput %q", diff, data)
+			}
+		}
 		c, err := ParseContent(data)
 		if err != nil {
 			var pe *ParseError
@@ -40,6 +70,15 @@ func FuzzParseContent(f *testing.F) {
 				t.Fatalf("error %v is not a *ParseError", err)
 			}
 			return
+		}
+		// The body found while parsing is the one a fresh parse of the
+		// payload finds.
+		fresh := *c
+		fresh.Payload = append([]byte(nil), c.Payload...)
+		b1, ok1 := c.Body()
+		b2, ok2 := fresh.Body()
+		if b1 != b2 || ok1 != ok2 {
+			t.Fatalf("Body after ParseContent %q %v, from the payload %q %v\ninput %q", b1, ok1, b2, ok2, data)
 		}
 		if c.Kind != KindCrypt && len(c.To) == 0 {
 			return // not writable, by design (ErrNoRecipient)
@@ -229,4 +268,62 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("FormatTime(%v) = %q: %v, %v", tm, FormatTime(tm), back, err)
 		}
 	})
+}
+
+// contentDiff names the first field in which a and b differ, "" if none.
+func contentDiff(a, b *Content) string {
+	ab, aok := a.Body()
+	bb, bok := b.Body()
+	jids := func(js []jid.JID) string {
+		var s []string
+		for _, j := range js {
+			s = append(s, j.String())
+		}
+		return strings.Join(s, " ")
+	}
+	switch {
+	case a.Kind != b.Kind:
+		return "kind"
+	case jids(a.To) != jids(b.To):
+		return fmt.Sprintf("to %q %q", jids(a.To), jids(b.To))
+	case strings.Join(a.BadTo, "\x00") != strings.Join(b.BadTo, "\x00"):
+		return fmt.Sprintf("bad to %q %q", a.BadTo, b.BadTo)
+	case !a.Time.Equal(b.Time) || a.TimeRaw != b.TimeRaw || a.TimeNoZone != b.TimeNoZone:
+		return "time"
+	case a.Rpad != b.Rpad || a.RpadRepaired != b.RpadRepaired:
+		return fmt.Sprintf("rpad %q %q", a.Rpad, b.Rpad)
+	case !bytes.Equal(a.Payload, b.Payload):
+		return fmt.Sprintf("payload %q %q", a.Payload, b.Payload)
+	case ab != bb || aok != bok:
+		return fmt.Sprintf("body %q %v, %q %v", ab, aok, bb, bok)
+	}
+	return ""
+}
+
+// What ox writes (a chat message) takes the fast reader, in both quote
+// styles; a body needing decoding does not.
+func TestFastContentTakesOxOutput(t *testing.T) {
+	for body, want := range map[string]bool{"Hi Bob!": true, "": true, "\u00e9 \U0001F600\tok": true, "a > b": true, "fish & chips 'a' <b>": true} {
+		c, err := NewContent(KindSigncrypt, []jid.JID{jid.MustParse("bob@example.org"), jid.MustParse("alice@example.org")}, time.Now(), BodyPayload(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range [][]byte{out, bytes.ReplaceAll(out, []byte(`"`), []byte("'"))} {
+			fc, ok := fastContent(in)
+			if ok != want {
+				t.Errorf("%q: fast reader took it: %v, want %v", in, ok, want)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			if got, _ := fc.Body(); got != body || len(fc.To) != 2 || fc.Rpad != c.Rpad || !fc.Time.Equal(c.Time) {
+				t.Errorf("%q: read %+v", in, fc)
+			}
+		}
+	}
 }

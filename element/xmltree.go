@@ -226,6 +226,15 @@ func selfContained(dst, data []byte, n *node, def, ctxDefault string, limit int)
 	return dst, nil
 }
 
+// nameLen is the length of the name at the start of tag (after "<").
+func nameLen(tag []byte) int {
+	i := 0
+	for i < len(tag) && !isNameEnd(tag[i]) {
+		i++
+	}
+	return i
+}
+
 func isNameEnd(c byte) bool {
 	switch c {
 	case ' ', '\t', '\n', '\r', '/', '>':
