@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -20,6 +22,7 @@ type Announcement struct {
 // replacing what was recorded for jid, in one transaction. Keys seen before
 // keep their FirstSeen.
 func (s *Store) SetAnnouncements(ctx context.Context, jid, itemID string, list []Announcement, now time.Time) error {
+	defer s.ann.forget(jid) // after the commit, or the rollback
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -108,11 +111,87 @@ func (s *Store) Announcements(ctx context.Context, jid string) ([]Announcement, 
 }
 
 // IsAnnounced reports whether jid announces the key fpr.
+//
+// Every received message asks this, so the answers are kept in memory per
+// JID (issue 5: the query was a tenth of a whole decrypt+verify). What this
+// Store writes replaces them at once; what another process writes to the
+// same database (the ox command beside a running ox listen) is seen within
+// announcedTTL.
 func (s *Store) IsAnnounced(ctx context.Context, jid, fpr string) (bool, error) {
-	var n int
-	err := s.queryRow(ctx, `SELECT count(*) FROM announcements WHERE jid = ? AND fpr = ?`, jid, fpr).Scan(&n)
+	if fprs, ok := s.ann.get(jid); ok {
+		return slices.Contains(fprs, fpr), nil
+	}
+	gen := s.ann.generation()
+	rows, err := s.query(ctx, `SELECT fpr FROM announcements WHERE jid = ?`, jid)
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
-	return n > 0, nil
+	defer rows.Close()
+	fprs := []string{}
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return false, fmt.Errorf("store: %w", err)
+		}
+		fprs = append(fprs, f)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	s.ann.put(jid, fprs, gen)
+	return slices.Contains(fprs, fpr), nil
+}
+
+// announcedTTL bounds how long IsAnnounced trusts its memory of a JID's
+// announcements that another process may have changed.
+const announcedTTL = 30 * time.Second
+
+// annNow is the clock of IsAnnounced's memory (tests move it).
+var annNow = time.Now
+
+// annCache is IsAnnounced's memory: the announced fingerprints per JID.
+type annCache struct {
+	mu  sync.Mutex
+	gen uint64 // bumped by every write, so a read that raced one is not kept
+	m   map[string]annEntry
+}
+
+type annEntry struct {
+	fprs []string
+	at   time.Time
+}
+
+func (c *annCache) get(jid string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[jid]
+	if !ok || annNow().Sub(e.at) > announcedTTL {
+		return nil, false
+	}
+	return e.fprs, true
+}
+
+func (c *annCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *annCache) put(jid string, fprs []string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return // written since the read began
+	}
+	if c.m == nil || len(c.m) >= 10000 {
+		c.m = make(map[string]annEntry)
+	}
+	c.m[jid] = annEntry{fprs: fprs, at: annNow()}
+}
+
+func (c *annCache) forget(jid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, jid)
 }

@@ -31,6 +31,8 @@ type Store struct {
 	// quarter of opening a message).
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+
+	ann annCache // IsAnnounced's answers
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -99,6 +101,15 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 		return s.db.QueryRowContext(ctx, q, args...) // reports the same error
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a prepared read query returning rows.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // Version is the schema version of the database.

@@ -226,3 +226,54 @@ func TestTrustRecords(t *testing.T) {
 		t.Fatal("override not removed")
 	}
 }
+
+// IsAnnounced answers from memory: this Store's own writes change the
+// answer at once; another process's writes to the same database within
+// announcedTTL.
+func TestIsAnnouncedMemory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ox.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path) // another process on the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now()
+	annNow = func() time.Time { return now }
+	defer func() { annNow = time.Now }()
+	is := func(s *Store, fpr string) bool {
+		t.Helper()
+		ok, err := s.IsAnnounced(ctx, "bob@example.org", fpr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if err := a.SetAnnouncements(ctx, "bob@example.org", "i1", []Announcement{{Fingerprint: "F1"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if !is(a, "F1") || is(a, "F2") {
+		t.Fatal("after the first list: want F1 only")
+	}
+	if err := a.SetAnnouncements(ctx, "bob@example.org", "i2", []Announcement{{Fingerprint: "F2"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if is(a, "F1") || !is(a, "F2") {
+		t.Error("own write: the answer did not change at once")
+	}
+	if err := b.SetAnnouncements(ctx, "bob@example.org", "i3", []Announcement{{Fingerprint: "F3"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if !is(a, "F2") {
+		t.Error("another process's write seen before announcedTTL: the memory is not used")
+	}
+	now = now.Add(announcedTTL + time.Second)
+	if is(a, "F2") || !is(a, "F3") {
+		t.Error("another process's write not seen after announcedTTL")
+	}
+}
