@@ -230,6 +230,8 @@ var targets = []target{
 	{what: "  bare go-crypto decrypt+verify", bench: "BenchmarkOpen/gocrypto", base: "BenchmarkOpen/floor", baseName: "primitive floor", kind: "ratio", note: "info"},
 	{what: "signcrypt 1:1 vs gpg per message", bench: "BenchmarkSeal/ox", base: "BenchmarkSeal/gpg", baseName: "one gpg process", kind: "speedup", limit: 50, skipFrom: []string{"BenchmarkSeal/gpg"}},
 	{what: "decrypt+checks vs gpg per message", bench: "BenchmarkOpen/ox", base: "BenchmarkOpen/gpg", baseName: "one gpg process", kind: "speedup", limit: 50, skipFrom: []string{"BenchmarkOpen/gpg"}},
+	{what: "  primitive floor (send) vs gpg", bench: "BenchmarkSeal/floor", base: "BenchmarkSeal/gpg", baseName: "one gpg process", kind: "speedup", note: "info", skipFrom: []string{"BenchmarkSeal/gpg"}},
+	{what: "  primitive floor (receive) vs gpg", bench: "BenchmarkOpen/floor", base: "BenchmarkOpen/gpg", baseName: "one gpg process", kind: "speedup", note: "info", skipFrom: []string{"BenchmarkOpen/gpg"}},
 	{what: "key lookup, 1,000 keys stored", bench: "BenchmarkLookup/keys=1000", base: "BenchmarkLookup/keys=10", baseName: "10 keys", kind: "ratio", note: "info"},
 	{what: "key lookup, 10,000 keys stored", bench: "BenchmarkLookup/keys=10000", base: "BenchmarkLookup/keys=10", baseName: "10 keys", kind: "ratio", note: "info"},
 	{what: "key lookup, 100,000 keys stored", bench: "BenchmarkLookup/keys=100000", base: "BenchmarkLookup/keys=10", baseName: "10 keys", kind: "ratio", limit: 2},
@@ -299,8 +301,10 @@ func printTiming(w io.Writer, r *results) {
 		case "speedup":
 			if ok && bok && v > 0 {
 				row[4] = fmt.Sprintf("%.1fx faster", bv/v)
-				row[5] = fmt.Sprintf(">= %.0fx faster", t.limit)
-				row[6] = verdict(bv/v >= t.limit)
+				if !info {
+					row[5] = fmt.Sprintf(">= %.0fx faster", t.limit)
+					row[6] = verdict(bv/v >= t.limit)
+				}
 			}
 		case "metric":
 			if ok && !info {
@@ -329,8 +333,11 @@ func printTiming(w io.Writer, r *results) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d targets met, %d missed.\n", passed, missed)
-	fmt.Fprintln(w, "\nThe floor is the standard library's X25519, Ed25519 and AES (crypto/ecdh, crypto/ed25519, crypto/aes);")
-	fmt.Fprintln(w, "go-crypto does X25519 with circl's assembly, which is faster, so its ratio to the floor can be below 1.")
+	fmt.Fprintln(w, "\nThe primitive floor is the X25519, Ed25519 and AES work of one message, one operation after the other")
+	fmt.Fprintln(w, "on one core, each with the fastest Go implementation here (circl's X25519, as go-crypto uses it;")
+	fmt.Fprintln(w, "crypto/ed25519; crypto/aes). ox makes a message's key packets on every core while it signs, so a send")
+	fmt.Fprintln(w, "can cost less than the floor. The floor's own speedup over one gpg process is the most that doing")
+	fmt.Fprintln(w, "the cryptography one operation at a time could reach on this machine.")
 	fmt.Fprintln(w, "\nAll figures per message (ns/op); the ratios compare figures of the same run.")
 	fmt.Fprintln(w, "Raw figures (median of the runs):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
