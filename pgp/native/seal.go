@@ -23,9 +23,9 @@ import (
 // rather than by openpgp.EncryptWithParams, which makes the key packets one
 // after the other before it signs: here the key packets (one X25519 key
 // agreement each, most of a message's cost) are made on the other cores
-// while this goroutine signs and encrypts the data (issue 5: a 1:1 message
-// to the contact and to self costs about 0.6x, a 100-member room about
-// 0.5x, on two cores). The packets are the ones EncryptWithParams writes:
+// while this goroutine signs and encrypts the data (issue 5, on two cores:
+// a 1:1 message to the contact and to self costs 0.65-0.9x, depending on
+// how free the other core is, a 100-member room about 0.5x). The packets are the ones EncryptWithParams writes:
 // PKESK v3 per key, then SEIPD v1 with MDC holding a one-pass signature,
 // the literal data and the signature.
 func (b *Backend) Seal(ctx context.Context, plaintext []byte, opts pgp.SealOptions) ([]byte, error) {
