@@ -39,16 +39,9 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			text := fs.Arg(1)
-			if fs.NArg() == 1 {
-				b, err := e.readInput("-")
-				if err != nil {
-					return err
-				}
-				text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-			}
-			if strings.TrimSpace(text) == "" {
-				return usagef("nothing to send: the message is empty")
+			text, err := e.messageText(fs)
+			if err != nil {
+				return err
 			}
 			ctx := context.Background()
 			o, err := e.connect(ctx, &sendNet, false)
@@ -273,4 +266,21 @@ func listenContext(wait time.Duration) (context.Context, context.CancelFunc) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, wait)
 	return tctx, func() { cancel(); stop() }
+}
+
+// messageText is the text to send: the second argument, or standard input
+// without its final line end; an empty message is refused.
+func (e *env) messageText(fs *flag.FlagSet) (string, error) {
+	text := fs.Arg(1)
+	if fs.NArg() == 1 {
+		b, err := e.readInput("-")
+		if err != nil {
+			return "", err
+		}
+		text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", usagef("nothing to send: the message is empty")
+	}
+	return text, nil
 }

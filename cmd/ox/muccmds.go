@@ -103,16 +103,9 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			text := fs.Arg(1)
-			if fs.NArg() == 1 {
-				b, err := e.readInput("-")
-				if err != nil {
-					return err
-				}
-				text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-			}
-			if strings.TrimSpace(text) == "" {
-				return usagef("nothing to send: the message is empty")
+			text, err := e.messageText(fs)
+			if err != nil {
+				return err
 			}
 			ctx := context.Background()
 			o, r, err := e.join(ctx, &sendFlags, room, nil, ox.MaxHistory(0))

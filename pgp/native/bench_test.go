@@ -143,6 +143,13 @@ func benchReceive(ctx context.Context, to *benchParty, sender jid.JID, wire []by
 	if err != nil {
 		return "", err
 	}
+	return benchCheck(ctx, to, o, sender, delivered)
+}
+
+// benchCheck runs every receiver check on an opened message, as the
+// client does (the signer's announcement from the store), and returns the
+// body.
+func benchCheck(ctx context.Context, to *benchParty, o *pgp.Opened, sender jid.JID, delivered time.Time) (string, error) {
 	v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: to.jid, Delivered: delivered}, check.Options{
 		Announced: func(j jid.JID, f pgp.Fingerprint) bool {
 			ok, _ := to.st.IsAnnounced(ctx, j.String(), f.String())

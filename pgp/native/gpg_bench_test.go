@@ -18,7 +18,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"codeberg.org/ox/ox/check"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pgp"
 )
@@ -121,17 +120,7 @@ func (g *benchGPG) receive(ctx context.Context, to *benchParty, sender jid.JID, 
 			o.Signed, o.Signer, o.SignatureTime = true, &ki, time.Unix(ts, 0).UTC()
 		}
 	}
-	v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: to.jid, Delivered: delivered}, check.Options{
-		Announced: func(j jid.JID, f pgp.Fingerprint) bool {
-			ok, _ := to.st.IsAnnounced(ctx, j.String(), f.String())
-			return ok
-		},
-	})
-	if err != nil {
-		return "", err
-	}
-	body, _ := v.Content.Body()
-	return body, nil
+	return benchCheck(ctx, to, o, sender, delivered)
 }
 
 // benchGPGHome makes p's GnuPG home: its secret key and the other's public key.
