@@ -178,7 +178,7 @@ func report(w io.Writer, err error) int {
 		return 0
 	}
 	msg := err.Error()
-	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: "} {
+	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: ", "muc: ", "mam: ", "wot: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	fmt.Fprintf(w, "ox: error: %s\n", oneLine(msg))

@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/mam"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -135,8 +136,8 @@ func init() {
 			// What arrived while this device was away and went to another
 			// device (so not to the offline store): from the archive.
 			for {
-				_, err := o.client.CatchUp(ctx)
-				if errors.Is(err, ox.ErrMoreInArchive) {
+				_, err := o.archive.CatchUp(ctx)
+				if errors.Is(err, mam.ErrMoreInArchive) {
 					continue
 				}
 				if err != nil {
