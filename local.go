@@ -102,6 +102,16 @@ func OpenLocal(ctx context.Context, o LocalOptions) (*Client, error) {
 	return c, nil
 }
 
+// CheckGnuPG says whether the GnuPG backend can work with the GnuPG home
+// (empty: gpg's default): gpg is there and new enough.
+func CheckGnuPG(home string) error {
+	g, err := gnupg.New(gnupg.Options{Home: home})
+	if err != nil {
+		return err
+	}
+	return g.Close()
+}
+
 // Encrypt makes an OX <signcrypt/> of text for the recipients without
 // sending it: the <openpgp/> element. The recipients' keys are resolved as
 // Send resolves them (announced, usable, trusted; never a rejected or

@@ -129,6 +129,11 @@ type NoUsableKeyError struct {
 	// Undecided are the usable keys left out only because they are not
 	// trusted (undecided in ox, or not valid in the user's GnuPG).
 	Undecided []pgp.Fingerprint
+	// NotValidInGnuPG are those of Undecided that are undecided because
+	// the user's GnuPG does not deem them valid (certify them there, or
+	// verify them in ox); NeverValidInGnuPG are keys GnuPG deems never
+	// valid (left out unless the user verifies them in ox).
+	NotValidInGnuPG, NeverValidInGnuPG []pgp.Fingerprint
 	// None: working offline (no session), no key of the recipient is
 	// stored at all.
 	None bool
@@ -317,10 +322,9 @@ type NoUserIDError struct {
 }
 
 func (e *NoUserIDError) Error() string {
-	f := e.Keys[0].String()
 	s := fmt.Sprintf("ox: account %s has no usable key with the user ID %s: ", e.Account, pgp.UserID(e.Account))
 	if len(e.Keys) == 1 {
-		s += "your secret key " + f + " lacks it"
+		s += "your secret key " + e.Keys[0].String() + " lacks it"
 	} else {
 		ids := make([]string, len(e.Keys))
 		for i, k := range e.Keys {
@@ -328,7 +332,7 @@ func (e *NoUserIDError) Error() string {
 		}
 		s += "your secret keys " + strings.Join(ids, ", ") + " lack it"
 	}
-	return s + "; add it with 'ox key add-uid " + f + "' (for GnuPG: gpg --quick-add-uid " + f + " " + pgp.UserID(e.Account) + "), or make a key with 'ox key generate'"
+	return s
 }
 
 func (e *NoUserIDError) Unwrap() error { return pgp.ErrNoSecretKey }
@@ -347,6 +351,7 @@ func (c *Client) UsableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint,
 // not valid in GnuPG), and stored but not announced.
 type resolved struct {
 	keys, undecided, unannounced []pgp.Fingerprint
+	notValid, neverValid         []pgp.Fingerprint // in the user's GnuPG
 }
 
 // resolveKeys is usableKeys, also naming the keys left out that the sender
@@ -388,7 +393,8 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 		}
 		switch {
 		case st == trust.Rejected && fromGnuPG:
-			why = append(why, "key "+f+" is never valid in your GnuPG (validity "+k.Validity+"); to use it anyway: ox trust verify "+to.String()+" "+f)
+			res.neverValid = append(res.neverValid, k.Fingerprint)
+			why = append(why, "key "+f+" is never valid in your GnuPG (validity "+k.Validity+")")
 			continue
 		case st == trust.Rejected:
 			why = append(why, "key "+f+" is rejected by you")
@@ -399,11 +405,12 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 			if k.Validity == pgp.ValidityMarginal {
 				what = "is only marginally valid in your GnuPG, and your policy trusts only verified keys"
 			}
-			why = append(why, "key "+f+" "+what+": if it is "+to.String()+"'s, certify it with 'gpg --quick-lsign-key "+f+"', or verify it in ox only with 'ox trust verify "+to.String()+" "+f+"'")
+			res.notValid = append(res.notValid, k.Fingerprint)
+			why = append(why, "key "+f+" "+what)
 			continue
 		case st == trust.Undecided:
 			res.undecided = append(res.undecided, k.Fingerprint)
-			why = append(why, "key "+f+" is undecided (verify it: ox trust verify "+to.String()+" FINGERPRINT)")
+			why = append(why, "key "+f+" is undecided")
 			continue
 		}
 		res.keys = append(res.keys, k.Fingerprint)
@@ -415,7 +422,7 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 				why = []string{"no certificate with the user ID " + pgp.UserID(to) + " is stored"}
 			}
 		}
-		return res, &NoUsableKeyError{JID: to, Reasons: why, Undecided: res.undecided, None: len(ks) == 0 && c.Session == nil}
+		return res, &NoUsableKeyError{JID: to, Reasons: why, Undecided: res.undecided, NotValidInGnuPG: res.notValid, NeverValidInGnuPG: res.neverValid, None: len(ks) == 0 && c.Session == nil}
 	}
 	return res, nil
 }

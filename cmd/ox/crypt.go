@@ -60,7 +60,7 @@ func init() {
 				// (XEP-0373 §3.1).
 				el, rep, err := s.Encrypt(ctx, to, string(text))
 				if err != nil {
-					return encryptHint(err)
+					return err
 				}
 				fmt.Fprintf(e.stdout, "%s\n", el)
 				warnLeftOut(e.stderr, rep)
@@ -131,26 +131,6 @@ func init() {
 	})
 }
 
-// encryptHint says what to do when a recipient has no key to encrypt to.
-func encryptHint(err error) error {
-	var nk *ox.NoUsableKeyError
-	var ns *ox.NoSigningKeyError
-	if errors.As(err, &ns) {
-		return withHint(err, "make one with 'ox key generate' or import yours with 'ox key import FILE'")
-	}
-	if !errors.As(err, &nk) {
-		return err
-	}
-	to := nk.JID.String()
-	if nk.None {
-		return withHint(err, "import the contact's key with 'ox cert import FILE'")
-	}
-	if len(nk.Undecided) > 0 {
-		return withHint(err, "compare fingerprints with "+to+" ('ox trust show "+to+"') and decide as said")
-	}
-	return withHint(err, "ask "+to+" for a current key and import it with 'ox cert import FILE', or fetch it with 'ox cert fetch "+to+"'")
-}
-
 // warnLeftOut names the recipients' keys a message was not encrypted to.
 func warnLeftOut(w io.Writer, rep *ox.SendReport) {
 	for _, f := range rep.Undecided {
@@ -195,10 +175,6 @@ func checkHint(err error, sender jid.JID) error {
 	var te *ox.TimeError
 	if errors.As(err, &te) {
 		return withHint(err, "if it is an old message, give its arrival time with --at")
-	}
-	var tr *ox.TrustError
-	if errors.As(err, &tr) {
-		return withHint(err, "you rejected that key; if that was a mistake: ox trust undecide "+sender.String()+" "+tr.Signer.String())
 	}
 	return err
 }

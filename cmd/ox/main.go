@@ -189,6 +189,8 @@ func report(w io.Writer, err error) int {
 		fmt.Fprintf(w, "ox: hint: %s\n", h.hint)
 	case errors.As(err, &lib) && lib.Hint() != "":
 		fmt.Fprintf(w, "ox: hint: %s\n", oneLine(lib.Hint()))
+	case libraryHint(err) != "":
+		fmt.Fprintf(w, "ox: hint: %s\n", libraryHint(err))
 	}
 	var u *usageError
 	if errors.As(err, &u) {

@@ -11,7 +11,6 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/gnupg"
 )
 
 func init() {
@@ -50,7 +49,7 @@ func init() {
 			case "native":
 			case "gnupg":
 				// Say now, not at the first message, that gpg is missing or too old.
-				if _, err := gnupg.New(gnupg.Options{Home: ac.GnuPGHome}); err != nil {
+				if err := ox.CheckGnuPG(ac.GnuPGHome); err != nil {
 					return err
 				}
 			default:

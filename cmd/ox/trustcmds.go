@@ -164,7 +164,7 @@ func init() {
 					if !k.HasUserID(j) {
 						return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
 					}
-					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, "by you ('ox trust "+v.name+"')"); err != nil {
+					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, ox.ReasonByUser); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stderr, "ox: %s's key %s is now %s\n", j, f, v.state)
