@@ -127,4 +127,3 @@ func ExampleClient_SetTrust() {
 		fmt.Printf("%s: %s key %s (trust %s)\n", k.JID, k.What, k.Fingerprint, k.Trust)
 	}
 }
-

@@ -42,11 +42,11 @@ func (c *Client) maxKeyAge() time.Duration {
 // Message is an OX message received, or a copy of one the account sent
 // from another device (Sent).
 type Message struct {
-	From, To  jid.JID
-	Type      string // "chat", "" (go-sendxmpp and xmppc send none), "groupchat"
-	ID        string // the sender's id
-	StanzaID  string // the server's XEP-0359 stanza-id, if any
-	Sent      bool   // a copy of a message the account sent (from another device, or this one's archive copy)
+	From, To jid.JID
+	Type     string // "chat", "" (go-sendxmpp and xmppc send none), "groupchat"
+	ID       string // the sender's id
+	StanzaID string // the server's XEP-0359 stanza-id, if any
+	Sent     bool   // a copy of a message the account sent (from another device, or this one's archive copy)
 	// Origin says how it came: live, offline, carbon, archive, room-history.
 	Origin    Origin
 	Delivered time.Time

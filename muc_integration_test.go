@@ -14,8 +14,8 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox"
-	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 )
 

@@ -15,10 +15,10 @@ import (
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/prosody"
-	"codeberg.org/ox/ox/pep"
-	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/mam"
 	"codeberg.org/ox/ox/muc"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/wot"
@@ -34,9 +34,9 @@ type device struct {
 	Archive *mam.Archive
 	WoT     *wot.WoT
 	jid     jid.JID
-	key   pgp.KeyInfo
-	close func()
-	once  sync.Once
+	key     pgp.KeyInfo
+	close   func()
+	once    sync.Once
 }
 
 // newDevice logs local in with a fresh store; with keygen it makes a key.

@@ -366,12 +366,12 @@ func stanzaIDBy(m *element.Message, by jid.JID) string {
 
 // inboxMeta is how a message kept in the inbox arrived.
 type inboxMeta struct {
-	Origin    Origin       `json:"origin"`
-	Sent      bool         `json:"sent,omitempty"`
-	Delivered time.Time    `json:"delivered"`
-	StanzaID  string       `json:"stanza_id,omitempty"`
-	Group     *inboxGroup  `json:"group,omitempty"`
-	Refused   string       `json:"refused,omitempty"`
+	Origin    Origin      `json:"origin"`
+	Sent      bool        `json:"sent,omitempty"`
+	Delivered time.Time   `json:"delivered"`
+	StanzaID  string      `json:"stanza_id,omitempty"`
+	Group     *inboxGroup `json:"group,omitempty"`
+	Refused   string      `json:"refused,omitempty"`
 }
 
 type inboxGroup struct {

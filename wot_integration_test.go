@@ -16,8 +16,8 @@ import (
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/store"
-	"codeberg.org/ox/ox/wot"
 	"codeberg.org/ox/ox/trust"
+	"codeberg.org/ox/ox/wot"
 )
 
 // The web of trust over XMPP, as issue 7 checks it: a certification sent

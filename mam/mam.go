@@ -58,9 +58,6 @@ type Options struct {
 
 var ErrMoreInArchive = errors.New("mam: the archive holds more messages than one catch-up reads; call CatchUp again to go on")
 
-//
-//
-//
 func (a *Archive) CatchUp(ctx context.Context) (int, error) {
 	return a.CatchUpWith(ctx, Options{})
 }
