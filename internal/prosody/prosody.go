@@ -19,6 +19,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"codeberg.org/ox/ox/internal/testcert"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -120,9 +122,7 @@ func Available() error {
 
 // Required reports whether tests must fail, rather than skip, when Prosody is
 // missing: in CI (CI set to anything) or with OX_REQUIRE_INTEGRATION=1.
-func Required() bool {
-	return os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") == "1"
-}
+func Required() bool { return testcert.Required() }
 
 // StartT starts a server in t.TempDir() and stops it in t.Cleanup. When
 // Prosody is not installed it skips the test, or fails it when Required.
@@ -193,7 +193,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 	if s.Domain != "localhost" {
 		dnsNames = append(dnsNames, "localhost", "conference.localhost")
 	}
-	certs, err := writeCerts(filepath.Join(dir, "certs"), dnsNames)
+	certs, err := testcert.Write(filepath.Join(dir, "certs"), dnsNames)
 	if err != nil {
 		return nil, err
 	}
