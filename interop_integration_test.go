@@ -1,6 +1,7 @@
 package ox_test
 
 import (
+	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"slices"
 	"testing"
@@ -15,10 +16,14 @@ import (
 // published (in either layout) and encrypts to it; ox fetches the key
 // go-sendxmpp published.
 func TestIntegrationGoSendXMPPInterop(t *testing.T) {
+	testenv.EachServer(t, testIntegrationGoSendXMPPInterop)
+}
+
+func testIntegrationGoSendXMPPInterop(t *testing.T, server string) {
 	gosendxmpp.Require(t)
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, "alice", "bob")
+			srv := startServer(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			bob := gosendxmpp.New(t, srv, "bob", "bob-pass")

@@ -1,6 +1,7 @@
 package ox_test
 
 import (
+	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,10 @@ import (
 // and in the archive shows once. The steps share one server and go in
 // order.
 func TestIntegrationMAMCatchUp(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationMAMCatchUp, "alice", "bob")
+}
+
+func testIntegrationMAMCatchUp(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")

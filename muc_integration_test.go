@@ -1,6 +1,7 @@
 package ox_test
 
 import (
+	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -76,7 +77,10 @@ func byBody(t *testing.T, in inbox, n int, what string) map[string]*ox.Message {
 // with the sender's real JID; the keyless occupant is named; the member
 // reads the history later; semi-anonymous rooms are refused.
 func TestIntegrationGroupChat(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol", "dave", "erin")
+	onEachServer(t, testIntegrationGroupChat, "alice", "bob", "carol", "dave", "erin")
+}
+
+func testIntegrationGroupChat(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")
