@@ -1,7 +1,6 @@
 package ox_test
 
 import (
-	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"errors"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/gpgtest"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"

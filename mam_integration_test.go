@@ -1,7 +1,6 @@
 package ox_test
 
 import (
-	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/mam"
 )
 

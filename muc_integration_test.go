@@ -1,7 +1,6 @@
 package ox_test
 
 import (
-	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -16,6 +15,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 )

@@ -1,7 +1,6 @@
 package ox_test
 
 import (
-	"codeberg.org/ox/ox/internal/testenv"
 	"context"
 	"encoding/base64"
 	"encoding/xml"
@@ -14,6 +13,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 )
 
