@@ -186,7 +186,15 @@ func testIntegration(t *testing.T, server string) {
 		if err := alice.Send(ctx, dave.JID, "gone"); !errors.Is(err, ErrNoRecipientKey) {
 			t.Errorf("Send after DeleteNodes: %v, want ErrNoRecipientKey", err)
 		}
-		if err := dave.DeleteNodes(ctx); !errors.Is(err, ErrNoNodes) {
+		// A second run finds nothing to delete. Against Prosody go-sendxmpp
+		// fails to parse the empty disco#items result; against ejabberd it
+		// exits 0 having deleted nothing.
+		err := dave.DeleteNodes(ctx)
+		if srv.Is(testenv.Ejabberd) {
+			if err != nil {
+				t.Errorf("second DeleteNodes on ejabberd: %v, want nil", err)
+			}
+		} else if !errors.Is(err, ErrNoNodes) {
 			t.Errorf("second DeleteNodes: %v, want ErrNoNodes", err)
 		}
 	})
