@@ -36,33 +36,45 @@ func TestIntegrationOnePath(t *testing.T) {
 	carol, _ := listening(ctx, t, srv, "carol") // alice rejects her key
 	dave, _ := listening(ctx, t, srv, "dave")   // alice takes back her decision on his key
 
+	// bob has two keys: the one that signs what he sends (the newest) is
+	// not among those his metadata node announces; alice has it stored all
+	// the same (say, imported by hand).
+	second, err := bob.Backend.Generate(ctx, bob.jid, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := bob.SigningKey(ctx) // keys made in the same second: either may be "newest"
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer == bob.key.Fingerprint {
+		if _, err := bob.Publish(ctx, second.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		if err := bob.Unpublish(ctx, bob.key.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, d := range []*device{bob, carol, dave} {
 		if _, err := alice.Fetch(ctx, d.jid); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := alice.SetTrust(ctx, carol.jid, carol.key.Fingerprint, trust.Rejected, ox.ReasonByUser); err != nil {
-		t.Fatal(err)
+	if ann, err := alice.Announced(ctx, bob.jid); err != nil || slices.Contains(ann, signer.String()) || len(ann) != 1 {
+		t.Fatalf("bob announces %v (%v); his signing key %s must not be among them", ann, err, signer)
 	}
-	if err := alice.SetTrust(ctx, dave.jid, dave.key.Fingerprint, trust.Undecided, ox.ReasonByUser); err != nil {
-		t.Fatal(err)
-	}
-	// bob's second key: newer, so it signs what he sends from now on, but
-	// his metadata node announces only the first. alice has it stored (say,
-	// imported by hand).
-	bob2, err := bob.Backend.Generate(ctx, bob.jid, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bob.Backend.ExportPublic(ctx, bob2.Fingerprint, nil)
+	pub, err := bob.Backend.ExportPublic(ctx, signer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := alice.Backend.Import(ctx, pub); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := bob.SigningKey(ctx); err != nil || f != bob2.Fingerprint {
-		t.Fatalf("bob signs with %s (%v), want his new key %s", f, err, bob2.Fingerprint)
+	if err := alice.SetTrust(ctx, carol.jid, carol.key.Fingerprint, trust.Rejected, ox.ReasonByUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetTrust(ctx, dave.jid, dave.key.Fingerprint, trust.Undecided, ox.ReasonByUser); err != nil {
+		t.Fatal(err)
 	}
 
 	// alice offline, over the same store: what 'ox encrypt' and 'ox
@@ -125,7 +137,7 @@ func TestIntegrationOnePath(t *testing.T) {
 			inErr: func(err error) bool { return err == nil }, inTrust: trust.Undecided,
 		},
 		{
-			name: "unannounced", who: bob, never: bob2.Fingerprint, sendErr: false,
+			name: "unannounced", who: bob, never: signer, sendErr: false,
 			inErr: func(err error) bool { return err != nil && strings.Contains(err.Error(), "announce") },
 		},
 	}
