@@ -51,6 +51,18 @@ type Account struct {
 // them when the server offers several.
 var Mechanisms = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"}
 
+// ParseMechanism checks a mechanism name given for Account.SASL and
+// returns it as Mechanisms spells it; an unknown one is an *AuthError of
+// kind AuthMechanism.
+func ParseMechanism(name string) (string, error) {
+	m := strings.ToUpper(strings.TrimSpace(name))
+	if _, ok := mechanisms[m]; !ok {
+		return "", &AuthError{Kind: AuthMechanism, Mechanism: name,
+			err: fmt.Errorf("is unknown to ox (it knows %s)", strings.Join(Mechanisms, ", "))}
+	}
+	return m, nil
+}
+
 var mechanisms = map[string]sasl.Mechanism{
 	"SCRAM-SHA-256-PLUS": sasl.ScramSha256Plus,
 	"SCRAM-SHA-1-PLUS":   sasl.ScramSha1Plus,
@@ -113,7 +125,7 @@ func (e *AuthError) Error() string {
 			s = "login mechanism " + e.Mechanism
 		}
 		if e.err != nil {
-			s += ": " + e.err.Error()
+			s += " " + e.err.Error()
 		}
 		if e.Offered != nil {
 			s += " (the server offers " + strings.Join(e.Offered, ", ") + ")"
@@ -223,11 +235,11 @@ func dialSession(ctx context.Context, a Account) (*xmpp.Session, *negotiation, e
 		return nil, nil, fmt.Errorf("ox: %q is not an account JID", a.JID)
 	}
 	if a.SASL != "" {
-		a.SASL = strings.ToUpper(a.SASL)
-		if _, ok := mechanisms[a.SASL]; !ok {
-			return nil, nil, fmt.Errorf("ox: %w", &AuthError{Kind: AuthMechanism, Mechanism: a.SASL,
-				err: fmt.Errorf("unknown to ox (it knows %s)", strings.Join(Mechanisms, ", "))})
+		m, err := ParseMechanism(a.SASL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ox: %w", err)
 		}
+		a.SASL = m
 	}
 	cfg := a.TLS
 	if cfg == nil {
