@@ -38,7 +38,7 @@ func (c *Client) secretKeyOptions() pep.Options {
 // replace is set, since it may hold another device's key. With the compact
 // layout each key has its own item (id = fingerprint), and only this key's
 // item is replaced.
-func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bool) (backup.Code, error) {
+func (c *Client) backupPush(ctx context.Context, fpr pgp.Fingerprint, replace bool) (backup.Code, error) {
 	items, err := pep.Items(ctx, c.Session, jid.JID{}, element.NodeSecretKey, 0)
 	if err != nil && !errors.Is(err, pep.ErrNotFound) {
 		return "", fmt.Errorf("ox: read the secret-key node: %w", err)
@@ -71,7 +71,7 @@ func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bo
 // imports the secret keys it holds. Nothing is stored unless the code opens
 // a backup: a wrong code, a missing backup or one ox cannot read changes
 // nothing.
-func (c *Client) BackupRestore(ctx context.Context, code backup.Code) ([]pgp.KeyInfo, error) {
+func (c *Client) backupRestore(ctx context.Context, code backup.Code) ([]pgp.KeyInfo, error) {
 	items, err := pep.Items(ctx, c.Session, jid.JID{}, element.NodeSecretKey, 0)
 	if errors.Is(err, pep.ErrNotFound) {
 		return nil, ErrNoBackup

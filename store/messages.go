@@ -19,6 +19,15 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bo
 	return n == 1, nil
 }
 
+// PruneDelivered forgets the ids of messages handed over before t.
+func (s *Store) PruneDelivered(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM delivered WHERE at < ?`, t.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // IsDelivered reports whether the message with the server's stanza-id id
 // was handed to the user already.
 func (s *Store) IsDelivered(ctx context.Context, id string) (bool, error) {
