@@ -12,6 +12,7 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/ejabberd"
 	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testcert"
 )
 
 // The server names, as subtests are named.
@@ -140,16 +141,67 @@ func StartT(t testing.TB, name string, opts Options) *Server {
 	t.Helper()
 	switch name {
 	case Prosody:
-		p := prosody.StartT(t, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug})
-		return &Server{Name: name, Domain: p.Domain, MUCDomain: p.MUCDomain, Addr: p.Addr, TLSAddr: p.TLSAddr,
-			CAFile: p.CAFile, LogFile: p.LogFile, impl: p}
+		return fromProsody(prosody.StartT(t, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug}))
 	case Ejabberd:
-		e := ejabberd.StartT(t, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug})
-		return &Server{Name: name, Domain: e.Domain, MUCDomain: e.MUCDomain, Addr: e.Addr, TLSAddr: e.TLSAddr,
-			CAFile: e.CAFile, LogFile: e.LogFile, impl: e}
+		return fromEjabberd(ejabberd.StartT(t, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug}))
 	}
 	t.Fatalf("testenv: no server %q", name)
 	return nil
+}
+
+// Start starts the server named name in dir (which the caller owns and
+// removes), for setups that have no testing.TB, such as a testscript's
+// Setup. The caller stops it.
+func Start(ctx context.Context, name, dir string, opts Options) (*Server, error) {
+	switch name {
+	case Prosody:
+		p, err := prosody.Start(ctx, dir, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug})
+		if err != nil {
+			return nil, err
+		}
+		return fromProsody(p), nil
+	case Ejabberd:
+		e, err := ejabberd.Start(ctx, dir, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug})
+		if err != nil {
+			return nil, err
+		}
+		return fromEjabberd(e), nil
+	}
+	return nil, fmt.Errorf("testenv: no server %q", name)
+}
+
+// Available reports whether the server named name is installed, and if
+// not, how to install it.
+func Available(name string) error {
+	switch name {
+	case Prosody:
+		return prosody.Available()
+	case Ejabberd:
+		return ejabberd.Available()
+	}
+	return fmt.Errorf("testenv: no server %q", name)
+}
+
+// Require skips t when the server named name is not installed, or fails it
+// where integration tests are required (CI, OX_REQUIRE_INTEGRATION=1).
+func Require(t testing.TB, name string) {
+	t.Helper()
+	if err := Available(name); err != nil {
+		if testcert.Required() {
+			t.Fatalf("%v; integration tests are required here (CI or OX_REQUIRE_INTEGRATION=1)", err)
+		}
+		t.Skipf("skipping: %v (set OX_REQUIRE_INTEGRATION=1 to fail instead)", err)
+	}
+}
+
+func fromProsody(p *prosody.Server) *Server {
+	return &Server{Name: Prosody, Domain: p.Domain, MUCDomain: p.MUCDomain, Addr: p.Addr, TLSAddr: p.TLSAddr,
+		CAFile: p.CAFile, LogFile: p.LogFile, impl: p}
+}
+
+func fromEjabberd(e *ejabberd.Server) *Server {
+	return &Server{Name: Ejabberd, Domain: e.Domain, MUCDomain: e.MUCDomain, Addr: e.Addr, TLSAddr: e.TLSAddr,
+		CAFile: e.CAFile, LogFile: e.LogFile, impl: e}
 }
 
 // ForEachServer runs f in a subtest per server ("prosody", "ejabberd"), each
