@@ -101,6 +101,7 @@ type Server struct {
 
 type proc struct {
 	cmd  *exec.Cmd
+	home string // the VM's HOME, in its helpers' environment too
 	done chan struct{}
 	err  error
 
@@ -385,7 +386,7 @@ func (s *Server) launch(ctx context.Context, timeout time.Duration) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("ejabberd: start: %w", err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, home: s.home, done: make(chan struct{})}
 	s.proc = p
 	go func() {
 		p.err = cmd.Wait()
@@ -455,7 +456,7 @@ func (s *Server) PID() int {
 // PID, on which the Erlang VM halts at once (about 10 ms; SIGTERM's orderly
 // init:stop takes a second, and nothing of a test server is worth keeping),
 // then SIGKILL if it is still there after 10 s. Its helper processes
-// (erl_child_setup) end with it. Safe to call more than once. It returns an
+// (erl_child_setup) end with it, and Stop waits for them. Safe to call more than once. It returns an
 // error when the VM had died before Stop or had to be killed.
 func (s *Server) Stop() error {
 	if s.proc == nil {
@@ -470,12 +471,14 @@ func (p *proc) terminate() error {
 	pid := p.cmd.Process.Pid
 	select {
 	case <-p.done:
+		endHelpers(p.home)
 		return fmt.Errorf("ejabberd: pid %d exited before Stop: %v", pid, p.err)
 	default:
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGQUIT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("ejabberd: SIGQUIT pid %d: %w", pid, err)
 	}
+	defer endHelpers(p.home)
 	select {
 	case <-p.done:
 		return nil

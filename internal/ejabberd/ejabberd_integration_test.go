@@ -2,7 +2,9 @@ package ejabberd_test
 
 import (
 	"context"
+	"crypto/tls"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,7 +45,44 @@ func TestIntegrationStartRegisterStop(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("pid %d still alive after Stop", pid)
 	}
+	if left := processesIn(t, srv.Dir); len(left) > 0 {
+		t.Errorf("processes left after Stop: %q", left)
+	}
 	if _, err := os.Stat(srv.LogFile); err != nil {
 		t.Errorf("no log: %v", err)
 	}
+}
+
+// TestIntegrationHTTPUpload: with Options.HTTPUpload the server serves
+// XEP-0363 uploads over HTTPS on HTTPAddr, with the throw-away CA.
+func TestIntegrationHTTPUpload(t *testing.T) {
+	srv := ejabberd.StartT(t, ejabberd.Options{HTTPUpload: true})
+	if !strings.HasPrefix(srv.HTTPAddr, "127.0.0.1:") {
+		t.Fatalf("HTTPAddr %q", srv.HTTPAddr)
+	}
+	c, err := tls.Dial("tcp", srv.HTTPAddr, srv.TLSConfig())
+	if err != nil {
+		t.Fatalf("HTTPS on %s: %v", srv.HTTPAddr, err)
+	}
+	c.Close()
+}
+
+// processesIn lists the live processes whose command line or environment
+// names dir (the VM's helpers, erl_child_setup and inet_gethost, have it in
+// their environment: HOME, ERL_INETRC).
+func processesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var out []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && (strings.Contains(string(cmdline), dir) || strings.Contains(string(environ), dir)) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
 }
