@@ -49,15 +49,7 @@ func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bo
 	} else if len(items) > 0 && !replace {
 		return "", fmt.Errorf("%w (item %q): it may hold another device's key", ErrBackupExists, items[len(items)-1].ID)
 	}
-	sec, err := c.Backend.ExportSecret(ctx, fpr)
-	if err != nil {
-		return "", err
-	}
-	code, err := backup.NewCode()
-	if err != nil {
-		return "", err
-	}
-	enc, err := backup.Encrypt(sec, code)
+	enc, code, err := ExportBackup(ctx, c.Backend, fpr)
 	if err != nil {
 		return "", err
 	}
@@ -114,11 +106,63 @@ func (c *Client) BackupRestore(ctx context.Context, code backup.Code) ([]pgp.Key
 	}
 	var out []pgp.KeyInfo
 	for _, p := range opened {
-		ks, err := c.Backend.Import(ctx, p)
-		if err != nil {
-			return out, fmt.Errorf("ox: import the restored key: %w", err)
-		}
+		ks, err := importRestored(ctx, c.Backend, p)
 		out = append(out, ks...)
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+func importRestored(ctx context.Context, be pgp.Backend, secret []byte) ([]pgp.KeyInfo, error) {
+	ks, err := be.Import(ctx, secret)
+	if err != nil {
+		return ks, fmt.Errorf("ox: import the restored key: %w", err)
+	}
+	return ks, nil
+}
+
+// ExportBackup makes the secret-key backup of XEP-0373 §5 of the key fpr,
+// encrypted with a new backup code: the binary OpenPGP message that
+// BackupPush stores on the server, here to keep elsewhere (a file that
+// gpg --decrypt opens with the code as the passphrase). The code is shown
+// to the user once and never stored.
+func ExportBackup(ctx context.Context, be pgp.Backend, fpr pgp.Fingerprint) ([]byte, backup.Code, error) {
+	sec, err := be.ExportSecret(ctx, fpr)
+	if err != nil {
+		return nil, "", err
+	}
+	code, err := backup.NewCode()
+	if err != nil {
+		return nil, "", err
+	}
+	enc, err := backup.Encrypt(sec, code)
+	if err != nil {
+		return nil, "", err
+	}
+	return enc, code, nil
+}
+
+// CheckBackup opens a backup (binary or armored, as ExportBackup or another
+// client made it) with code and describes the keys it holds, storing
+// nothing. The errors wrap backup.ErrWrongCode, backup.ErrNotABackup and
+// the other errors of backup.Decrypt.
+func CheckBackup(ctx context.Context, be pgp.Backend, data []byte, code backup.Code) ([]pgp.KeyInfo, error) {
+	plain, err := backup.Decrypt(data, code)
+	if err != nil {
+		return nil, err
+	}
+	return be.Inspect(ctx, plain)
+}
+
+// RestoreBackup opens a backup with code and imports the secret keys it
+// holds, as BackupRestore does with the one on the server. A wrong code or
+// data that is no backup stores nothing.
+func RestoreBackup(ctx context.Context, be pgp.Backend, data []byte, code backup.Code) ([]pgp.KeyInfo, error) {
+	plain, err := backup.Decrypt(data, code)
+	if err != nil {
+		return nil, err
+	}
+	return importRestored(ctx, be, plain)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,13 +19,6 @@ import (
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
 )
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // dataDir is where accounts' stores live: --home, OX_HOME, or
 // $XDG_DATA_HOME/ox (~/.local/share/ox).
@@ -149,9 +141,9 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 		return nil, err
 	}
 	if be == nil {
-		be = native.New(st)
+		be = native.New(st, native.WithClock(clock))
 	}
-	return &session{jid: j, store: st, backend: be, now: time.Now}, nil
+	return &session{jid: j, store: st, backend: be, now: clock}, nil
 }
 
 // backendFor says which OpenPGP backend an account uses: OX_BACKEND, or the
@@ -236,7 +228,7 @@ func isTerminal(w io.Writer) bool {
 // withStore runs f with the current account's store open (created first
 // when create is set), and closes it afterwards.
 func (e *env) withStore(create bool, f func(ctx context.Context, s *session) error) error {
-	ctx := context.Background()
+	ctx := e.ctx
 	s, err := e.open(ctx, create)
 	if err != nil {
 		return err

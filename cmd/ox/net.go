@@ -40,11 +40,33 @@ type online struct {
 	xmpp   *xmpp.Session
 	client *ox.Client
 	served chan error // Serve's end
+	// ctx is the command's time online: it ends on Ctrl-C or at
+	// --timeout, and then the connection is closed.
+	ctx  context.Context
+	stop func() // ends ctx and its watch
 }
 
 func (o *online) Close() {
+	o.stop()
 	ox.CloseSession(o.xmpp)
 	o.session.Close()
+}
+
+// onlineContext is ctx, ended also by Ctrl-C (e.ctx) and, for a command
+// with the global --timeout, after it.
+func (e *env) onlineContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.ctx == nil { // an env made by hand, in a test
+		e.ctx = context.Background()
+	}
+	octx, cancel := context.WithCancel(ctx)
+	unwatch := context.AfterFunc(e.ctx, cancel)
+	stop := func() { unwatch(); cancel() }
+	if e.timeout > 0 {
+		tctx, tcancel := context.WithTimeoutCause(octx, e.timeout, &timeoutError{e.timeout})
+		octx, stop = tctx, func() { tcancel(); unwatch(); cancel() }
+	}
+	e.online = octx
+	return octx, stop
 }
 
 // connect opens the account's store and logs in, with settings from the
@@ -55,7 +77,13 @@ func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, e
 
 // connectWith is connect with a chance to set the client up before it is
 // served.
-func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (*online, error) {
+func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (o *online, err error) {
+	ctx, stop := e.onlineContext(ctx)
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	s, err := e.open(ctx, create)
 	if err != nil {
 		return nil, err
@@ -108,7 +136,10 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	}
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(nil) }()
-	return &online{session: s, xmpp: x, client: c, served: served}, nil
+	// A command may wait on a context of its own: closing the connection
+	// when ctx ends stops it all the same.
+	unclose := context.AfterFunc(ctx, func() { x.Conn().Close() })
+	return &online{session: s, xmpp: x, client: c, served: served, ctx: ctx, stop: func() { unclose(); stop() }}, nil
 }
 
 func first(s ...string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,19 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"ox": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"ox": func() {
+			// Test only: OX_TEST_CLOCK_OFFSET=2h runs ox two hours in the
+			// future, so a script judges expiry without sleeping.
+			if d := os.Getenv("OX_TEST_CLOCK_OFFSET"); d != "" {
+				off, err := time.ParseDuration(d)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "OX_TEST_CLOCK_OFFSET:", err)
+					os.Exit(3)
+				}
+				clock = func() time.Time { return time.Now().Add(off) }
+			}
+			os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 
