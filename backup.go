@@ -144,25 +144,30 @@ func ExportBackup(ctx context.Context, be pgp.Backend, fpr pgp.Fingerprint) ([]b
 	return enc, code, nil
 }
 
-// CheckBackup opens a backup (binary or armored, as ExportBackup or another
-// client made it) with code and describes the keys it holds, storing
-// nothing. The errors wrap backup.ErrWrongCode, backup.ErrNotABackup and
-// the other errors of backup.Decrypt.
-func CheckBackup(ctx context.Context, be pgp.Backend, data []byte, code backup.Code) ([]pgp.KeyInfo, error) {
+// OpenedBackup is a backup opened with its code: the secret keys inside,
+// not yet stored anywhere.
+type OpenedBackup struct{ secret []byte }
+
+// OpenBackup opens a backup (binary or armored, as ExportBackup or another
+// client made it) with code. It stores nothing: a wrong code or data that
+// is no backup is found before any key store is touched. The errors wrap
+// backup.ErrWrongCode, backup.ErrNotABackup and the other errors of
+// backup.Decrypt.
+func OpenBackup(data []byte, code backup.Code) (*OpenedBackup, error) {
 	plain, err := backup.Decrypt(data, code)
 	if err != nil {
 		return nil, err
 	}
-	return be.Inspect(ctx, plain)
+	return &OpenedBackup{plain}, nil
 }
 
-// RestoreBackup opens a backup with code and imports the secret keys it
-// holds, as BackupRestore does with the one on the server. A wrong code or
-// data that is no backup stores nothing.
-func RestoreBackup(ctx context.Context, be pgp.Backend, data []byte, code backup.Code) ([]pgp.KeyInfo, error) {
-	plain, err := backup.Decrypt(data, code)
-	if err != nil {
-		return nil, err
-	}
-	return importRestored(ctx, be, plain)
+// Inspect describes the keys in the backup without storing them.
+func (b *OpenedBackup) Inspect(ctx context.Context, be pgp.Backend) ([]pgp.KeyInfo, error) {
+	return be.Inspect(ctx, b.secret)
+}
+
+// Import stores the backup's secret keys in be, as BackupRestore does with
+// the one on the server.
+func (b *OpenedBackup) Import(ctx context.Context, be pgp.Backend) ([]pgp.KeyInfo, error) {
+	return importRestored(ctx, be, b.secret)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"mellium.im/xmpp/jid"
@@ -13,6 +14,8 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/native"
+	"codeberg.org/ox/ox/store"
 )
 
 // The secret-key backup (XEP-0373 §5): on the server (push, restore) or
@@ -133,11 +136,15 @@ func init() {
 			var ks []pgp.KeyInfo
 			var who jid.JID
 			if restoreFile != "" {
-				err = e.withStore(true, func(ctx context.Context, s *session) error {
-					who = s.jid
-					ks, err = ox.RestoreBackup(ctx, s.backend, data, code)
-					return err
-				})
+				// Open it first: a wrong code makes no account.
+				var b *ox.OpenedBackup
+				if b, err = ox.OpenBackup(data, code); err == nil {
+					err = e.withStore(true, func(ctx context.Context, s *session) error {
+						who = s.jid
+						ks, err = b.Import(ctx, s.backend)
+						return err
+					})
+				}
 			} else {
 				var o *online
 				if o, err = e.connect(e.ctx, &restoreNet, true); err != nil {
@@ -170,7 +177,7 @@ func init() {
 		name:    "backup check",
 		args:    "--file FILE",
 		summary: "open a backup file with its code (prompt, or env OX_BACKUP_CODE) and list the keys it holds; import nothing",
-		examples: `  ox backup check --file alice.backup
+		examples: `  ox backup check --file alice.backup   # needs no account
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&checkFile, "file", "", "the backup `FILE`")
@@ -190,20 +197,34 @@ func init() {
 			if err != nil {
 				return err
 			}
-			return e.withStore(true, func(ctx context.Context, s *session) error {
-				ks, err := ox.CheckBackup(ctx, s.backend, data, code)
-				if errors.Is(err, backup.ErrWrongCode) {
-					return withHint(err, "check the code")
-				}
-				if err != nil {
-					return err
-				}
-				for _, k := range ks {
-					fmt.Fprintf(e.stdout, "%s  %s  %s\n", k.Fingerprint, secretOrPublic(k), strings.Join(k.UserIDs, ", "))
-				}
-				fmt.Fprintf(e.stderr, "ox: the code opens the backup; it holds %d key(s); nothing was imported\n", len(ks))
-				return nil
-			})
+			// A throwaway store: checking opens and makes nothing of any
+			// account, so it works on a machine that has none.
+			dir, err := os.MkdirTemp("", "ox-backup-check-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			st, err := store.Open(e.ctx, filepath.Join(dir, "ox.db"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			b, err := ox.OpenBackup(data, code)
+			if errors.Is(err, backup.ErrWrongCode) {
+				return withHint(err, "check the code")
+			}
+			if err != nil {
+				return err
+			}
+			ks, err := b.Inspect(e.ctx, native.New(st, native.WithClock(clock)))
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				fmt.Fprintf(e.stdout, "%s  %s  %s\n", k.Fingerprint, secretOrPublic(k), strings.Join(k.UserIDs, ", "))
+			}
+			fmt.Fprintf(e.stderr, "ox: the code opens the backup; it holds %d key(s); nothing was imported\n", len(ks))
+			return nil
 		},
 	})
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,8 +77,10 @@ func TestIntegrationScripts(t *testing.T) {
 // work directory as vectors/.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:  filepath.Join("testdata", "script"),
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+		Dir: filepath.Join("testdata", "script"),
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"flip": flip, "wrap": wrap, "silentserver": silentServer, "waitaccept": waitAccept,
+		},
 		Setup: func(e *testscript.Env) error {
 			dst := filepath.Join(e.WorkDir, "vectors")
 			if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -134,4 +139,61 @@ func wrap(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	out := "<openpgp xmlns='urn:xmpp:openpgp:0'>" + base64.StdEncoding.EncodeToString(raw) + "</openpgp>\n"
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
+
+// TestManPageCurrent: doc/ox.1 is what 'ox man' prints now; after a change
+// to a command, run 'go generate ./cmd/ox'.
+func TestManPageCurrent(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "doc", "ox.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	writeMan(&got)
+	if got.String() != string(want) {
+		t.Fatal("doc/ox.1 is not what 'ox man' prints: run 'go generate ./cmd/ox'")
+	}
+}
+
+// silentServers are the scripts' silent servers, by script.
+var silentServers sync.Map // *testscript.TestScript -> chan struct{}
+
+// silentserver listens on a loopback port that accepts connections and
+// never answers, and sets OX_SERVER to it: a network command then blocks.
+func silentServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: silentserver")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	accepted := make(chan struct{})
+	silentServers.Store(ts, accepted)
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if held = append(held, c); len(held) == 1 {
+				close(accepted)
+			}
+		}
+	}()
+	ts.Defer(func() { l.Close() })
+	ts.Setenv("OX_SERVER", l.Addr().String())
+}
+
+// waitaccept waits until the silent server has a connection.
+func waitAccept(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := silentServers.Load(ts)
+	if neg || len(args) != 0 || !ok {
+		ts.Fatalf("usage: waitaccept, after silentserver")
+	}
+	<-v.(chan struct{})
 }
