@@ -174,10 +174,10 @@ func newFlagSet(c *command, e *env) *flag.FlagSet {
 
 func addGlobalFlags(fs *flag.FlagSet, e *env) {
 	if fs.Lookup("home") == nil {
-		fs.StringVar(&e.home, "home", e.home, "`DIR` holding ox's configuration and data (env OX_HOME)")
+		fs.StringVar(&e.home, "home", "", "`DIR` holding ox's configuration and data (env OX_HOME)")
 	}
 	if fs.Lookup("account") == nil {
-		fs.StringVar(&e.account, "account", e.account, "the account's `JID` (env OX_JID)")
+		fs.StringVar(&e.account, "account", "", "the account's `JID` (env OX_JID)")
 	}
 	// Only network commands (those with --connect-timeout) have an
 	// overall time limit; one that stops by itself, such as ox listen,
