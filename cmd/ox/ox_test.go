@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -196,4 +197,25 @@ func waitAccept(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitaccept, after silentserver")
 	}
 	<-v.(chan struct{})
+}
+
+// ox --version names a tagged build by its version, and any other by the
+// source revision and whether the tree had changes.
+func TestMainVersion(t *testing.T) {
+	for _, c := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "e06efe46bf43e24a8737bd04f7310660a2d83d89"},
+			{Key: "vcs.time", Value: "2026-12-03T08:43:23Z"},
+			{Key: "vcs.modified", Value: "true"},
+		}}, "devel (revision e06efe46bf43 of 2026-12-03T08:43:23Z, with uncommitted changes)"},
+	} {
+		if got := mainVersion(&c.bi); got != c.want {
+			t.Errorf("mainVersion(%+v) = %q, want %q", c.bi, got, c.want)
+		}
+	}
 }
