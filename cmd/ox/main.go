@@ -136,7 +136,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int)
 		return report(stderr, withHint(usagef("unknown command %q", rest[0]), "run 'ox help' for the list of commands"))
 	}
 	fs := newFlagSet(c, e)
-	if err := parseArgs(fs, append(global, rest[n:]...)); err != nil {
+	if err := parseArgs(fs, append(takes(fs, global), rest[n:]...)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printCommandHelp(stdout, c)
 			return exitOK
@@ -220,6 +220,24 @@ func splitGlobal(args []string) (global, rest []string, err error) {
 		}
 	}
 	return global, nil, nil
+}
+
+// takes drops the global flags before the command that the command does
+// not take (--timeout of an offline one): they are harmless there.
+func takes(fs *flag.FlagSet, global []string) []string {
+	var out []string
+	for i := 0; i < len(global); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(global[i], "-"), "=")
+		n := 1
+		if !hasValue {
+			n = 2 // splitGlobal made sure the value is there
+		}
+		if fs.Lookup(name) != nil {
+			out = append(out, global[i:i+n]...)
+		}
+		i += n - 1
+	}
+	return out
 }
 
 // flagName is what can be a flag's name; an argument that starts with "-"
