@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -11,6 +14,8 @@ import (
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/native"
+	"codeberg.org/ox/ox/store"
 )
 
 var (
@@ -161,9 +166,25 @@ func OpenBackup(data []byte, code backup.Code) (*OpenedBackup, error) {
 	return &OpenedBackup{plain}, nil
 }
 
-// Inspect describes the keys in the backup without storing them.
-func (b *OpenedBackup) Inspect(ctx context.Context, be pgp.Backend) ([]pgp.KeyInfo, error) {
-	return be.Inspect(ctx, b.secret)
+// Describe describes the keys in the backup without storing them
+// anywhere: the embedded backend reads them in a throwaway store in a
+// temporary directory, so no account is opened or made. now is the clock
+// (nil: time.Now).
+func (b *OpenedBackup) Describe(ctx context.Context, now func() time.Time) ([]pgp.KeyInfo, error) {
+	dir, err := os.MkdirTemp("", "ox-backup-")
+	if err != nil {
+		return nil, fmt.Errorf("ox: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if now == nil {
+		now = time.Now
+	}
+	return native.New(st, native.WithClock(now)).Inspect(ctx, b.secret)
 }
 
 // Import stores the backup's secret keys in be, as BackupRestore does with

@@ -54,12 +54,12 @@ func TestBackupFileRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := nativeBackend(ctx, t)
-	ks, err := b.Inspect(ctx, dst)
+	ks, err := b.Describe(ctx, nil)
 	if err != nil || len(ks) != 1 || ks[0].Fingerprint != k.Fingerprint || !ks[0].Secret {
-		t.Fatalf("Inspect = %+v, %v; want the secret key %s", ks, err, k.Fingerprint)
+		t.Fatalf("Describe = %+v, %v; want the secret key %s", ks, err, k.Fingerprint)
 	}
 	if own, err := dst.SecretKeys(ctx); err != nil || len(own) != 0 {
-		t.Fatalf("after Inspect the store holds %d secret keys (%v), want none", len(own), err)
+		t.Fatalf("after Describe the store holds %d secret keys (%v), want none", len(own), err)
 	}
 	if ks, err = b.Import(ctx, dst); err != nil || len(ks) != 1 || ks[0].Fingerprint != k.Fingerprint {
 		t.Fatalf("Import = %+v, %v", ks, err)

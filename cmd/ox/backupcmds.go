@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"mellium.im/xmpp/jid"
@@ -14,8 +13,6 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 // The secret-key backup (XEP-0373 §5): on the server (push, restore) or
@@ -197,18 +194,6 @@ func init() {
 			if err != nil {
 				return err
 			}
-			// A throwaway store: checking opens and makes nothing of any
-			// account, so it works on a machine that has none.
-			dir, err := os.MkdirTemp("", "ox-backup-check-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			st, err := store.Open(e.ctx, filepath.Join(dir, "ox.db"))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			b, err := ox.OpenBackup(data, code)
 			if errors.Is(err, backup.ErrWrongCode) {
 				return withHint(err, "check the code")
@@ -216,7 +201,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ks, err := b.Inspect(e.ctx, native.New(st, native.WithClock(clock)))
+			ks, err := b.Describe(e.ctx, clock) // opens and makes nothing of any account
 			if err != nil {
 				return err
 			}
