@@ -187,14 +187,44 @@ func (e *env) prompt(what string) (string, error) {
 	}
 	defer tty.Close()
 	fmt.Fprintf(tty, "%s: ", what)
+	fd := int(tty.Fd())
+	// Ctrl-C while asking ends the command: the read goes on in the
+	// background until tty is closed, and the echo comes back now.
+	var saved *term.State
+	if term.IsTerminal(fd) {
+		saved, _ = term.GetState(fd)
+	}
+	type answer struct {
+		b   []byte
+		err error
+	}
+	read := make(chan answer, 1)
+	go func() {
+		if saved != nil {
+			b, err := term.ReadPassword(fd)
+			read <- answer{b, err}
+			return
+		}
+		line, err := bufio.NewReader(tty).ReadString('\n')
+		read <- answer{[]byte(strings.TrimRight(line, "\r\n")), err}
+	}()
+	done := context.Background().Done()
+	if e.ctx != nil {
+		done = e.ctx.Done()
+	}
 	var b []byte
-	if term.IsTerminal(int(tty.Fd())) {
-		b, err = term.ReadPassword(int(tty.Fd()))
+	select {
+	case a := <-read:
+		b, err = a.b, a.err
+	case <-done:
+		if saved != nil {
+			term.Restore(fd, saved)
+		}
 		fmt.Fprintln(tty)
-	} else {
-		var line string
-		line, err = bufio.NewReader(tty).ReadString('\n')
-		b = []byte(strings.TrimRight(line, "\r\n"))
+		return "", e.ctx.Err()
+	}
+	if saved != nil {
+		fmt.Fprintln(tty)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", what, err)
