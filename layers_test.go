@@ -18,17 +18,17 @@ import (
 // a face of the Client and imports only it, its features and the types it
 // prints.
 var layers = map[string][]string{
-	"element":      {},
+	"element":      {"internal/xmlx"},
 	"pgp":          {},
 	"trust":        {},
 	"backup":       {},
 	"store":        {},
-	"pep":          {},
+	"pep":          {"internal/xmlx"},
 	"check":        {"element", "pgp"},
 	"pgp/native":   {"pgp", "store"},
 	"pgp/gnupg":    {"pgp"},
 	"pgp/pgptest":  {"pgp"},
-	".":            {"backup", "check", "element", "pep", "pgp", "pgp/gnupg", "pgp/native", "store", "trust"},
+	".":            {"backup", "check", "element", "internal/xmlx", "pep", "pgp", "pgp/gnupg", "pgp/native", "store", "trust"},
 	"muc":          {".", "element", "pep", "pgp"},
 	"mam":          {".", "element", "pep"},
 	"wot":          {".", "element", "pgp", "store", "trust"},

@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/ox/ox/check"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/xmlx"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/pgp/native"
@@ -192,22 +193,7 @@ func (c *Client) Decrypt(ctx context.Context, raw []byte, o DecryptOptions) (*Me
 	return c.Process(ctx, Incoming{Raw: raw, Origin: OriginInput, Delivered: o.At})
 }
 
-func xmlAttr(s string) string {
-	b := make([]byte, 0, len(s))
-	for _, r := range s {
-		switch r {
-		case '&':
-			b = append(b, "&amp;"...)
-		case '<':
-			b = append(b, "&lt;"...)
-		case '"':
-			b = append(b, "&quot;"...)
-		default:
-			b = append(b, string(r)...)
-		}
-	}
-	return string(b)
-}
+func xmlAttr(s string) string { return string(xmlx.AppendAttr(nil, s)) }
 
 // DefaultWindow is how far the time stamps of a received message may be
 // off by default (check.DefaultWindow).

@@ -46,6 +46,9 @@ type Incoming struct {
 	Sent bool
 	// Delivered is when it arrived; zero means its delay stamp, or now.
 	Delivered time.Time
+	// Arrived is when it came off the wire, if it was read later (it
+	// waited in the store); zero means now.
+	Arrived time.Time
 	// StanzaID is the account server's stanza-id (XEP-0359), or the
 	// archive's id; empty means the one the message carries, if any.
 	StanzaID string
@@ -130,6 +133,9 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		if !m.Delay.IsZero() && out.Origin == OriginLive {
 			out.Origin = OriginOffline
 		}
+	}
+	if out.Delivered.IsZero() {
+		out.Delivered = in.Arrived
 	}
 	if out.Delivered.IsZero() {
 		out.Delivered = c.now()
@@ -369,6 +375,7 @@ type inboxMeta struct {
 	Origin    Origin      `json:"origin"`
 	Sent      bool        `json:"sent,omitempty"`
 	Delivered time.Time   `json:"delivered"`
+	Arrived   time.Time   `json:"arrived"`
 	StanzaID  string      `json:"stanza_id,omitempty"`
 	Group     *inboxGroup `json:"group,omitempty"`
 	Refused   string      `json:"refused,omitempty"`
@@ -381,9 +388,9 @@ type inboxGroup struct {
 // spill keeps an incoming message in the store's inbox (the worker is
 // behind).
 func (c *Client) spill(ctx context.Context, in Incoming) error {
-	meta := inboxMeta{Origin: in.Origin, Sent: in.Sent, Delivered: in.Delivered, StanzaID: in.StanzaID}
-	if meta.Delivered.IsZero() {
-		meta.Delivered = c.now() // when it arrived, not when it is read
+	meta := inboxMeta{Origin: in.Origin, Sent: in.Sent, Delivered: in.Delivered, Arrived: in.Arrived, StanzaID: in.StanzaID}
+	if meta.Arrived.IsZero() {
+		meta.Arrived = c.now() // when it arrived, not when it is read
 	}
 	if in.Group != nil {
 		meta.Group = &inboxGroup{in.Group.Room.String(), in.Group.Nick, in.Group.Sender.String(), in.Group.StanzaID}
@@ -420,7 +427,7 @@ func (c *Client) drainInbox(w *worker) {
 			}
 			var meta inboxMeta
 			json.Unmarshal(k.Meta, &meta)
-			in := Incoming{Raw: k.Stanza, Origin: meta.Origin, Sent: meta.Sent, Delivered: meta.Delivered, StanzaID: meta.StanzaID}
+			in := Incoming{Raw: k.Stanza, Origin: meta.Origin, Sent: meta.Sent, Delivered: meta.Delivered, Arrived: meta.Arrived, StanzaID: meta.StanzaID}
 			if g := meta.Group; g != nil {
 				room, _ := jid.Parse(g.Room)
 				sender, _ := jid.Parse(g.Sender)
