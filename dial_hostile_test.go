@@ -3,6 +3,7 @@ package ox_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -310,4 +311,46 @@ func TestDialHostileSilentServerTimeout(t *testing.T) {
 	if strings.Contains(err.Error(), "closed network connection") || !strings.Contains(err.Error(), srv.Addr) {
 		t.Errorf("error %q should name the timeout and %s", err, srv.Addr)
 	}
+}
+
+// A server that ends SCRAM with <success/> but without its own proof
+// (RFC 5802 §5, server-final-message) may not know the password at all:
+// that is an error, not a login.
+func TestDialHostileSCRAMWithoutServerProof(t *testing.T) {
+	err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+		if err := c.OpenStream(mechs("SCRAM-SHA-1")); err != nil {
+			return err
+		}
+		auth, err := c.Expect("auth")
+		if err != nil {
+			return err
+		}
+		first, err := base64.StdEncoding.DecodeString(auth.Text)
+		if err != nil {
+			return err
+		}
+		_, nonce, ok := strings.Cut(string(first), ",r=")
+		if !ok {
+			return errors.New("no nonce in " + string(first))
+		}
+		challenge := "r=" + nonce + "srv,s=" + base64.StdEncoding.EncodeToString([]byte("salty")) + ",i=4096"
+		if err := c.Send(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(challenge)) + `</challenge>`); err != nil {
+			return err
+		}
+		if _, err := c.Expect("response"); err != nil {
+			return err
+		}
+		if err := c.Send(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`); err != nil {
+			return err
+		}
+		return c.WaitGone()
+	}))
+	var ae *ox.AuthError
+	if !errors.As(err, &ae) || ae.Kind != ox.AuthServer {
+		t.Fatalf("Dial = %v, want an AuthError of kind server", err)
+	}
+	if !strings.Contains(err.Error(), "did not prove") {
+		t.Errorf("error %q does not say the server gave no proof", err)
+	}
+	assertNothingInClear(t, c)
 }
