@@ -32,9 +32,9 @@ func mechs(names ...string) string {
 	return b.String()
 }
 
-// hostileDial runs ox.Dial against a scripted server and returns its error
-// and the one connection the server saw, closed.
-func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (error, *hostile.Conn) {
+// hostileDial runs ox.Dial against a scripted server and returns the one
+// connection the server saw, closed, and Dial's error.
+func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (*hostile.Conn, error) {
 	t.Helper()
 	srv := hostile.Start(t, script)
 	a := ox.Account{JID: jid.MustParse("alice@localhost"), Password: hostilePassword, Server: srv.Addr, TLS: srv.TLSConfig(), SASL: sasl}
@@ -51,7 +51,7 @@ func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (e
 		t.Fatalf("the server saw %d connections, want 1", len(conns))
 	}
 	conns[0].WaitClosed()
-	return err, conns[0]
+	return conns[0], err
 }
 
 // assertNothingInClear fails if the client sent anything but the stream
@@ -88,7 +88,7 @@ func loginAfterTLS(features string, then func(*hostile.Conn) error) func(*hostil
 
 func TestDialHostileStartTLSFailure(t *testing.T) {
 	for _, feat := range []string{featStartTLS, featStartTLSReq} {
-		err, c := hostileDial(t, "", func(c *hostile.Conn) error {
+		c, err := hostileDial(t, "", func(c *hostile.Conn) error {
 			if err := c.OpenStream(feat + mechs("PLAIN")); err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func TestDialHostileStartTLSFailure(t *testing.T) {
 }
 
 func TestDialHostileNoStartTLS(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN", "SCRAM-SHA-1")); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func TestDialHostileNoStartTLS(t *testing.T) {
 // An optional STARTTLS is still done, and the whole login then works: this
 // is also the positive case that shows the scripted server is faithful.
 func TestDialHostileOptionalStartTLS(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLS+mechs("PLAIN"), func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLS+mechs("PLAIN"), func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN")); err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func TestDialHostileSASLFailure(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
-			err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+			c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 				if err := c.OpenStream(tc.features); err != nil {
 					return err
 				}
@@ -221,7 +221,7 @@ func TestDialHostileSASLFailure(t *testing.T) {
 }
 
 func TestDialHostileNoCommonMechanism(t *testing.T) {
-	err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN", "DIGEST-MD5")); err != nil {
 			return err
 		}
@@ -238,7 +238,7 @@ func TestDialHostileNoCommonMechanism(t *testing.T) {
 }
 
 func TestDialHostileBindFailure(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN")); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func TestDialHostileClosedMidNegotiation(t *testing.T) {
 	}
 	for name, script := range stages {
 		t.Run(name, func(t *testing.T) {
-			err, c := hostileDial(t, "", script) // the script returning closes the connection
+			c, err := hostileDial(t, "", script) // the script returning closes the connection
 			if !errors.Is(err, ox.ErrServerClosed) {
 				t.Fatalf("Dial = %v, want ErrServerClosed", err)
 			}
@@ -317,7 +317,7 @@ func TestDialHostileSilentServerTimeout(t *testing.T) {
 // (RFC 5802 §5, server-final-message) may not know the password at all:
 // that is an error, not a login.
 func TestDialHostileSCRAMWithoutServerProof(t *testing.T) {
-	err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("SCRAM-SHA-1")); err != nil {
 			return err
 		}
