@@ -270,6 +270,9 @@ func dialSession(ctx context.Context, a Account) (*xmpp.Session, *negotiation, e
 		err = ctx.Err() // ctx ended just as negotiation finished: conn is closed
 	}
 	if err == nil {
+		err = n.err // a failure mellium let pass
+	}
+	if err == nil {
 		err = n.check(sess)
 	}
 	if err != nil {
