@@ -3,6 +3,7 @@ package ox_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -354,5 +355,34 @@ func TestDialHostileSCRAMWithoutServerProof(t *testing.T) {
 	if !strings.Contains(err.Error(), "did not prove") {
 		t.Errorf("error %q does not say the server gave no proof", err)
 	}
+	assertNothingInClear(t, c)
+}
+
+// A certificate that does not verify is a TLS error, and the password is
+// never sent.
+func TestDialHostileUntrustedCertificate(t *testing.T) {
+	srv := hostile.Start(t, func(c *hostile.Conn) error {
+		if err := c.OpenStream(featStartTLSReq + mechs("SCRAM-SHA-1")); err != nil {
+			return err
+		}
+		if _, err := c.Expect("starttls"); err != nil {
+			return err
+		}
+		c.StartTLS() // fails: the client refuses the certificate
+		return c.WaitGone()
+	})
+	cfg := srv.TLSConfig()
+	cfg.RootCAs = x509.NewCertPool() // trusts nothing
+	a := ox.Account{JID: jid.MustParse("alice@localhost"), Password: hostilePassword, Server: srv.Addr, TLS: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := ox.Dial(ctx, a)
+	var te *ox.TLSError
+	var ue x509.UnknownAuthorityError
+	if !errors.As(err, &te) || !errors.As(err, &ue) {
+		t.Fatalf("Dial = %v, want a TLSError for an unknown authority", err)
+	}
+	c := srv.Conns()[0]
+	c.WaitClosed()
 	assertNothingInClear(t, c)
 }
