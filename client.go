@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp"
@@ -83,6 +84,8 @@ type Client struct {
 	local      jid.JID                           // the account, for a Client without a session
 	pubSource  PublicKeySource                   // what Publish publishes (SetPublicKeySource)
 	life       life                              // the served session's (liveness.go)
+	accepts    atomic.Int64                      // messages accepted, to prune the replay memory now and then
+	lastStanza []byte                            // the stanza the handlers saw last (session goroutine only)
 }
 
 // NewClient returns a Client for the session's account.

@@ -179,7 +179,7 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("no answer from %s in time (during %s): %v", e.Server, e.Step, e.err)
+	return fmt.Sprintf("no answer from %s in time, during %s: %v", e.Server, stepNames[e.Step], e.err)
 }
 func (e *TimeoutError) Unwrap() error { return e.err }
 
@@ -270,6 +270,9 @@ func dialSession(ctx context.Context, a Account) (*xmpp.Session, *negotiation, e
 		err = ctx.Err() // ctx ended just as negotiation finished: conn is closed
 	}
 	if err == nil {
+		err = n.err // a failure mellium let pass
+	}
+	if err == nil {
 		err = n.check(sess)
 	}
 	if err != nil {
@@ -296,7 +299,7 @@ type negotiation struct {
 	mechanism string
 	offered   []string
 	bound     bool
-	closed    watchedConn
+	watch     watchedConn // the TCP connection, watched for the server closing it
 }
 
 func (n *negotiation) connect(ctx context.Context, a Account, cfg *tls.Config) (net.Conn, error) {
@@ -309,20 +312,20 @@ func (n *negotiation) connect(ctx context.Context, a Account, cfg *tls.Config) (
 		if _, ok := c.(*tls.Conn); ok {
 			return c, nil // mellium marks a *tls.Conn secure; it cannot be wrapped
 		}
-		n.closed.Conn = c
-		return &n.closed, nil
+		n.watch.Conn = c
+		return &n.watch, nil
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", a.Server)
 	if err != nil {
 		return nil, err
 	}
-	n.closed.Conn = c
+	n.watch.Conn = c
 	if !a.DirectTLS {
-		return &n.closed, nil
+		return &n.watch, nil
 	}
 	n.step = "tls"
-	tc := tls.Client(&n.closed, cfg)
+	tc := tls.Client(&n.watch, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -355,7 +358,7 @@ func (c *watchedConn) ended() bool {
 }
 
 var stepNames = map[string]string{
-	"connect": "connecting", "stream": "stream negotiation", "tls": "TLS",
+	"connect": "the TCP connection", "stream": "stream negotiation", "tls": "TLS",
 	"auth": "authentication", "bind": "resource binding",
 }
 
@@ -378,12 +381,12 @@ func (n *negotiation) classify(ctx context.Context, err error) error {
 		return err
 	}
 	if n.step == "tls" || isTLSError(err) {
-		if n.closed.ended() {
+		if n.watch.ended() {
 			err = ErrServerClosed
 		}
 		return &TLSError{Server: n.server, err: err}
 	}
-	if n.closed.ended() {
+	if n.watch.ended() {
 		return fmt.Errorf("%w during %s", ErrServerClosed, step)
 	}
 	return fmt.Errorf("during %s: %w", step, err)

@@ -3,6 +3,8 @@ package ox_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -31,9 +33,9 @@ func mechs(names ...string) string {
 	return b.String()
 }
 
-// hostileDial runs ox.Dial against a scripted server and returns its error
-// and the one connection the server saw, closed.
-func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (error, *hostile.Conn) {
+// hostileDial runs ox.Dial against a scripted server and returns the one
+// connection the server saw, closed, and Dial's error.
+func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (*hostile.Conn, error) {
 	t.Helper()
 	srv := hostile.Start(t, script)
 	a := ox.Account{JID: jid.MustParse("alice@localhost"), Password: hostilePassword, Server: srv.Addr, TLS: srv.TLSConfig(), SASL: sasl}
@@ -50,7 +52,7 @@ func hostileDial(t *testing.T, sasl string, script func(*hostile.Conn) error) (e
 		t.Fatalf("the server saw %d connections, want 1", len(conns))
 	}
 	conns[0].WaitClosed()
-	return err, conns[0]
+	return conns[0], err
 }
 
 // assertNothingInClear fails if the client sent anything but the stream
@@ -87,7 +89,7 @@ func loginAfterTLS(features string, then func(*hostile.Conn) error) func(*hostil
 
 func TestDialHostileStartTLSFailure(t *testing.T) {
 	for _, feat := range []string{featStartTLS, featStartTLSReq} {
-		err, c := hostileDial(t, "", func(c *hostile.Conn) error {
+		c, err := hostileDial(t, "", func(c *hostile.Conn) error {
 			if err := c.OpenStream(feat + mechs("PLAIN")); err != nil {
 				return err
 			}
@@ -111,7 +113,7 @@ func TestDialHostileStartTLSFailure(t *testing.T) {
 }
 
 func TestDialHostileNoStartTLS(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN", "SCRAM-SHA-1")); err != nil {
 			return err
 		}
@@ -132,7 +134,7 @@ func TestDialHostileNoStartTLS(t *testing.T) {
 // An optional STARTTLS is still done, and the whole login then works: this
 // is also the positive case that shows the scripted server is faithful.
 func TestDialHostileOptionalStartTLS(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLS+mechs("PLAIN"), func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLS+mechs("PLAIN"), func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN")); err != nil {
 			return err
 		}
@@ -186,7 +188,7 @@ func TestDialHostileSASLFailure(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
-			err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+			c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 				if err := c.OpenStream(tc.features); err != nil {
 					return err
 				}
@@ -220,7 +222,7 @@ func TestDialHostileSASLFailure(t *testing.T) {
 }
 
 func TestDialHostileNoCommonMechanism(t *testing.T) {
-	err, c := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN", "DIGEST-MD5")); err != nil {
 			return err
 		}
@@ -237,7 +239,7 @@ func TestDialHostileNoCommonMechanism(t *testing.T) {
 }
 
 func TestDialHostileBindFailure(t *testing.T) {
-	err, c := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+	c, err := hostileDial(t, "PLAIN", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
 		if err := c.OpenStream(mechs("PLAIN")); err != nil {
 			return err
 		}
@@ -286,7 +288,7 @@ func TestDialHostileClosedMidNegotiation(t *testing.T) {
 	}
 	for name, script := range stages {
 		t.Run(name, func(t *testing.T) {
-			err, c := hostileDial(t, "", script) // the script returning closes the connection
+			c, err := hostileDial(t, "", script) // the script returning closes the connection
 			if !errors.Is(err, ox.ErrServerClosed) {
 				t.Fatalf("Dial = %v, want ErrServerClosed", err)
 			}
@@ -309,5 +311,78 @@ func TestDialHostileSilentServerTimeout(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "closed network connection") || !strings.Contains(err.Error(), srv.Addr) {
 		t.Errorf("error %q should name the timeout and %s", err, srv.Addr)
+	} else {
+		t.Log(err)
 	}
+}
+
+// A server that ends SCRAM with <success/> but without its own proof
+// (RFC 5802 §5, server-final-message) may not know the password at all:
+// that is an error, not a login.
+func TestDialHostileSCRAMWithoutServerProof(t *testing.T) {
+	c, err := hostileDial(t, "", loginAfterTLS(featStartTLSReq, func(c *hostile.Conn) error {
+		if err := c.OpenStream(mechs("SCRAM-SHA-1")); err != nil {
+			return err
+		}
+		auth, err := c.Expect("auth")
+		if err != nil {
+			return err
+		}
+		first, err := base64.StdEncoding.DecodeString(auth.Text)
+		if err != nil {
+			return err
+		}
+		_, nonce, ok := strings.Cut(string(first), ",r=")
+		if !ok {
+			return errors.New("no nonce in " + string(first))
+		}
+		challenge := "r=" + nonce + "srv,s=" + base64.StdEncoding.EncodeToString([]byte("salty")) + ",i=4096"
+		if err := c.Send(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(challenge)) + `</challenge>`); err != nil {
+			return err
+		}
+		if _, err := c.Expect("response"); err != nil {
+			return err
+		}
+		if err := c.Send(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`); err != nil {
+			return err
+		}
+		return c.WaitGone()
+	}))
+	var ae *ox.AuthError
+	if !errors.As(err, &ae) || ae.Kind != ox.AuthServer {
+		t.Fatalf("Dial = %v, want an AuthError of kind server", err)
+	}
+	if !strings.Contains(err.Error(), "did not prove") {
+		t.Errorf("error %q does not say the server gave no proof", err)
+	}
+	assertNothingInClear(t, c)
+}
+
+// A certificate that does not verify is a TLS error, and the password is
+// never sent.
+func TestDialHostileUntrustedCertificate(t *testing.T) {
+	srv := hostile.Start(t, func(c *hostile.Conn) error {
+		if err := c.OpenStream(featStartTLSReq + mechs("SCRAM-SHA-1")); err != nil {
+			return err
+		}
+		if _, err := c.Expect("starttls"); err != nil {
+			return err
+		}
+		c.StartTLS() // fails: the client refuses the certificate
+		return c.WaitGone()
+	})
+	cfg := srv.TLSConfig()
+	cfg.RootCAs = x509.NewCertPool() // trusts nothing
+	a := ox.Account{JID: jid.MustParse("alice@localhost"), Password: hostilePassword, Server: srv.Addr, TLS: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := ox.Dial(ctx, a)
+	var te *ox.TLSError
+	var ue x509.UnknownAuthorityError
+	if !errors.As(err, &te) || !errors.As(err, &ue) {
+		t.Fatalf("Dial = %v, want a TLSError for an unknown authority", err)
+	}
+	c := srv.Conns()[0]
+	c.WaitClosed()
+	assertNothingInClear(t, c)
 }

@@ -8,9 +8,12 @@ import (
 	"testing"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/mam"
 )
 
 // A stream the server closes under a request ends the request at once with
@@ -40,4 +43,44 @@ func TestIntegrationStreamClosedFailsRequests(t *testing.T) {
 		t.Fatalf("Send after the stream ended: %v, want ErrConnectionLost", err)
 	}
 	t.Log(err)
+}
+
+// The same signed message sent again (a replay, by anyone who saw it) is
+// refused as a replay, while the server's own copies of one stanza (the
+// offline store, the archive, carbons) stay one message, quietly.
+func TestIntegrationReplayRefused(t *testing.T) {
+	srv := startServer(t, "alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, aliceIn := listening(ctx, t, srv, "alice")
+	bob, _ := listening(ctx, t, srv, "bob")
+	keys, err := bob.UsableKeys(ctx, alice.jid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := bob.Seal(ctx, []jid.JID{alice.jid}, keys, element.BodyPayload("pay 10 EUR to mallory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the same signed message, in two stanzas
+		msg := stanza.Message{To: alice.jid, Type: stanza.ChatMessage, ID: ox.NewID()}.Wrap(ox.MessagePayload(sealed.OpenPGP))
+		if err := bob.Session.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := aliceIn.next(t, "the message")
+	if first.Err != nil || first.Body != "pay 10 EUR to mallory" {
+		t.Fatalf("first copy: %q %v", first.Body, first.Err)
+	}
+	second := aliceIn.next(t, "the replay")
+	var re *ox.ReplayError
+	if !errors.As(second.Err, &re) || second.Body != "" || re.First != ox.OriginLive {
+		t.Fatalf("second copy: %q %v, want a replay", second.Body, second.Err)
+	}
+	t.Log(second.Err)
+	// The archive holds both; reading it back shows neither again.
+	n, err := alice.Archive.CatchUpWith(ctx, mam.Options{All: true})
+	if err != nil || n != 0 {
+		t.Fatalf("catch-up of the archive: %d messages, %v; want none again", n, err)
+	}
 }

@@ -1,7 +1,11 @@
 package ox
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -85,6 +89,53 @@ func (c *Client) SetGroupAttributor(f GroupAttributor) {
 // ErrNotOX: the stanza holds no <openpgp/> element.
 var ErrNotOX = errors.New("ox: not an OX message")
 
+// ErrMalformedOX: the stanza carries OX in a shape the spec does not allow
+// (XEP-0373 §3.1: one <openpgp/>, a direct child of <message/>); what is
+// in it is not shown.
+var ErrMalformedOX = errors.New("ox: a malformed OX message")
+
+// shapeError says what is wrong with a stanza's <openpgp/> elements: more
+// than one, or one that is not a direct child of <message/>; nil if
+// nothing is.
+func shapeError(direct, nested int) error {
+	switch {
+	case direct > 1:
+		return fmt.Errorf("%w: it holds %d <openpgp/> elements", ErrMalformedOX, direct)
+	case nested > 0:
+		return fmt.Errorf("%w: an <openpgp/> is not a direct child of <message/>", ErrMalformedOX)
+	}
+	return nil
+}
+
+// openPGPElements counts the <openpgp xmlns='urn:xmpp:openpgp:0'/> elements
+// of a stanza: direct children of the root, and any deeper.
+func openPGPElements(raw []byte) (direct, nested int) {
+	if !bytes.Contains(raw, []byte(element.NS)) {
+		return 0, 0
+	}
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return direct, nested
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if t.Name.Space == element.NS && t.Name.Local == "openpgp" {
+				if depth == 2 {
+					direct++
+				} else if depth > 2 {
+					nested++
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
 // Receive reads one incoming OX message stanza (raw XML) as it arrived live:
 // decrypts it, makes every receiver check, and returns the result; a
 // message that cannot be read yet is kept (Pending). Library users with
@@ -118,9 +169,19 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 			out.Delivered = c.now()
 		}
 		out.Err = err
+		if shape := shapeError(openPGPElements(in.Raw)); shape != nil {
+			out.Err = shape // the stanza's shape is the more telling finding
+		}
 		return c.deliver(ctx, out)
 	}
-	if len(m.OpenPGP) == 0 {
+	direct, nested := 1, 0
+	// The usual stanza names "openpgp" four times (its start and end tag,
+	// its namespace, EME's namespace): only one that names it more, or
+	// where ParseMessage found none, is looked at again.
+	if len(m.OpenPGP) == 0 || bytes.Count(in.Raw, []byte("openpgp")) > 4 {
+		direct, nested = openPGPElements(in.Raw)
+	}
+	if len(m.OpenPGP) == 0 && nested == 0 {
 		return nil, ErrNotOX
 	}
 	me := c.JID()
@@ -139,6 +200,9 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 	}
 	if out.Delivered.IsZero() {
 		out.Delivered = c.now()
+	}
+	if shape := shapeError(direct, nested); shape != nil && in.Refused == nil {
+		in.Refused = shape
 	}
 	if in.Refused != nil {
 		out.Err = in.Refused
@@ -220,6 +284,12 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
 		return c.deliver(ctx, out)
 	}
+	if dup, err := c.replay(ctx, out, o); err != nil || dup {
+		return nil, err // the server's own second copy of one stanza
+	}
+	if out.Err != nil {
+		return c.deliver(ctx, out)
+	}
 	out.Time = v.Content.Time
 	out.SignedAt = v.SignatureTime
 	out.Body, _ = v.Content.Body()
@@ -235,6 +305,58 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		}
 	}
 	return m2, err
+}
+
+// ReplayError: the same signed message was accepted before: someone sent
+// a copy of it again (XEP-0373 §3.1's timestamps bound when that can work;
+// this refuses it within the window too).
+type ReplayError struct {
+	Sender jid.JID
+	Signer pgp.Fingerprint
+	Signed time.Time
+	// First is how the copy accepted before came.
+	First Origin
+}
+
+func (e *ReplayError) Error() string {
+	return fmt.Sprintf("ox: the message from %s is a replay: the same message, signed by key %s at %s, was accepted before (%s)", e.Sender, e.Signer, e.Signed.UTC().Format(time.RFC3339), e.First)
+}
+
+// AcceptedRetention is how long accepted signed messages are remembered
+// to refuse replays: far longer than the time window, after which the
+// time checks refuse a replay anyway.
+const AcceptedRetention = 7 * 24 * time.Hour
+
+// replay remembers an accepted signed message (the signer, the signature
+// time and the signed content) and refuses a second copy of it as a replay
+// (out.Err). Two copies of one stanza that the server made (a carbon or an
+// archive copy beside the live one) without a stanza-id to tell them by
+// are the same message, not a replay: dup reports those, to be dropped
+// quietly.
+func (c *Client) replay(ctx context.Context, out *Message, o *pgp.Opened) (dup bool, err error) {
+	if out.Origin == OriginInput || o == nil || !o.Signed {
+		return false, nil
+	}
+	h := sha256.New()
+	h.Write([]byte(out.Signer.String()))
+	binary.Write(h, binary.BigEndian, o.SignatureTime.Unix())
+	h.Write(o.Plaintext)
+	digest := hex.EncodeToString(h.Sum(nil))
+	prev, err := c.Store.AcceptOnce(ctx, digest, store.Accepted{Origin: string(out.Origin), StanzaID: out.StanzaID, At: o.SignatureTime})
+	if err != nil || prev == nil {
+		if n := c.accepts.Add(1); n%256 == 1 {
+			c.Store.PruneAccepted(ctx, c.now().Add(-AcceptedRetention))
+		}
+		return false, err
+	}
+	serverCopy := func(o string) bool {
+		return o == string(OriginCarbon) || o == string(OriginArchive) || o == string(OriginRoomHistory)
+	}
+	if (prev.StanzaID == "" || out.StanzaID == "") && prev.Origin != string(out.Origin) && (serverCopy(prev.Origin) || serverCopy(string(out.Origin))) {
+		return true, nil
+	}
+	out.Err = &ReplayError{Sender: out.From.Bare(), Signer: out.Signer, Signed: o.SignatureTime, First: Origin(prev.Origin)}
+	return false, nil
 }
 
 // seen reports whether a message with the server's stanza-id id was handed

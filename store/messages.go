@@ -170,3 +170,38 @@ func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// Accepted is a signed message accepted before: how its first copy came.
+type Accepted struct {
+	Origin, StanzaID string
+	At               time.Time
+}
+
+// AcceptOnce records the digest of a signed message accepted now, and
+// reports the copy recorded before if there was one (then it records
+// nothing).
+func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO accepted (digest, origin, stanza_id, at) VALUES (?, ?, ?, ?)`, digest, a.Origin, a.StanzaID, a.At.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	var p Accepted
+	var at int64
+	if err := s.db.QueryRowContext(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE digest = ?`, digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	p.At = time.Unix(at, 0).UTC()
+	return &p, nil
+}
+
+// PruneAccepted forgets accepted messages signed before t: a replay of one
+// is refused by the time checks.
+func (s *Store) PruneAccepted(ctx context.Context, t time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM accepted WHERE at < ?`, t.Unix()); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}

@@ -177,14 +177,11 @@ func (c *Conn) OpenStream(features string) error {
 // Header reads the client's stream header and answers with the server's,
 // without features.
 func (c *Conn) Header() error {
-	for {
-		start, err := c.next()
-		if err != nil {
-			return err
-		}
-		if start.Name.Local == "stream" {
-			break
-		}
+	start, err := c.next()
+	if err != nil {
+		return err
+	}
+	if start.Name.Local != "stream" {
 		return fmt.Errorf("hostile: expected a stream header, got <%s>", start.Name.Local)
 	}
 	id := make([]byte, 8)
