@@ -23,7 +23,7 @@ func testIntegrationGoSendXMPPInterop(t *testing.T, server string) {
 	gosendxmpp.Require(t)
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, server, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			bob := gosendxmpp.New(t, srv, "bob", "bob-pass")

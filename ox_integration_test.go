@@ -104,10 +104,16 @@ func (d *device) Close(t *testing.T) {
 	d.once.Do(d.close)
 }
 
-// startServer starts the server named name (testenv.Prosody or
+// startServerOn starts the server named name (testenv.Prosody or
 // testenv.Ejabberd) with an account NAME/NAME-pass for each user.
-func startServer(t *testing.T, name string, users ...string) *testenv.Server {
+func startServerOn(t *testing.T, name string, users ...string) *testenv.Server {
 	return testenv.StartT(t, name, testenv.Users(users...))
+}
+
+// startServer is startServerOn Prosody, for tests that run on one server
+// only; onEachServer runs a test on both.
+func startServer(t *testing.T, users ...string) *testenv.Server {
+	return startServerOn(t, testenv.Prosody, users...)
 }
 
 // onEachServer runs test on a fresh server of each kind with an account
@@ -124,7 +130,7 @@ func testIntegrationPublishAndFetch(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		name := map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout]
 		t.Run(name, func(t *testing.T) {
-			srv := startServer(t, server, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			alice := newDevice(ctx, t, srv, "alice", true, nil)
@@ -272,7 +278,7 @@ func TestIntegrationKeyChangeNotification(t *testing.T) {
 func testIntegrationKeyChangeNotification(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, server, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			alice := newDevice(ctx, t, srv, "alice", true, nil)
@@ -330,7 +336,7 @@ func TestIntegrationBackup(t *testing.T) { testenv.EachServer(t, testIntegration
 func testIntegrationBackup(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, server, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			fresh := newDevice(ctx, t, srv, "alice", false, nil)
