@@ -179,28 +179,6 @@ func (e *env) backendFor(j jid.JID) (kind, gpgHome string, err error) {
 		"use native or gnupg ('ox account add "+j.String()+" --backend gnupg', or OX_BACKEND)")
 }
 
-// readInput reads a file argument, or standard input for "-" or none.
-func (e *env) readInput(name string) ([]byte, error) {
-	const limit = 64 << 20
-	var r io.Reader = e.stdin
-	if name != "" && name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("input larger than %d MiB", limit>>20)
-	}
-	return b, nil
-}
-
 // parseExpiry reads --expire: never, or a count of y(ears), w(eeks),
 // d(ays), or a Go duration (90m, 12h).
 func parseExpiry(s string) (time.Duration, error) {
