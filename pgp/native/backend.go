@@ -218,7 +218,7 @@ func (b *Backend) parseStored(k *store.Key) (*openpgp.Entity, error) {
 	}
 	e, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("pgp: stored key %s is unreadable: %w", k.Fingerprint, err)
+		return nil, damaged(k, "it cannot be read", err)
 	}
 	b.cache.put(k.Fingerprint, e)
 	return e, nil

@@ -166,11 +166,17 @@ func (b *Backend) classifyOpenError(ctx context.Context, msg []byte, err error) 
 				return serr
 			}
 			for _, k := range ks {
-				if k.Secret != nil {
-					// Addressed to our key, yet its session key did not
-					// decrypt: the key packet was damaged or forged.
-					return fmt.Errorf("%w: the session key for your key %s does not decrypt", pgp.ErrTampered, pgp.KeyIDString(id))
+				if k.Secret == nil {
+					continue
 				}
+				// Addressed to our key: if the stored key cannot decrypt
+				// with that subkey, the key is at fault, not the message.
+				if err := b.canDecrypt(k, id); err != nil {
+					return err
+				}
+				// It can, yet the session key did not decrypt: the key
+				// packet was damaged or forged.
+				return fmt.Errorf("%w: the session key for your key %s does not decrypt", pgp.ErrTampered, pgp.KeyIDString(id))
 			}
 		}
 		return &pgp.NoDecryptionKeyError{KeyIDs: ids}
