@@ -1,6 +1,7 @@
 package pgp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -15,6 +16,15 @@ var (
 	// was given.
 	ErrKeyLocked = errors.New("pgp: the secret key is protected by a passphrase")
 )
+
+// PassphraseChanger is a backend that protects its own secret keys with a
+// passphrase itself (the native backend; GnuPG has gpg --passwd).
+type PassphraseChanger interface {
+	// ChangePassphrase protects the own key fpr with newPassphrase, or
+	// removes its protection when newPassphrase is empty. A protected key
+	// is unlocked first, as for any use of it.
+	ChangePassphrase(ctx context.Context, fpr Fingerprint, newPassphrase []byte) error
+}
 
 // PassphraseError: a protected secret key could not be unlocked. Err is
 // ErrBadPassphrase, ErrKeyLocked, or the passphrase source's own error.

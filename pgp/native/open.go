@@ -25,7 +25,12 @@ type keyring struct {
 
 func (k *keyring) EntitiesById(id uint64) []*openpgp.Entity {
 	if es := k.b.cache.byKeyID(id); len(es) > 0 {
-		return es // parsed from the store before, and not changed since by this backend
+		// Parsed from the store before, and not changed since by this backend.
+		out := make([]*openpgp.Entity, len(es))
+		for i, e := range es {
+			out[i] = k.b.keyringView(e)
+		}
+		return out
 	}
 	ks, err := k.b.st.KeysByKeyID(k.ctx, id)
 	if err != nil {
@@ -43,7 +48,7 @@ func (k *keyring) EntitiesById(id uint64) []*openpgp.Entity {
 			}
 			continue
 		}
-		out = append(out, e)
+		out = append(out, k.b.keyringView(e))
 	}
 	return out
 }
@@ -73,7 +78,7 @@ func (b *Backend) Open(ctx context.Context, msg []byte) (*pgp.Opened, error) {
 	defer b.mu.Unlock()
 	cfg := b.config()
 	kr := &keyring{ctx: ctx, b: b}
-	md, err := openpgp.ReadMessage(bytes.NewReader(msg), kr, nil, cfg)
+	md, err := openpgp.ReadMessage(bytes.NewReader(msg), kr, kr.prompt, cfg)
 	if kr.err != nil {
 		return nil, kr.err
 	}
