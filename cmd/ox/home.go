@@ -149,7 +149,7 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 		return nil, err
 	}
 	if be == nil {
-		be = native.New(st)
+		be = native.New(st, e.nativeOptions(j)...)
 	}
 	return &session{jid: j, store: st, backend: be, now: time.Now}, nil
 }

@@ -63,6 +63,13 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:  filepath.Join("testdata", "script"),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+		// [tty]: ox would prompt on the terminal (passphrase.txtar).
+		Condition: func(cond string) (bool, error) {
+			if cond == "tty" {
+				return hasTerminal(), nil
+			}
+			return false, errors.New("unknown condition " + cond)
+		},
 		Setup: func(e *testscript.Env) error {
 			dst := filepath.Join(e.WorkDir, "vectors")
 			if err := os.MkdirAll(dst, 0o755); err != nil {
