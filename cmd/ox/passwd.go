@@ -22,12 +22,12 @@ import (
 // on the terminal, as the account password comes (net.go); never from
 // the command line.
 
-// nativeOptions are the native backend's options for account j: where the
-// passphrases of its protected keys come from.
-func (e *env) nativeOptions(j jid.JID) []native.Option {
-	return []native.Option{native.WithPassphrase(func(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error) {
+// passphraseFunc is where the native backend gets the passphrases of
+// account j's protected keys.
+func (e *env) passphraseFunc(j jid.JID) native.PassphraseFunc {
+	return func(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error) {
 		return e.keyPassphrase(ctx, j, fpr)
-	})}
+	}
 }
 
 // keyPassphrase is the passphrase that unlocks the key fpr of account j.
