@@ -88,3 +88,11 @@ func (e *PassphraseError) Hint() string {
 	}
 	return "check the passphrase (OX_KEY_PASSPHRASE, the passphrase command, or the prompt)"
 }
+
+// UnprotectedExporter is a backend that can write an own protected key
+// unprotected, unlocking it first (as for any use): the secret-key backup
+// of XEP-0373 §5.4 wants S2K usage 0 in its key packets, since the backup
+// code protects them.
+type UnprotectedExporter interface {
+	ExportSecretUnprotected(ctx context.Context, fpr Fingerprint) ([]byte, error)
+}

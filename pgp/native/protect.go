@@ -278,3 +278,28 @@ func SecretProtected(data []byte) (bool, error) {
 	}
 	return any, nil
 }
+
+var _ pgp.UnprotectedExporter = (*Backend)(nil)
+
+// ExportSecretUnprotected writes the own key fpr's transferable secret key
+// unprotected (see pgp.UnprotectedExporter), for the XEP-0373 §5.4 backup.
+func (b *Backend) ExportSecretUnprotected(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, err := b.entity(ctx, fpr)
+	if err != nil {
+		return nil, err
+	}
+	if e.PrivateKey == nil {
+		return nil, fmt.Errorf("%w for %s: it is a contact's certificate", pgp.ErrNoSecretKey, fpr)
+	}
+	u, err := b.unlock(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := u.SerializePrivateWithoutSigning(&buf, b.config()); err != nil {
+		return nil, fmt.Errorf("pgp: export secret %s: %w", fpr, err)
+	}
+	return buf.Bytes(), nil
+}

@@ -230,3 +230,28 @@ func TestGnuPGReadsProtectedKeys(t *testing.T) {
 		t.Fatalf("open gpg's message: %v %+v", err, o)
 	}
 }
+
+// The XEP-0373 §5.4 backup takes a protected key unlocked.
+func TestExportSecretUnprotected(t *testing.T) {
+	ctx := context.Background()
+	var asked atomic.Int32
+	b := native.New(openStore(t), native.WithPassphrase(passphrases("pw", &asked)))
+	k, err := b.Generate(ctx, jid.MustParse("alice@example.org"), pgp.GenerateOptions{Passphrase: []byte("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := b.ExportSecretUnprotected(ctx, k.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := native.SecretProtected(sec); ok || err != nil {
+		t.Errorf("protected %v %v", ok, err)
+	}
+	ks, err := native.New(openStore(t)).Import(ctx, sec)
+	if err != nil || len(ks) != 1 || ks[0].Protected || !ks[0].Secret {
+		t.Errorf("import: %+v %v", ks, err)
+	}
+	if _, err := native.New(openStore(t)).ExportSecretUnprotected(ctx, k.Fingerprint); !errors.Is(err, pgp.ErrNotFound) {
+		t.Errorf("unknown key: %v", err)
+	}
+}
