@@ -60,8 +60,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	// No journal_mode in the DSN: setting it writes to the file, which
-	// waits until the file is known to be ours.
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// waits until the file is known to be ours. secure_delete zeroes what
+	// is deleted or replaced, such as a secret key stored unprotected
+	// before it was given a passphrase.
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
