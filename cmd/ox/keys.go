@@ -348,6 +348,9 @@ func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 	if k.Validity != "" {
 		st += "  (GnuPG: " + k.Validity + ")"
 	}
+	if k.Protected {
+		st += "  (passphrase)"
+	}
 	fmt.Fprintf(w, "%s  %-8s %s  %s  %s\n", k.Fingerprint, k.Algorithm, k.Created.Format("2006-01-02"), st, strings.Join(k.UserIDs, ", "))
 }
 

@@ -163,6 +163,7 @@ func (b *Backend) Import(ctx context.Context, data []byte) ([]pgp.KeyInfo, error
 		}
 		fpr, _ := pgp.FingerprintFromBytes(e.PrimaryKey.Fingerprint)
 		if old, err := b.entity(ctx, fpr); err == nil {
+			keepProtected(old, e)
 			e = merge(old, e)
 		} else if !errors.Is(err, pgp.ErrNotFound) {
 			return out, err

@@ -204,6 +204,30 @@ func (kr *keyring) prompt(keys []openpgp.Key, symmetric bool) ([]byte, error) {
 	return nil, pgperrors.ErrKeyIncorrect
 }
 
+// keepProtected drops from nw, an imported copy of the stored key old, the
+// unprotected secret packets of the parts old holds protected, so that
+// merging keeps old's: importing an old unprotected export never strips
+// the passphrase silently.
+func keepProtected(old, nw *openpgp.Entity) {
+	if !isProtected(old) {
+		return
+	}
+	if old.PrivateKey != nil && old.PrivateKey.Encrypted && nw.PrivateKey != nil && !nw.PrivateKey.Encrypted {
+		nw.PrivateKey = nil
+	}
+	for i := range nw.Subkeys {
+		s := &nw.Subkeys[i]
+		if s.PrivateKey == nil || s.PrivateKey.Encrypted {
+			continue
+		}
+		for _, o := range old.Subkeys {
+			if o.PrivateKey != nil && o.PrivateKey.Encrypted && bytes.Equal(o.PublicKey.Fingerprint, s.PublicKey.Fingerprint) {
+				s.PrivateKey = nil
+			}
+		}
+	}
+}
+
 // protectConfig is the protection ox writes (see the top of this file).
 func (b *Backend) protectConfig() *packet.Config {
 	cfg := b.config()

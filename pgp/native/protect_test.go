@@ -255,3 +255,33 @@ func TestExportSecretUnprotected(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// Importing an unprotected copy of a key stored protected (an old export)
+// keeps the protection.
+func TestImportKeepsProtection(t *testing.T) {
+	ctx := context.Background()
+	var asked atomic.Int32
+	b := native.New(openStore(t), native.WithPassphrase(passphrases("pw", &asked)))
+	k, err := b.Generate(ctx, jid.MustParse("alice@example.org"), pgp.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := b.ExportSecret(ctx, k.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ChangePassphrase(ctx, k.Fingerprint, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := b.Import(ctx, plain)
+	if err != nil || len(ks) != 1 || !ks[0].Protected || !ks[0].Secret {
+		t.Fatalf("import: %+v %v", ks, err)
+	}
+	sec, err := b.ExportSecret(ctx, k.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := native.SecretProtected(sec); !ok {
+		t.Error("the unprotected import stripped the passphrase")
+	}
+}
