@@ -39,7 +39,7 @@ type LocalOptions struct {
 	Now func() time.Time
 	// Passphrase unlocks the native backend's protected secret keys
 	// (native.WithPassphrase); nil: a protected key cannot be used.
-	Passphrase native.PassphraseFunc
+	Passphrase func(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error)
 }
 
 // ErrNoAccount: the account has no local state yet (no keys, no store).

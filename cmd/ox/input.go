@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox"
 )
 
 // inputLimit is what a command reads at most, and what it is, for the
@@ -20,11 +20,11 @@ type inputLimit struct {
 
 var (
 	// limitText: the text of a message. Its <signcrypt/> must fit in
-	// element.MaxSize, so a longer text can never be sent.
-	limitText = inputLimit{element.MaxSize, "the message text"}
+	// ox.MaxMessageSize, so a longer text can never be sent.
+	limitText = inputLimit{ox.MaxMessageSize, "the message text"}
 	// limitStanza: an <openpgp/> element or a whole <message/>, which the
-	// element parsers refuse beyond element.MaxSize.
-	limitStanza = inputLimit{element.MaxSize, "the message"}
+	// element parsers refuse beyond ox.MaxMessageSize.
+	limitStanza = inputLimit{ox.MaxMessageSize, "the message"}
 	// limitKeys: a key file. A key with its subkeys and user IDs is a few
 	// KiB, a much-certified one some hundreds; 8 MiB leaves room for a file
 	// of many certificates.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
 )
 
 func init() {
@@ -198,7 +198,7 @@ func init() {
 					return err
 				}
 				if secret {
-					if ok, _ := native.SecretProtected(data); !ok {
+					if ok, _ := ox.SecretKeyProtected(data); !ok {
 						fmt.Fprintf(e.stderr, "ox: warning: the secret key %s is written unprotected: anyone who reads the file can use it (protect it first with 'ox key passwd')\n", k.Fingerprint)
 					}
 				}

@@ -14,7 +14,6 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
 )
 
 // Passphrases of the account's protected secret keys (native backend):
@@ -24,7 +23,7 @@ import (
 
 // passphraseFunc is where the native backend gets the passphrases of
 // account j's protected keys.
-func (e *env) passphraseFunc(j jid.JID) native.PassphraseFunc {
+func (e *env) passphraseFunc(j jid.JID) func(context.Context, pgp.Fingerprint) ([]byte, error) {
 	return func(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error) {
 		return e.keyPassphrase(ctx, j, fpr)
 	}
