@@ -68,7 +68,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := identify(ctx, db, path); err != nil {
+	marked, err := identify(ctx, db, path)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -83,9 +84,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", appID)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if !marked {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", appID)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -151,54 +154,55 @@ func sniff(path string) error {
 }
 
 // identify checks, reading only, that db is an ox database this ox can
-// open: ox's application_id, or (made before ox set it) no application_id,
-// a known schema version, and the tables that version has.
-func identify(ctx context.Context, db *sql.DB, path string) error {
+// open: ox's application_id (marked: Open need not set it), or (made
+// before ox set it) no application_id, a known schema version, and the
+// tables that version has.
+func identify(ctx context.Context, db *sql.DB, path string) (marked bool, err error) {
 	var app, v int64
 	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-		return &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
+		return false, &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
 	}
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
+		return false, &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
 	}
 	switch {
 	case app == appID && v > int64(len(migrations)):
-		return fmt.Errorf("%w (%s: version %d, this ox knows %d): upgrade ox", ErrTooNew, path, v, len(migrations))
+		return false, fmt.Errorf("%w (%s: version %d, this ox knows %d): upgrade ox", ErrTooNew, path, v, len(migrations))
 	case app == appID:
-		return nil
+		return true, nil
 	case app != 0:
-		return &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is another program's SQLite database (application_id %#x)", uint32(app))}
+		return false, &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is another program's SQLite database (application_id %#x)", uint32(app))}
 	case v == 0 || v > int64(len(migrations)):
 		// Every ox database has a version; one without an application_id
 		// was made by an ox that knew at most these migrations.
-		return &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is a SQLite database without ox's schema (version %d)", v)}
+		return false, &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is a SQLite database without ox's schema (version %d)", v)}
 	}
 	want, err := tablesAt(ctx, int(v))
 	if err != nil {
-		return err
+		return false, err
 	}
 	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
 	if err != nil {
-		return &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
+		return false, &NotOxDatabaseError{Path: path, Reason: "SQLite cannot read it (" + err.Error() + ")"}
 	}
 	defer rows.Close()
 	have := map[string]bool{}
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return fmt.Errorf("store: %w", err)
+			return false, fmt.Errorf("store: %w", err)
 		}
 		have[name] = true
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return false, fmt.Errorf("store: %w", err)
 	}
 	for _, t := range want {
 		if !have[t] {
-			return &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is a SQLite database without ox's table %q", t)}
+			return false, &NotOxDatabaseError{Path: path, Reason: fmt.Sprintf("it is a SQLite database without ox's table %q", t)}
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // tablesAt lists the tables of a database at schema version v, from the
