@@ -98,15 +98,14 @@ func init() {
 	register(&command{
 		name: "key passwd",
 		args: "[FINGERPRINT]",
-		summary: "protect your secret key with a passphrase, change it, or remove it (--remove); " +
-			"--command saves where the passphrase comes from",
+		summary: "protect your secret key with a passphrase, change it or remove it",
 		examples: `  OX_KEY_NEW_PASSPHRASE=... ox key passwd             # or asked twice on the terminal
   ox key passwd --remove                               # store the key unprotected again
   ox key passwd --command 'pass show ox/alice'         # the passphrase from then on
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&remove, "remove", false, "remove the passphrase: the key is stored unprotected (file mode 0600 only)")
-			fs.StringVar(&passCommand, "command", "", "save a shell `COMMAND` that prints the key's passphrase (instead of OX_KEY_PASSPHRASE or a prompt); '' with --command= removes it")
+			fs.StringVar(&passCommand, "command", "", "save a shell `COMMAND` that prints the key's passphrase (instead of OX_KEY_PASSPHRASE or a prompt); --command '' removes it")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() > 1 {
