@@ -96,8 +96,8 @@ func init() {
 	var remove bool
 	var passCommand string
 	register(&command{
-		name: "key passwd",
-		args: "[FINGERPRINT]",
+		name:    "key passwd",
+		args:    "[FINGERPRINT]",
 		summary: "protect your secret key with a passphrase, change it or remove it",
 		examples: `  OX_KEY_NEW_PASSPHRASE=... ox key passwd             # or asked twice on the terminal
   ox key passwd --remove                               # store the key unprotected again
