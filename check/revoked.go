@@ -35,17 +35,17 @@ func (e *RevokedSignerError) Error() string {
 	return s + ", before it signed this message at " + e.SignatureTime.UTC().Format(time.RFC3339)
 }
 
-// revokedSigner is the receiver's rule for a revoked signing key (RFC 9580
-// §5.2.3.31): a hard revocation (compromised, or no reason) refuses every
-// message the key signed; a soft one (superseded, retired) only those
-// signed at or after the revocation, so that messages from before it (an
-// offline message, the archive) still read.
+// revokedSigner is the receiver's rule for a revoked signing key
+// (pgp.KeyInfo.RevocationVoids, RFC 9580 §5.2.3.31): a hard revocation
+// (compromised, or no reason) refuses every message the key signed; a soft
+// one (superseded, retired) only those signed at or after the revocation,
+// so that messages from before it (an offline message, the archive) still
+// read. It comes before the backend's verdict on the signature, which
+// refuses such a message too (go-crypto, gpg's REVKEYSIG), so that the
+// user hears why.
 func revokedSigner(o *pgp.Opened) error {
 	k := o.Signer
-	if k == nil || !k.Revoked {
-		return nil
-	}
-	if k.RevocationReason.Hard() || !o.SignatureTime.Before(k.RevokedAt) {
+	if k != nil && k.RevocationVoids(o.SignatureTime) {
 		return &RevokedSignerError{Signer: k.Fingerprint, Reason: k.RevocationReason, Text: k.RevocationText, RevokedAt: k.RevokedAt, SignatureTime: o.SignatureTime}
 	}
 	return nil

@@ -157,3 +157,12 @@ func (k *KeyInfo) NoteRevocation(reason RevocationReason, at time.Time, text str
 		k.Revoked, k.RevokedAt, k.RevocationReason, k.RevocationText = true, at, reason, text
 	}
 }
+
+// RevocationVoids reports whether the key's revocation voids a signature
+// it made at signed (RFC 9580 §5.2.3.31): any signature when the
+// revocation is hard (compromised, or no reason), only those made at or
+// after the revocation when it is soft (superseded, retired), so that what
+// the key signed before it was retired still reads.
+func (k *KeyInfo) RevocationVoids(signed time.Time) bool {
+	return k.Revoked && (k.RevocationReason.Hard() || !signed.Before(k.RevokedAt))
+}

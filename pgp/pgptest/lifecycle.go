@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -35,6 +37,7 @@ func runLifecycle(t *testing.T, newA, newB Factory) {
 		{"CertificateRefuses", certificateRefuses},
 		{"Renew", renew},
 		{"RenewRefuses", renewRefuses},
+		{"SignedBeforeRevocation", signedBeforeRevocation},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -276,5 +279,58 @@ func renewRefuses(t *testing.T, newA, newB Factory) {
 	var ue *pgp.KeyUnusableError
 	if _, err := lifecycle(t, alice).Renew(ctx, af, time.Hour); !errors.As(err, &ue) || ue.Reason != pgp.ReasonRevoked {
 		t.Errorf("renewing a revoked key: %v", err)
+	}
+}
+
+// revokedFor returns the public key revoked for reason at at.
+func (f *fixture) revokedFor(t testing.TB, reason pgp.RevocationReason, at time.Time) []byte {
+	t.Helper()
+	c := *f.e
+	cfg := *f.cfg
+	cfg.Time = func() time.Time { return at }
+	if err := c.Revoke(packet.ReasonForRevocation(reason), "", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := c.Serialize(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// signedBeforeRevocation: a signature made before a soft revocation
+// (superseded, retired) is good; one made after it, or by a key revoked
+// hard (compromised, no reason) at any time, is a SignatureError. Either
+// way Opened.Signer carries the revocation, for the receiver checks.
+func signedBeforeRevocation(t *testing.T, _, newB Factory) {
+	ctx := context.Background()
+	created := time.Now().Add(-time.Hour).Truncate(time.Second)
+	revokedAt := created.Add(30 * time.Minute)
+	for _, reason := range []pgp.RevocationReason{pgp.RevocationSuperseded, pgp.RevocationRetired, pgp.RevocationCompromised, pgp.RevocationNoReason} {
+		f := newFixture(t, "xmpp:rev@example.org", created, 0)
+		before := f.sign(t, []byte("before"), created.Add(time.Minute))
+		after := f.sign(t, []byte("after"), revokedAt.Add(time.Minute))
+		b := newB(t)
+		importData(t, b, f.revokedFor(t, reason, revokedAt))
+		for _, m := range []struct {
+			name string
+			msg  []byte
+			good bool
+		}{
+			{"before", before, !reason.Hard()},
+			{"after", after, false},
+		} {
+			o, err := b.Open(ctx, m.msg)
+			if err != nil {
+				t.Fatalf("%v %s: %v", reason, m.name, err)
+			}
+			if o.Signer == nil || !o.Signer.Revoked || o.Signer.RevocationReason != reason || !o.Signer.RevokedAt.Equal(revokedAt) {
+				t.Errorf("%v %s: signer %+v", reason, m.name, o.Signer)
+			}
+			var se *pgp.SignatureError
+			if m.good && o.SignatureErr != nil || !m.good && !errors.As(o.SignatureErr, &se) {
+				t.Errorf("%v, signed %s the revocation: signature error %v, want good=%v", reason, m.name, o.SignatureErr, m.good)
+			}
+		}
 	}
 }
