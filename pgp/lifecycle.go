@@ -166,3 +166,15 @@ func (k *KeyInfo) NoteRevocation(reason RevocationReason, at time.Time, text str
 func (k *KeyInfo) RevocationVoids(signed time.Time) bool {
 	return k.Revoked && (k.RevocationReason.Hard() || !signed.Before(k.RevokedAt))
 }
+
+// RenewBefore is how long before an own key expires ox tells its owner to
+// renew it: time enough for contacts to fetch the renewed key before the
+// old expiry.
+const RenewBefore = 30 * 24 * time.Hour
+
+// ExpiresSoon reports whether the key, usable at now, expires within
+// RenewBefore of it: the owner should renew it (KeyLifecycle.Renew) and
+// publish it again.
+func (k *KeyInfo) ExpiresSoon(now time.Time) bool {
+	return !k.Revoked && !k.Expires.IsZero() && !k.Expired(now) && k.Expires.Sub(now) <= RenewBefore
+}

@@ -134,7 +134,7 @@ func showKey(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 	fmt.Fprintf(w, "%-12s %s\n", "created", k.Created.Format(time.RFC3339))
 	fmt.Fprintf(w, "%-12s %s\n", "expires", expires(k.Expires, now))
 	if k.Revoked {
-		fmt.Fprintf(w, "%-12s %s\n", "revoked", k.RevokedAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "%-12s %s\n", "revoked", revocationText(k)) // keylife.go
 	}
 	verdict := "usable"
 	if err := k.Usable(now); err != nil {

@@ -58,6 +58,7 @@ func init() {
 					return err
 				}
 				fmt.Fprintln(e.stdout, k.Fingerprint)
+				writeRevocationCertificate(ctx, e, s, k) // keylife.go
 				return nil
 			})
 		},
@@ -140,6 +141,7 @@ func init() {
 				for _, k := range ks {
 					printKeyLine(e.stdout, &k, s.now())
 				}
+				warnExpiring(e.stderr, ks, s.now()) // keylife.go
 				return nil
 			})
 		},
@@ -344,7 +346,7 @@ func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 func status(k *pgp.KeyInfo, now time.Time) string {
 	switch {
 	case k.Revoked:
-		return "revoked"
+		return "revoked (" + k.RevocationReason.String() + ")"
 	case k.Expired(now):
 		return "expired " + k.Expires.Format("2006-01-02")
 	case !k.CanEncrypt(now):
