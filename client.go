@@ -2,7 +2,6 @@ package ox
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,11 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pep"
@@ -64,15 +61,19 @@ type Client struct {
 	// OnMessage is handed every OX message Serve reads, rejected ones
 	// included (Message.Err says why); set it before Serve.
 	OnMessage func(*Message)
-	// PublishCertifications makes Publish publish the key with the
-	// certifications of its user ID that the user accepted from contacts
-	// (AcceptCertification; the web of trust, wot.go); without it only the
-	// minimal key goes out.
-	PublishCertifications bool
 
-	workerOnce sync.Once
-	queue      chan func(context.Context)
-	muc        mucRooms // joined rooms (muc.go)
+	// Window is how far the time stamps of a received message may be off
+	// (check.Options.Window); zero means check.DefaultWindow.
+	Window time.Duration
+
+	hmu        sync.Mutex
+	extra      []mux.Option                      // features' stanza handlers (Handle)
+	accepted   []func(context.Context, *Message) // OnAccepted hooks
+	attributor GroupAttributor                   // the rooms' (SetGroupAttributor)
+	work       worker                            // the pipeline's goroutine (serve.go)
+	owned      func() error                      // closes what OpenLocal opened
+	local      jid.JID                           // the account, for a Client without a session
+	pubSource  PublicKeySource                   // what Publish publishes (SetPublicKeySource)
 }
 
 // NewClient returns a Client for the session's account.
@@ -81,7 +82,12 @@ func NewClient(s *xmpp.Session, b pgp.Backend, st *store.Store) *Client {
 }
 
 // JID is the account's bare JID.
-func (c *Client) JID() jid.JID { return c.Session.LocalAddr().Bare() }
+func (c *Client) JID() jid.JID {
+	if c.Session == nil {
+		return c.local
+	}
+	return c.Session.LocalAddr().Bare()
+}
 
 func (c *Client) now() time.Time {
 	if c.Now != nil {
@@ -128,7 +134,7 @@ func (c *Client) Publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishRepo
 	if err := k.Usable(c.now()); err != nil {
 		return nil, fmt.Errorf("ox: will not publish key %s: %w", fpr, err)
 	}
-	pub, certifiers, err := c.publicForPublish(ctx, fpr, me) // wot.go
+	pub, certifiers, err := c.publicForPublish(ctx, fpr, me) // certification.go
 	if err != nil {
 		return nil, err
 	}
@@ -440,120 +446,4 @@ func (c *Client) Announced(ctx context.Context, j jid.JID) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// Features are what ox announces in service discovery (XEP-0030) and
-// entity capabilities (XEP-0115): interest in contacts' key changes
-// (XEP-0373 §4.5, XEP-0060 §9.2 +notify) and the OX IM profile (XEP-0374 §2.1).
-var Features = []string{pep.Notify(element.NodePublicKeys), element.NSIM}
-
-// CapsNode names ox in XEP-0115 capabilities.
-const CapsNode = "https://codeberg.org/ox/ox"
-
-// EventFunc is told about every key change a PEP notification brought: what
-// was fetched (rep), or why following it failed (err).
-type EventFunc func(ctx context.Context, ev pep.Event, rep *FetchReport, err error)
-
-// Handler returns the handler for the session's incoming stanzas: it
-// answers disco#info with Features, follows key-change notifications
-// (HandleEvent, reported to f if not nil), and reads OX messages, live or as
-// carbon copies (XEP-0280), handing each to OnMessage in the order they
-// arrived. Follow-up requests run off the session's goroutine, which must
-// not wait for its own IQs.
-func (c *Client) Handler(f EventFunc) xmpp.Handler {
-	c.startWorker()
-	openpgp := xml.Name{Space: element.NS, Local: "openpgp"}
-	opts := []mux.Option{
-		pep.DiscoHandler(Features),
-		pep.HandleEvents(func(ctx context.Context, ev pep.Event) {
-			c.queue <- func(ctx context.Context) {
-				rep, err := c.HandleEvent(ctx, ev)
-				if f != nil && (rep != nil || err != nil) {
-					f(ctx, ev, rep, err)
-				}
-				if rep != nil && len(rep.Imported) > 0 {
-					ms, _ := c.RetryPending(ctx, rep.JID)
-					for _, m := range ms {
-						c.emit(m)
-					}
-				}
-			}
-		}),
-	}
-	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
-		opts = append(opts, mux.MessageFunc(typ, openpgp, c.onStanza(nil)))
-	}
-	opts = append(opts, c.mucHandlers()...) // rooms, group chat OX messages (muc.go)
-	for _, kind := range []string{"received", "sent"} {
-		kind := kind
-		name := xml.Name{Space: nsCarbons, Local: kind}
-		for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
-			opts = append(opts, mux.MessageFunc(typ, name, c.onStanza(func(raw []byte) (received, bool) {
-				return unwrapCarbon(raw, kind, c.JID())
-			})))
-		}
-	}
-	// Archive results (XEP-0313) for CatchUp (mam.go); Prosody sends them
-	// without a type.
-	opts = append(opts, mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsMAM, Local: "result"}, c.onMAMResult))
-	return mux.New(stanza.NSClient, opts...)
-}
-
-const nsCarbons = "urn:xmpp:carbons:2"
-
-// onStanza reads a message stanza off the session and queues its
-// processing; unwrap (for carbons) turns the wrapper into the message.
-func (c *Client) onStanza(unwrap func([]byte) (received, bool)) mux.MessageHandlerFunc {
-	return func(_ stanza.Message, t xmlstream.TokenReadEncoder) error {
-		raw, err := pep.ReadStanza(t)
-		if err != nil {
-			return nil // a broken stanza must not end the session
-		}
-		r := received{raw: raw}
-		if unwrap != nil {
-			var ok bool
-			if r, ok = unwrap(raw); !ok {
-				return nil
-			}
-		}
-		c.queue <- func(ctx context.Context) {
-			m, err := c.receive(ctx, r)
-			if err != nil || m == nil {
-				return
-			}
-			c.emit(m)
-		}
-		return nil
-	}
-}
-
-func (c *Client) emit(m *Message) {
-	if c.OnMessage != nil {
-		c.OnMessage(m)
-	}
-}
-
-// startWorker runs the queue of follow-up work, one item at a time, so
-// that messages are handed over in the order they arrived.
-func (c *Client) startWorker() {
-	c.workerOnce.Do(func() {
-		c.queue = make(chan func(context.Context), 256)
-		go func() {
-			for job := range c.queue {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				job(ctx)
-				cancel()
-			}
-		}()
-	})
-}
-
-// Serve processes incoming stanzas with Handler(f) until the session ends.
-// Results of the Client's own requests (IQs) arrive only while it runs.
-func (c *Client) Serve(f EventFunc) error { return c.Session.Serve(c.Handler(f)) }
-
-// Online sends available presence with ox's capabilities, so that the
-// server sends contacts' key-change notifications (XEP-0163 §4).
-func (c *Client) Online(ctx context.Context) error {
-	return c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode))
 }

@@ -127,28 +127,3 @@ func ExampleClient_SetTrust() {
 		fmt.Printf("%s: %s key %s (trust %s)\n", k.JID, k.What, k.Fingerprint, k.Trust)
 	}
 }
-
-// The web of trust over XMPP: certify a verified contact key and send the
-// certification back; accept one that arrived and publish it.
-func ExampleClient_Certify() {
-	ctx := context.Background()
-	var c *ox.Client // as in the package example
-	fpr, _ := pgp.ParseFingerprint("3EC1012940BF2505DE661858CE26F77F77D5678B")
-	rep, err := c.Certify(ctx, jid.MustParse("bob@example.org"), fpr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("certified", rep.UserID, "of", rep.Target)
-
-	offers, _ := c.Certifications(ctx)
-	for _, o := range offers {
-		if _, err := c.AcceptCertification(ctx, o.ID); err != nil {
-			log.Fatal(err)
-		}
-	}
-	c.PublishCertifications = true
-	keys, _ := c.Backend.SecretKeys(ctx)
-	if _, err := c.Publish(ctx, keys[0].Fingerprint); err != nil {
-		log.Fatal(err)
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/mam"
 )
 
 // Catching up from the archive (XEP-0313): messages another device of the
@@ -32,7 +33,7 @@ func TestIntegrationMAMCatchUp(t *testing.T) {
 	catchUp := func(d *device, want int) {
 		t.Helper()
 		start := time.Now()
-		n, err := d.CatchUp(ctx)
+		n, err := d.Archive.CatchUp(ctx)
 		if err != nil || n != want {
 			t.Fatalf("CatchUp: %d, %v; want %d", n, err, want)
 		}
@@ -184,8 +185,8 @@ func TestIntegrationMAMCatchUp(t *testing.T) {
 		// encrypted to: each is handed over as rejected.
 		in := make(inbox, 32)
 		c := newDeviceWith(ctx, t, srv, "bob", true, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { in <- m } })
-		n, err := c.CatchUpWith(ctx, ox.CatchUpOptions{All: true, PageSize: 2, MaxPages: 2})
-		if n != 4 || !errors.Is(err, ox.ErrMoreInArchive) {
+		n, err := c.Archive.CatchUpWith(ctx, mam.Options{All: true, PageSize: 2, MaxPages: 2})
+		if n != 4 || !errors.Is(err, mam.ErrMoreInArchive) {
 			t.Fatalf("first call: %d, %v", n, err)
 		}
 		catchUp(c, 2)

@@ -1,7 +1,6 @@
 package ox
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
 
-	"codeberg.org/ox/ox/check"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
@@ -43,12 +42,16 @@ func (c *Client) maxKeyAge() time.Duration {
 // Message is an OX message received, or a copy of one the account sent
 // from another device (Sent).
 type Message struct {
-	From, To  jid.JID
-	Type      string // "chat", "" (go-sendxmpp and xmppc send none), "groupchat"
-	ID        string // the sender's id
-	StanzaID  string // the server's XEP-0359 stanza-id, if any
-	Sent      bool   // a carbon copy of a message sent by another device of the account
+	From, To jid.JID
+	Type     string // "chat", "" (go-sendxmpp and xmppc send none), "groupchat"
+	ID       string // the sender's id
+	StanzaID string // the server's XEP-0359 stanza-id, if any
+	Sent     bool   // a copy of a message the account sent (from another device, or this one's archive copy)
+	// Origin says how it came: live, offline, carbon, archive, room-history.
+	Origin    Origin
 	Delivered time.Time
+	// SignedAt is the signature's creation time.
+	SignedAt time.Time
 	// Time is the sender's <time/>.
 	Time time.Time
 	// Body is the text of the payload's <body/>; Payload is every payload
@@ -126,9 +129,20 @@ type NoUsableKeyError struct {
 	// Undecided are the usable keys left out only because they are not
 	// trusted (undecided in ox, or not valid in the user's GnuPG).
 	Undecided []pgp.Fingerprint
+	// NotValidInGnuPG are those of Undecided that are undecided because
+	// the user's GnuPG does not deem them valid (certify them there, or
+	// verify them in ox); NeverValidInGnuPG are keys GnuPG deems never
+	// valid (left out unless the user verifies them in ox).
+	NotValidInGnuPG, NeverValidInGnuPG []pgp.Fingerprint
+	// None: working offline (no session), no key of the recipient is
+	// stored at all.
+	None bool
 }
 
 func (e *NoUsableKeyError) Error() string {
+	if e.None {
+		return fmt.Sprintf("ox: no key for %s: %s", e.JID, strings.Join(e.Reasons, "; "))
+	}
 	return fmt.Sprintf("ox: no usable key for %s: %s", e.JID, strings.Join(e.Reasons, "; "))
 }
 
@@ -163,8 +177,11 @@ func (c *Client) Send(ctx context.Context, to jid.JID, body string) (*SendReport
 // <signcrypt/>'s <payload/>, an XML fragment (element.BodyPayload and more:
 // a <body/> for clients that show no other element should be in it).
 func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*SendReport, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
 	to = to.Bare()
-	signer, err := c.signingKey(ctx)
+	signer, err := c.signingKey(ctx) // first: without a key of our own, nothing else matters
 	if err != nil {
 		return nil, err
 	}
@@ -172,34 +189,12 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	rcpt := res.keys
-	self := c.selfKeys(ctx, signer)
-	content, err := element.NewContent(element.KindSigncrypt, []jid.JID{to}, c.now(), payload)
+	sealed, err := c.seal(ctx, signer, []jid.JID{to}, res.keys, payload)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := content.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	keys := append(append([]pgp.Fingerprint{}, rcpt...), self...)
-	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: keys})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkStanzaSize(to, ct, len(keys)); err != nil {
-		return nil, err
-	}
-	id := randomID()
-	msg := stanza.Message{To: to, Type: stanza.ChatMessage, ID: id}.Wrap(xmlstream.MultiReader(
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(Fallback)), xml.StartElement{Name: xml.Name{Local: "body"}}),
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(element.MarshalOpenPGPText(ct))), xml.StartElement{Name: xml.Name{Space: element.NS, Local: "openpgp"}}),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSEME, Local: "encryption"}, Attr: []xml.Attr{
-			{Name: xml.Name{Local: "namespace"}, Value: element.NS},
-			{Name: xml.Name{Local: "name"}, Value: "OpenPGP for XMPP"},
-		}}),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSHints, Local: "store"}}),
-	))
+	id := NewID()
+	msg := stanza.Message{To: to, Type: stanza.ChatMessage, ID: id}.Wrap(MessagePayload(sealed.OpenPGP))
 	if err := c.Session.Send(ctx, msg); err != nil {
 		return nil, fmt.Errorf("ox: send to %s: %w", to, err)
 	}
@@ -207,8 +202,76 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
 		return nil, fmt.Errorf("ox: the server did not confirm the message to %s: %w", to, err)
 	}
-	return &SendReport{ID: id, Recipients: rcpt, Self: self, Undecided: res.undecided, Unannounced: res.unannounced}, nil
+	return &SendReport{ID: id, Recipients: res.keys, Self: sealed.Self, Undecided: res.undecided, Unannounced: res.unannounced}, nil
 }
+
+// Sealed is a message encrypted on the way out: the one path of Send, room
+// messages (package muc) and Encrypt.
+type Sealed struct {
+	// OpenPGP is the OpenPGP message (binary) for the <openpgp/> element.
+	OpenPGP []byte
+	Signer  pgp.Fingerprint
+	// Keys are all the keys it is encrypted to: the recipients' and Self.
+	Keys []pgp.Fingerprint
+	// Self are the account's own keys among them (XEP-0373 §3.1: to self
+	// too, so the account's other devices and the archive can read it).
+	Self []pgp.Fingerprint
+}
+
+// Seal makes a <signcrypt/> with the content's <to/> set to, signed by the
+// account's key and encrypted to keys and to the account's own keys, within
+// the server's stanza size limit. keys are resolved by the caller
+// (resolveKeys, UsableKeys): Seal encrypts to nothing else.
+func (c *Client) Seal(ctx context.Context, to []jid.JID, keys []pgp.Fingerprint, payload []byte) (*Sealed, error) {
+	signer, err := c.signingKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.seal(ctx, signer, to, keys, payload)
+}
+
+func (c *Client) seal(ctx context.Context, signer pgp.Fingerprint, to []jid.JID, keys []pgp.Fingerprint, payload []byte) (*Sealed, error) {
+	self := c.selfKeys(ctx, signer)
+	all := append(append([]pgp.Fingerprint{}, keys...), self...)
+	slices.SortStableFunc(all, func(a, b pgp.Fingerprint) int { return strings.Compare(a.String(), b.String()) })
+	all = slices.Compact(all)
+	content, err := element.NewContent(element.KindSigncrypt, to, c.now(), payload)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := content.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: all})
+	if err != nil {
+		return nil, err
+	}
+	if len(to) > 0 {
+		if err := c.checkStanzaSize(to[0], ct, len(all)); err != nil {
+			return nil, err
+		}
+	}
+	return &Sealed{OpenPGP: ct, Signer: signer, Keys: all, Self: self}, nil
+}
+
+// MessagePayload is what an OX message carries: the plaintext fallback
+// <body/> (XEP-0374 §3.2), the <openpgp/> with ct, EME (XEP-0380) and a
+// store hint (XEP-0334).
+func MessagePayload(ct []byte) xml.TokenReader {
+	return xmlstream.MultiReader(
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(Fallback)), xml.StartElement{Name: xml.Name{Local: "body"}}),
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(element.MarshalOpenPGPText(ct))), xml.StartElement{Name: xml.Name{Space: element.NS, Local: "openpgp"}}),
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSEME, Local: "encryption"}, Attr: []xml.Attr{
+			{Name: xml.Name{Local: "namespace"}, Value: element.NS},
+			{Name: xml.Name{Local: "name"}, Value: "OpenPGP for XMPP"},
+		}}),
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSHints, Local: "store"}}),
+	)
+}
+
+// NewID is a random stanza id.
+func NewID() string { return randomID() }
 
 func randomID() string {
 	b := make([]byte, 12)
@@ -236,8 +299,18 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 	if len(lacking) > 0 {
 		return pgp.Fingerprint{}, &NoUserIDError{Account: me, Keys: lacking}
 	}
-	return pgp.Fingerprint{}, fmt.Errorf("ox: account %s has no usable key (none, or all expired or revoked): %w", me, pgp.ErrNoSecretKey)
+	return pgp.Fingerprint{}, &NoSigningKeyError{Account: me}
 }
+
+// NoSigningKeyError: the account has no secret key that can sign now
+// (none, or all expired or revoked). It matches pgp.ErrNoSecretKey.
+type NoSigningKeyError struct{ Account jid.JID }
+
+func (e *NoSigningKeyError) Error() string {
+	return fmt.Sprintf("ox: account %s has no usable key (none, or all expired or revoked)", e.Account)
+}
+
+func (e *NoSigningKeyError) Unwrap() error { return pgp.ErrNoSecretKey }
 
 // NoUserIDError: the account has no usable key with its user ID
 // "xmpp:<account>", but secret keys without it (a GnuPG user's keys, made
@@ -249,10 +322,9 @@ type NoUserIDError struct {
 }
 
 func (e *NoUserIDError) Error() string {
-	f := e.Keys[0].String()
 	s := fmt.Sprintf("ox: account %s has no usable key with the user ID %s: ", e.Account, pgp.UserID(e.Account))
 	if len(e.Keys) == 1 {
-		s += "your secret key " + f + " lacks it"
+		s += "your secret key " + e.Keys[0].String() + " lacks it"
 	} else {
 		ids := make([]string, len(e.Keys))
 		for i, k := range e.Keys {
@@ -260,16 +332,16 @@ func (e *NoUserIDError) Error() string {
 		}
 		s += "your secret keys " + strings.Join(ids, ", ") + " lack it"
 	}
-	return s + "; add it with 'ox key add-uid " + f + "' (for GnuPG: gpg --quick-add-uid " + f + " " + pgp.UserID(e.Account) + "), or make a key with 'ox key generate'"
+	return s
 }
 
 func (e *NoUserIDError) Unwrap() error { return pgp.ErrNoSecretKey }
 
-// usableKeys resolves a recipient's keys that a message may go to: those
+// UsableKeys resolves a recipient's keys that a message may go to: those
 // it announces (fetched when unknown or stale), or for a contact that
 // announces nothing the keys the user imported for it, that can be
 // encrypted to now and are trusted (blindly or verified).
-func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint, error) {
+func (c *Client) UsableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint, error) {
 	res, err := c.resolveKeys(ctx, to)
 	return res.keys, err
 }
@@ -279,6 +351,7 @@ func (c *Client) usableKeys(ctx context.Context, to jid.JID) ([]pgp.Fingerprint,
 // not valid in GnuPG), and stored but not announced.
 type resolved struct {
 	keys, undecided, unannounced []pgp.Fingerprint
+	notValid, neverValid         []pgp.Fingerprint // in the user's GnuPG
 }
 
 // resolveKeys is usableKeys, also naming the keys left out that the sender
@@ -286,8 +359,8 @@ type resolved struct {
 func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err error) {
 	_, _, fetched, err := c.Store.Announcements(ctx, to.String())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.now().Sub(fetched) > c.maxKeyAge()) {
-		_, ferr := c.Fetch(ctx, to)
-		if ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) {
+		_, ferr := c.fetch(ctx, to)
+		if ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) && !errors.Is(ferr, ErrOffline) {
 			return res, ferr
 		}
 	} else if err != nil {
@@ -320,7 +393,8 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 		}
 		switch {
 		case st == trust.Rejected && fromGnuPG:
-			why = append(why, "key "+f+" is never valid in your GnuPG (validity "+k.Validity+"); to use it anyway: ox trust verify "+to.String()+" "+f)
+			res.neverValid = append(res.neverValid, k.Fingerprint)
+			why = append(why, "key "+f+" is never valid in your GnuPG (validity "+k.Validity+")")
 			continue
 		case st == trust.Rejected:
 			why = append(why, "key "+f+" is rejected by you")
@@ -331,11 +405,12 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 			if k.Validity == pgp.ValidityMarginal {
 				what = "is only marginally valid in your GnuPG, and your policy trusts only verified keys"
 			}
-			why = append(why, "key "+f+" "+what+": if it is "+to.String()+"'s, certify it with 'gpg --quick-lsign-key "+f+"', or verify it in ox only with 'ox trust verify "+to.String()+" "+f+"'")
+			res.notValid = append(res.notValid, k.Fingerprint)
+			why = append(why, "key "+f+" "+what)
 			continue
 		case st == trust.Undecided:
 			res.undecided = append(res.undecided, k.Fingerprint)
-			why = append(why, "key "+f+" is undecided (verify it: ox trust verify "+to.String()+" FINGERPRINT)")
+			why = append(why, "key "+f+" is undecided")
 			continue
 		}
 		res.keys = append(res.keys, k.Fingerprint)
@@ -343,8 +418,11 @@ func (c *Client) resolveKeys(ctx context.Context, to jid.JID) (res resolved, err
 	if len(res.keys) == 0 {
 		if len(ks) == 0 {
 			why = []string{"no keys published (and none imported)"}
+			if c.Session == nil {
+				why = []string{"no certificate with the user ID " + pgp.UserID(to) + " is stored"}
+			}
 		}
-		return res, &NoUsableKeyError{JID: to, Reasons: why, Undecided: res.undecided}
+		return res, &NoUsableKeyError{JID: to, Reasons: why, Undecided: res.undecided, NotValidInGnuPG: res.notValid, NeverValidInGnuPG: res.neverValid, None: len(ks) == 0 && c.Session == nil}
 	}
 	return res, nil
 }
@@ -365,7 +443,7 @@ func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fin
 	}
 	if missing {
 		// Other devices' keys: fetch them so they can read what we send.
-		if _, ferr := c.Fetch(ctx, me); ferr == nil {
+		if _, ferr := c.fetch(ctx, me); ferr == nil {
 			list, _, _, err = c.Store.Announcements(ctx, me.String())
 		}
 	}
@@ -382,213 +460,4 @@ func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fin
 		}
 	}
 	return out
-}
-
-// received is what the session layer knows about an incoming message.
-type received struct {
-	raw       []byte    // the <message/> with the <openpgp/>
-	sent      bool      // a carbon of a message the account sent
-	delivered time.Time // zero: the message's own delay stamp, or now
-	stanzaID  string
-	sender    jid.JID // a group message's real sender, as the room said when it arrived (muc.go)
-}
-
-// Receive reads one incoming OX message stanza (raw XML) as it arrived live:
-// decrypts it, makes every receiver check, and returns the result; a
-// message that cannot be read yet is kept (Pending). Library users with
-// their own stanza handling call it; Serve calls it for them.
-func (c *Client) Receive(ctx context.Context, raw []byte) (*Message, error) {
-	return c.receive(ctx, received{raw: raw})
-}
-
-func (c *Client) receive(ctx context.Context, r received) (*Message, error) {
-	m, err := element.ParseMessage(r.raw)
-	if err != nil {
-		return nil, err
-	}
-	if len(m.OpenPGP) == 0 {
-		return nil, errors.New("ox: not an OX message")
-	}
-	me := c.JID()
-	out := &Message{From: m.From, To: m.To, Type: m.Type, ID: m.ID, StanzaID: r.stanzaID, Sent: r.sent}
-	if out.StanzaID == "" {
-		out.StanzaID = stanzaIDBy(r.raw, me)
-	}
-	out.Delivered = r.delivered
-	if out.Delivered.IsZero() {
-		out.Delivered = m.Delay
-	}
-	if out.Delivered.IsZero() {
-		out.Delivered = c.now()
-	}
-	sender, recipient := m.From.Bare(), me
-	if m.From.Equal(jid.JID{}) {
-		sender = me // mellium blanks a from equal to the own bare JID
-	}
-	if r.sent {
-		sender, recipient = me, m.To.Bare()
-	}
-	if m.Type == "groupchat" {
-		g, err := c.groupSender(r, m, out) // muc.go
-		if err != nil {
-			out.Err = err
-			return c.deliver(ctx, out)
-		}
-		sender, recipient = g, out.Room
-	}
-	o, err := c.Backend.Open(ctx, m.OpenPGP)
-	if err != nil {
-		out.Err = err
-		return c.deliver(ctx, out)
-	}
-	var se *pgp.SignatureError
-	if errors.As(o.SignatureErr, &se) && se.Unknown {
-		// A sender's new key: fetch and try again (XEP-0373 §3.2).
-		if _, ferr := c.Fetch(ctx, sender); ferr == nil {
-			if o2, err := c.Backend.Open(ctx, m.OpenPGP); err == nil {
-				o = o2
-			}
-		}
-		if errors.As(o.SignatureErr, &se) && se.Unknown {
-			if _, err := c.Store.AddPending(ctx, store.Pending{Sender: sender.String(), Stanza: r.raw, Received: out.Delivered, Reason: o.SignatureErr.Error()}); err != nil {
-				return nil, err
-			}
-			out.Pending, out.Err = true, fmt.Errorf("%w (%v)", ErrPending, o.SignatureErr)
-			return out, nil
-		}
-	}
-	v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: recipient, Delivered: out.Delivered}, check.Options{
-		Announced: func(j jid.JID, f pgp.Fingerprint) bool { return c.announcedOrAccepted(ctx, j, f) },
-	})
-	if err != nil {
-		out.Err = err
-		return c.deliver(ctx, out)
-	}
-	st, fromGnuPG, err := c.trustIn(ctx, sender, v.Signer)
-	if err != nil {
-		return nil, err
-	}
-	out.Trust, out.Validity = st, v.Signer.Validity
-	if st == trust.Rejected {
-		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
-		out.Signer = v.Signer.Fingerprint
-		return c.deliver(ctx, out)
-	}
-	out.Time = v.Content.Time
-	out.Body, _ = v.Content.Body()
-	out.Payload = v.Content.Payload
-	out.Signer = v.Signer.Fingerprint
-	out.Warnings = v.Warnings
-	m2, err := c.deliver(ctx, out)
-	c.noteCertification(ctx, m2) // wot.go: once per message, after deliver's repeat check
-	return m2, err
-}
-
-// deliver records a final verdict so that the same message coming again
-// (offline store, archive, carbons) is not shown twice; nil means a repeat.
-func (c *Client) deliver(ctx context.Context, m *Message) (*Message, error) {
-	if m.StanzaID == "" {
-		return m, nil
-	}
-	first, err := c.Store.MarkDelivered(ctx, m.StanzaID, c.now())
-	if err != nil {
-		return nil, err
-	}
-	if !first {
-		return nil, nil
-	}
-	return m, nil
-}
-
-// announcedOrAccepted: the signer's key is announced for j, or j announces
-// nothing and the user imported the key (accepted it) explicitly. A key
-// missing from a recorded list makes ox read the list again once: a new
-// device may have just been added.
-func (c *Client) announcedOrAccepted(ctx context.Context, j jid.JID, f pgp.Fingerprint) bool {
-	if ok, _ := c.Store.IsAnnounced(ctx, j.String(), f.String()); ok {
-		return true
-	}
-	list, _, _, err := c.Store.Announcements(ctx, j.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(list) == 0) {
-		if _, ferr := c.Fetch(ctx, j); errors.Is(ferr, ErrNoKeysPublished) {
-			return true // nothing announced: the imported key was accepted by hand
-		}
-	} else {
-		c.Fetch(ctx, j)
-	}
-	ok, _ := c.Store.IsAnnounced(ctx, j.String(), f.String())
-	return ok
-}
-
-// RetryPending tries again the kept messages from sender (all, if zero),
-// after its keys changed; it returns those that could now be read or were
-// rejected for good, and keeps the others.
-func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, error) {
-	s := ""
-	if !sender.Equal(jid.JID{}) {
-		s = sender.Bare().String()
-	}
-	ps, err := c.Store.PendingFrom(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	var out []*Message
-	for _, p := range ps {
-		m, err := element.ParseMessage(p.Stanza)
-		if err != nil {
-			c.Store.DeletePending(ctx, p.ID)
-			continue
-		}
-		o, err := c.Backend.Open(ctx, m.OpenPGP)
-		var se *pgp.SignatureError
-		if err == nil && errors.As(o.SignatureErr, &se) && se.Unknown {
-			continue // still unknown: keep it
-		}
-		if err := c.Store.DeletePending(ctx, p.ID); err != nil {
-			return out, err
-		}
-		s, _ := jid.Parse(p.Sender) // a group message's real sender (muc.go)
-		msg, err := c.receive(ctx, received{raw: p.Stanza, delivered: p.Received, sender: s})
-		if err != nil {
-			continue
-		}
-		if msg != nil && !msg.Pending {
-			out = append(out, msg)
-		}
-	}
-	return out, nil
-}
-
-// stanzaIDBy finds the XEP-0359 <stanza-id/> that by (the account's
-// server-side archive) put on the message; others could be forged by the
-// sender.
-func stanzaIDBy(raw []byte, by jid.JID) string {
-	d := xml.NewDecoder(bytes.NewReader(raw))
-	depth := 0
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return ""
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth == 2 && t.Name.Space == "urn:xmpp:sid:0" && t.Name.Local == "stanza-id" {
-				var id, b string
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "id":
-						id = a.Value
-					case "by":
-						b = a.Value
-					}
-				}
-				if bj, err := jid.Parse(b); err == nil && bj.Equal(by.Bare()) {
-					return id
-				}
-			}
-		case xml.EndElement:
-			depth--
-		}
-	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -43,7 +44,7 @@ func configureRoom(ctx context.Context, s *xmpp.Session, room jid.JID, fields ma
 }
 
 // waitOccupants waits until the room shows n occupants to r's account.
-func waitOccupants(t *testing.T, r *ox.Room, n int) {
+func waitOccupants(t *testing.T, r *muc.Room, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(r.Occupants()) != n {
@@ -85,7 +86,7 @@ func TestIntegrationGroupChat(t *testing.T) {
 	erin, erinIn := listening(ctx, t, srv, "erin")
 	roomJID := jid.MustParse("oxroom@" + srv.MUCDomain)
 
-	ar, err := alice.Join(ctx, roomJID, "alice")
+	ar, err := alice.Rooms.Join(ctx, roomJID, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,18 +97,18 @@ func TestIntegrationGroupChat(t *testing.T) {
 	if err := roomIQ(ctx, alice.Session, roomJID, "http://jabber.org/protocol/muc#admin", el("item", map[string]string{"affiliation": "member", "jid": "erin@localhost"})); err != nil {
 		t.Fatal(err)
 	}
-	br, err := bob.Join(ctx, roomJID, "bob")
+	br, err := bob.Rooms.Join(ctx, roomJID, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr, err := carol.Join(ctx, roomJID, "carol")
+	cr, err := carol.Rooms.Join(ctx, roomJID, "carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dave.Join(ctx, roomJID, "dave"); err != nil {
+	if _, err := dave.Rooms.Join(ctx, roomJID, "dave"); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*ox.Room{ar, br, cr} {
+	for _, r := range []*muc.Room{ar, br, cr} {
 		waitOccupants(t, r, 4)
 	}
 	for _, o := range cr.Occupants() {
@@ -115,20 +116,20 @@ func TestIntegrationGroupChat(t *testing.T) {
 			t.Errorf("carol sees %+v", o)
 		}
 	}
-	if _, err := bob.Join(ctx, roomJID, "bob2"); err == nil {
+	if _, err := bob.Rooms.Join(ctx, roomJID, "bob2"); err == nil {
 		t.Error("joined the same room twice")
 	}
 
 	type party struct {
 		d    *device
-		r    *ox.Room
+		r    *muc.Room
 		in   inbox
 		nick string
 	}
 	group := []party{{alice, ar, aliceIn, "alice"}, {bob, br, bobIn, "bob"}, {carol, cr, carolIn, "carol"}}
 	for _, s := range group {
 		body := "hello from " + s.nick + " <&>"
-		rep, err := s.d.SendGroup(ctx, s.r, body)
+		rep, err := s.d.Rooms.SendGroup(ctx, s.r, body)
 		if err != nil {
 			t.Fatalf("%s: %v", s.nick, err)
 		}
@@ -159,19 +160,19 @@ func TestIntegrationGroupChat(t *testing.T) {
 
 	// Nobody else with a key: nothing is sent.
 	lonely := jid.MustParse("lonely@" + srv.MUCDomain)
-	lr, err := alice.Join(ctx, lonely, "alice")
+	lr, err := alice.Rooms.Join(ctx, lonely, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, err := dave.Join(ctx, lonely, "dave")
+	dl, err := dave.Rooms.Join(ctx, lonely, "dave")
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitOccupants(t, lr, 2)
-	if rep, err := alice.SendGroup(ctx, lr, "nobody can read this"); !errors.Is(err, ox.ErrNoGroupRecipients) || rep == nil || len(rep.Missing) != 1 {
+	if rep, err := alice.Rooms.SendGroup(ctx, lr, "nobody can read this"); !errors.Is(err, muc.ErrNoGroupRecipients) || rep == nil || len(rep.Missing) != 1 {
 		t.Fatalf("send to a room of keyless people: %+v %v", rep, err)
 	}
-	if _, err := dave.SendGroup(ctx, dl, "no key"); err == nil {
+	if _, err := dave.Rooms.SendGroup(ctx, dl, "no key"); err == nil {
 		t.Error("dave sent without a key")
 	}
 
@@ -179,14 +180,14 @@ func TestIntegrationGroupChat(t *testing.T) {
 	// could read the member list, so it was encrypted to erin too) with
 	// alice's real JID and the time it was sent; bob's and carol's are
 	// rejected with the reason, not dropped.
-	if err := bob.Leave(ctx, br); err != nil {
+	if err := bob.Rooms.Leave(ctx, br); err != nil {
 		t.Fatal(err)
 	}
 	if br.Joined() {
 		t.Error("bob still joined after Leave")
 	}
 	waitOccupants(t, ar, 3)
-	er, err := erin.Join(ctx, roomJID, "erin")
+	er, err := erin.Rooms.Join(ctx, roomJID, "erin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,32 +205,32 @@ func TestIntegrationGroupChat(t *testing.T) {
 		}
 	}
 	// Rejoining replays the history: nothing comes twice.
-	if err := erin.Leave(ctx, er); err != nil {
+	if err := erin.Rooms.Leave(ctx, er); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := erin.Join(ctx, roomJID, "erin"); err != nil {
+	if _, err := erin.Rooms.Join(ctx, roomJID, "erin"); err != nil {
 		t.Fatal(err)
 	}
 	erinIn.none(t, time.Second)
 
 	// A semi-anonymous room is refused, and left.
 	semi := jid.MustParse("semi@" + srv.MUCDomain)
-	sr, err := alice.Join(ctx, semi, "alice")
+	sr, err := alice.Rooms.Join(ctx, semi, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := configureRoom(ctx, alice.Session, semi, map[string]string{"muc#roomconfig_whois": "moderators"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = bob.Join(ctx, semi, "bob")
-	var se *ox.SemiAnonymousError
-	if !errors.Is(err, ox.ErrSemiAnonymous) || !errors.As(err, &se) || !strings.Contains(err.Error(), "semi-anonymous") {
+	_, err = bob.Rooms.Join(ctx, semi, "bob")
+	var se *muc.SemiAnonymousError
+	if !errors.Is(err, muc.ErrSemiAnonymous) || !errors.As(err, &se) || !strings.Contains(err.Error(), "semi-anonymous") {
 		t.Fatalf("joining a semi-anonymous room: %v", err)
 	}
 	t.Log(err)
 	waitOccupants(t, sr, 1) // bob left again
 	// alice, in it when it turned semi-anonymous (status 173), stops too.
-	if _, err := alice.SendGroup(ctx, sr, "x"); !errors.Is(err, ox.ErrSemiAnonymous) {
+	if _, err := alice.Rooms.SendGroup(ctx, sr, "x"); !errors.Is(err, muc.ErrSemiAnonymous) {
 		t.Fatalf("sending to a room that turned semi-anonymous: %v", err)
 	}
 

@@ -15,10 +15,13 @@ import (
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/mam"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/native"
 	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/wot"
 )
 
 const testTimeout = 60 * time.Second
@@ -26,10 +29,14 @@ const testTimeout = 60 * time.Second
 // device is one ox installation (its own store) logged in to an account.
 type device struct {
 	*ox.Client
-	jid   jid.JID
-	key   pgp.KeyInfo
-	close func()
-	once  sync.Once
+	// The features, on the Client before it is served.
+	Rooms   *muc.Rooms
+	Archive *mam.Archive
+	WoT     *wot.WoT
+	jid     jid.JID
+	key     pgp.KeyInfo
+	close   func()
+	once    sync.Once
 }
 
 // newDevice logs local in with a fresh store; with keygen it makes a key.
@@ -59,12 +66,12 @@ func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, 
 		t.Fatal(err)
 	}
 	c := ox.NewClient(s, native.New(st), st)
+	d := newFeatured(c)
 	if setup != nil {
 		setup(c)
 	}
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(f) }()
-	d := &device{Client: c, jid: c.JID()}
 	d.close = func() {
 		prosody.CloseSession(s)
 		select {
@@ -72,6 +79,7 @@ func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, 
 		case <-time.After(5 * time.Second):
 			t.Errorf("%s: Serve did not return", local)
 		}
+		c.Close()
 		st.Close()
 	}
 	t.Cleanup(func() { d.Close(t) })
@@ -82,6 +90,12 @@ func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, 
 		}
 	}
 	return d
+}
+
+// newFeatured is a device for c with the features (rooms, the archive, the
+// web of trust) given to it; c is not served yet.
+func newFeatured(c *ox.Client) *device {
+	return &device{Client: c, jid: c.JID(), Rooms: muc.New(c), Archive: mam.New(c), WoT: wot.New(c)}
 }
 
 // Close logs the device out (once).

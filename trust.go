@@ -133,6 +133,10 @@ func (c *Client) decide(ctx context.Context, j jid.JID, fpr string, firstContact
 	return st, err
 }
 
+// ReasonByUser is the reason recorded with a decision the user took by
+// hand (after comparing fingerprints, or on second thought).
+const ReasonByUser = "decided by you"
+
 // SetTrust records the user's decision about key fpr of j: verified (after
 // comparing fingerprints) or rejected; reason says why, for the history.
 func (c *Client) SetTrust(ctx context.Context, j jid.JID, fpr pgp.Fingerprint, st trust.State, reason string) error {

@@ -17,6 +17,7 @@ import (
 	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
+	"codeberg.org/ox/ox/wot"
 )
 
 // The web of trust over XMPP, as issue 7 checks it: a certification sent
@@ -32,7 +33,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 
 	// alice fetches bob's key, compares its fingerprint (here: the test
 	// knows it), certifies it and sends the certification.
-	rep, err := alice.Certify(ctx, bob.jid, bob.key.Fingerprint)
+	rep, err := alice.WoT.Certify(ctx, bob.jid, bob.key.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 	if st, err := alice.TrustState(ctx, bob.jid, bob.key.Fingerprint); err != nil || st != trust.Verified {
 		t.Errorf("alice's trust in bob's key: %v %v, want verified", st, err)
 	}
-	if r, err := alice.Store.Trust(ctx, bob.jid.String(), bob.key.Fingerprint.String()); err != nil || r.Reason != ox.ReasonCertified {
+	if r, err := alice.Store.Trust(ctx, bob.jid.String(), bob.key.Fingerprint.String()); err != nil || r.Reason != wot.ReasonCertified {
 		t.Errorf("trust record %+v %v", r, err)
 	}
 	if k, err := alice.Backend.Key(ctx, bob.key.Fingerprint); err != nil {
@@ -64,7 +65,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 	if !strings.Contains(m.Body, "certified your key") {
 		t.Errorf("the body for other clients: %q", m.Body)
 	}
-	offers, err := bob.Certifications(ctx)
+	offers, err := bob.WoT.Certifications(ctx)
 	if err != nil || len(offers) != 1 || offers[0].ID != o.ID || offers[0].State != ox.CertificationPending {
 		t.Fatalf("bob's offers: %+v %v", offers, err)
 	}
@@ -74,7 +75,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 	}
 
 	// bob accepts it and publishes his key with it.
-	if _, err := bob.AcceptCertification(ctx, o.ID); err != nil {
+	if _, err := bob.WoT.AcceptCertification(ctx, o.ID); err != nil {
 		t.Fatal(err)
 	}
 	k, err := bob.Backend.Key(ctx, bob.key.Fingerprint)
@@ -84,7 +85,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 	if _, ok := k.CertifiedBy(alice.key.Fingerprint, bobUID); !ok {
 		t.Fatalf("bob's key after accepting: %+v", k.Certifications)
 	}
-	bob.PublishCertifications = true
+	bob.WoT.PublishCertifications()
 	prep, err := bob.Publish(ctx, bob.key.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +120,14 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 		if _, err := carol.Publish(ctx, carol.key.Fingerprint); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := carol.Certify(ctx, bob.jid, bob.key.Fingerprint); err != nil {
+		if _, err := carol.WoT.Certify(ctx, bob.jid, bob.key.Fingerprint); err != nil {
 			t.Fatal(err)
 		}
 		m := bobIn.next(t, "carol's certification")
 		if m.Certification == nil || m.Certification.Err != nil || m.Certification.Certifier != carol.key.Fingerprint {
 			t.Fatalf("bob got %+v", m.Certification)
 		}
-		if err := bob.DeclineCertification(ctx, m.Certification.ID); err != nil {
+		if err := bob.WoT.DeclineCertification(ctx, m.Certification.ID); err != nil {
 			t.Fatal(err)
 		}
 		prep, err := bob.Publish(ctx, bob.key.Fingerprint)
@@ -168,7 +169,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 			if m.Err != nil || m.Certification == nil {
 				t.Fatalf("%s: %+v (err %v)", what, m, m.Err)
 			}
-			var ce *ox.CertificationError
+			var ce *wot.CertificationError
 			if !errors.As(m.Certification.Err, &ce) || !strings.Contains(ce.Error(), reason) || m.Certification.ID != 0 {
 				t.Fatalf("%s: offer %+v, error %v; want refused: %q", what, m.Certification, m.Certification.Err, reason)
 			}
@@ -188,7 +189,7 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 		send(alice, element.Certification{Fingerprint: carol.key.Fingerprint.String(), By: alice.key.Fingerprint.String(), Data: ofCarol})
 		refused("a certification of a key that is not bob's", "certifies key "+carol.key.Fingerprint.String()+", which is not one of your keys")
 		// Nothing of it was kept.
-		offers, err := bob.Certifications(ctx)
+		offers, err := bob.WoT.Certifications(ctx)
 		if err != nil || len(offers) != 2 {
 			t.Errorf("bob keeps %+v %v", offers, err)
 		}
@@ -208,7 +209,7 @@ func TestIntegrationWebOfTrustOtherDevice(t *testing.T) {
 	if _, err := alice.Fetch(ctx, laptop.jid); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := alice.Certify(ctx, laptop.jid, laptop.key.Fingerprint)
+	rep, err := alice.WoT.Certify(ctx, laptop.jid, laptop.key.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestIntegrationWebOfTrustOtherDevice(t *testing.T) {
 	if m.Err != nil || m.Certification != nil || !strings.Contains(m.Body, "certified your key") {
 		t.Fatalf("phone: %+v (err %v), offer %+v", m, m.Err, m.Certification)
 	}
-	if offers, err := phone.Certifications(ctx); err != nil || len(offers) != 0 {
+	if offers, err := phone.WoT.Certifications(ctx); err != nil || len(offers) != 0 {
 		t.Errorf("the phone keeps %+v %v", offers, err)
 	}
 }
@@ -257,12 +258,13 @@ func wotGnuPGDevice(ctx context.Context, t *testing.T, srv *prosody.Server, loca
 	in := make(inbox, 16)
 	c := ox.NewClient(s, g, st)
 	c.OnMessage = func(m *ox.Message) { in <- m }
+	d := newFeatured(c)
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(nil) }()
-	d := &device{Client: c, jid: c.JID()}
 	d.close = func() {
 		prosody.CloseSession(s)
 		<-served
+		c.Close()
 		st.Close()
 	}
 	t.Cleanup(func() { d.Close(t) })
@@ -296,7 +298,7 @@ func TestIntegrationWebOfTrustGnuPG(t *testing.T) {
 	bob, bobIn := wotGnuPGDevice(ctx, t, srv, "bob")
 	bobUID := "xmpp:" + bob.jid.String()
 
-	rep, err := alice.Certify(ctx, bob.jid, bob.key.Fingerprint)
+	rep, err := alice.WoT.Certify(ctx, bob.jid, bob.key.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +312,10 @@ func TestIntegrationWebOfTrustGnuPG(t *testing.T) {
 	if m.Err != nil || m.Certification == nil || m.Certification.Err != nil {
 		t.Fatalf("bob got %+v (err %v), offer %+v", m, m.Err, m.Certification)
 	}
-	if _, err := bob.AcceptCertification(ctx, m.Certification.ID); err != nil {
+	if _, err := bob.WoT.AcceptCertification(ctx, m.Certification.ID); err != nil {
 		t.Fatal(err)
 	}
-	bob.PublishCertifications = true
+	bob.WoT.PublishCertifications()
 	if prep, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil || !slices.Equal(prep.Certifiers, []pgp.Fingerprint{alice.key.Fingerprint}) {
 		t.Fatalf("publish: %+v %v", prep, err)
 	}

@@ -118,7 +118,14 @@ type Message struct {
 	// ChatState is the local name of an XEP-0085 chat state element
 	// outside the encryption ("active", "composing", ...), "" if none.
 	ChatState string
+	// StanzaIDs are the XEP-0359 <stanza-id/> elements, each with the
+	// entity that says it put it there (a server, a room); only the one by
+	// a trusted entity means anything (a sender can write any).
+	StanzaIDs []StanzaID
 }
+
+// StanzaID is one XEP-0359 <stanza-id by id/>.
+type StanzaID struct{ By, ID string }
 
 // ParseMessage reads a <message/> stanza qualified by jabber:client,
 // jabber:server or no namespace at all (a stanza cut out of a stream by a
@@ -179,6 +186,10 @@ func ParseMessage(data []byte) (*Message, error) {
 			modernDelay = modernDelay || c.name.Space == NSDelay
 			m.DelayRaw, _ = c.attrValue("stamp")
 			m.Delay, _ = ParseTime(m.DelayRaw)
+		case c.name.Local == "stanza-id" && c.name.Space == NSStanzaID:
+			by, _ := c.attrValue("by")
+			id, _ := c.attrValue("id")
+			m.StanzaIDs = append(m.StanzaIDs, StanzaID{By: by, ID: id})
 		case c.name.Space == NSChatStates && m.ChatState == "":
 			m.ChatState = c.name.Local
 		}

@@ -32,6 +32,8 @@ const (
 	NSDelay = "urn:xmpp:delay"
 	// NSChatStates is Chat State Notifications (XEP-0085).
 	NSChatStates = "http://jabber.org/protocol/chatstates"
+	// NSStanzaID is XEP-0359 Unique and Stable Stanza IDs.
+	NSStanzaID = "urn:xmpp:sid:0"
 )
 
 // DataNode returns the public key data node of a key:

@@ -6,7 +6,8 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"codeberg.org/ox/ox/internal/xmlx"
 )
 
 const (
@@ -243,57 +244,10 @@ func isNameEnd(c byte) bool {
 	return false
 }
 
-// appendTextEscaped appends s escaped for XML character data: & < > and
-// CR (which a parser would otherwise normalise away). Characters that XML
-// 1.0 cannot carry (and invalid UTF-8) are replaced by U+FFFD.
-func appendTextEscaped(dst []byte, s string) []byte {
-	return appendEscaped(dst, s, false)
-}
+// appendTextEscaped and appendAttrEscaped are ox's one escaper
+// (internal/xmlx), shared with package pep.
+func appendTextEscaped(dst []byte, s string) []byte { return xmlx.AppendText(dst, s) }
 
-// appendAttrEscaped appends s escaped for an attribute value in double
-// quotes: also " and the whitespace characters that attribute value
-// normalisation would turn into spaces.
-func appendAttrEscaped(dst []byte, s string) []byte {
-	return appendEscaped(dst, s, true)
-}
+func appendAttrEscaped(dst []byte, s string) []byte { return xmlx.AppendAttr(dst, s) }
 
-func appendEscaped(dst []byte, s string, attr bool) []byte {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
-			i++
-			continue
-		}
-		i += size
-		switch {
-		case r == '&':
-			dst = append(dst, "&amp;"...)
-		case r == '<':
-			dst = append(dst, "&lt;"...)
-		case r == '>':
-			dst = append(dst, "&gt;"...)
-		case r == '\r':
-			dst = append(dst, "&#xD;"...)
-		case attr && r == '"':
-			dst = append(dst, "&quot;"...)
-		case attr && r == '\n':
-			dst = append(dst, "&#xA;"...)
-		case attr && r == '\t':
-			dst = append(dst, "&#x9;"...)
-		case !isXMLChar(r):
-			dst = append(dst, "\uFFFD"...)
-		default:
-			dst = utf8.AppendRune(dst, r)
-		}
-	}
-	return dst
-}
-
-// isXMLChar reports whether r is a Char of XML 1.0 §2.2.
-func isXMLChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
-}
+func isXMLChar(r rune) bool { return xmlx.IsXMLChar(r) }

@@ -2,7 +2,6 @@ package pep
 
 import (
 	"crypto/sha1" // #nosec G505 -- XEP-0115 ver strings are SHA-1 by protocol; not a security use
-	"encoding/base64"
 	"encoding/xml"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/crypto"
 	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 )
@@ -35,36 +35,26 @@ func DiscoFeatures(features []string) []string {
 	return slices.Compact(all)
 }
 
-// identity is one disco identity, as the XEP-0115 hash sees it.
-type identity struct{ Category, Type, Lang, Name string }
-
-// capsVer computes the XEP-0115 §5.1 verification string: identities
-// sorted by category, type, then xml:lang, each as "category/type/lang/name<",
-// then the features sorted, each as "feature<", SHA-1, base64. (No
-// extended forms: this client publishes none.)
-func capsVer(ids []identity, features []string) string {
-	ids = slices.Clone(ids)
-	slices.SortFunc(ids, func(a, b identity) int {
-		return strings.Compare(a.Category+"/"+a.Type+"/"+a.Lang+"/"+a.Name, b.Category+"/"+b.Type+"/"+b.Lang+"/"+b.Name)
-	})
+// capsVer computes the XEP-0115 §5.1 verification string with mellium's
+// disco.Info.Hash: identities sorted by category, type, then xml:lang,
+// each as "category/type/lang/name<", then the features sorted, each as
+// "feature<", SHA-1, base64. (No extended forms: this client publishes
+// none.) Features are deduplicated first: the hash counts each once.
+func capsVer(ids []info.Identity, features []string) string {
 	features = slices.Clone(features)
 	slices.Sort(features)
 	features = slices.Compact(features)
-	var s strings.Builder
-	for _, id := range ids {
-		s.WriteString(id.Category + "/" + id.Type + "/" + id.Lang + "/" + id.Name + "<")
-	}
+	in := disco.Info{Identity: slices.Clone(ids)}
 	for _, f := range features {
-		s.WriteString(f + "<")
+		in.Features = append(in.Features, info.Feature{Var: f})
 	}
-	sum := sha1.Sum([]byte(s.String())) // #nosec G401 -- protocol-mandated hash
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return in.Hash(sha1.New()) // #nosec G401 -- protocol-mandated hash
 }
 
 // CapsVer is the XEP-0115 ver of this client announcing features: identity
 // client/pc/ox and DiscoFeatures(features).
 func CapsVer(features []string) string {
-	return capsVer([]identity{{Category: IdentityCategory, Type: IdentityType, Name: IdentityName}}, DiscoFeatures(features))
+	return capsVer([]info.Identity{{Category: IdentityCategory, Type: IdentityType, Name: IdentityName}}, DiscoFeatures(features))
 }
 
 // Caps returns the XEP-0115 entity-capabilities element

@@ -5,13 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 )
 
 func TestCapsVer(t *testing.T) {
 	// XEP-0115 §5.2, simple generation example.
-	got := capsVer([]identity{{Category: "client", Type: "pc", Name: "Exodus 0.9.1"}}, []string{
+	got := capsVer([]info.Identity{{Category: "client", Type: "pc", Name: "Exodus 0.9.1"}}, []string{
 		"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
 		"http://jabber.org/protocol/muc", "http://jabber.org/protocol/caps",
 	})
@@ -24,7 +25,7 @@ func TestCapsVer(t *testing.T) {
 	// aHGBcRlWCk0moSumGUB9gYUpEU4= first, then Sb0R3dtmZsLSf1CuGFGYkmNdm1k=
 	// once its features had changed, and it answered the server's queries
 	// for both with its current features: these hash to the second.
-	got = capsVer([]identity{{Category: "client", Type: "console", Name: "Profanity 0.13.1"}}, []string{
+	got = capsVer([]info.Identity{{Category: "client", Type: "console", Name: "Profanity 0.13.1"}}, []string{
 		"jabber:iq:last", "urn:xmpp:message-correct:0", "http://jabber.org/protocol/mood+notify",
 		"eu.siacs.conversations.axolotl.devicelist+notify", "http://jabber.org/protocol/disco#items",
 		"urn:xmpp:ping", "http://jabber.org/protocol/caps", "urn:xmpp:receipts", "urn:xmpp:sid:0",
@@ -108,7 +109,7 @@ func TestDiscoHandler(t *testing.T) {
 			t.Fatalf("node %q: answer %s", node, resp)
 		}
 		// The answer hashes to the ver announced.
-		if got := capsVer([]identity{{Category: "client", Type: "pc", Name: r.Query.Identity[0].Name}}, feats); got != ver {
+		if got := capsVer([]info.Identity{{Category: "client", Type: "pc", Name: r.Query.Identity[0].Name}}, feats); got != ver {
 			t.Fatalf("answer hashes to %s, caps say %s", got, ver)
 		}
 	}

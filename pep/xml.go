@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox/internal/xmlx"
 )
 
 // Namespaces used on the wire.
@@ -23,7 +24,6 @@ const (
 	NSPubSubErrors = "http://jabber.org/protocol/pubsub#errors"
 	nsDataForm     = "jabber:x:data"
 	nsStanzas      = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	nsXML          = "http://www.w3.org/XML/1998/namespace"
 
 	formPublishOptions = "http://jabber.org/protocol/pubsub#publish-options"
 	formNodeConfig     = "http://jabber.org/protocol/pubsub#node_config"
@@ -40,7 +40,8 @@ const (
 	maxDepth = 128
 )
 
-var errTooLarge = errors.New("pep: XML too large or too deeply nested")
+// errTooLarge is xmlx.ErrTooLarge with this package's prefix.
+var errTooLarge = fmt.Errorf("pep: %w", xmlx.ErrTooLarge)
 
 // tokenSlice is an xml.TokenReader over a slice of tokens.
 type tokenSlice struct {
@@ -160,154 +161,14 @@ func isNSDecl(a xml.Attr) bool {
 	return (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Space == "xmlns"
 }
 
-// xmlWriter serializes namespace-resolved tokens (as xml.Decoder.Token
-// returns them) as self-contained XML: the root declares its namespace,
-// children declare theirs only where it changes, and namespaced attributes
-// get prefixes declared where they are used. Comments, processing
-// instructions and directives are dropped.
-type xmlWriter struct {
-	buf     []byte
-	stack   []wscope
-	pending bool // a start tag is open and may still become "/>"
-	limit   int
-	nprefix int // prefixes made so far
-}
-
-type wscope struct {
-	name     string
-	def      string            // default namespace in scope
-	prefixes map[string]string // namespace URI -> prefix, declared on this element
-}
-
-func (w *xmlWriter) prefixFor(uri string) (string, bool) {
-	for i := len(w.stack) - 1; i >= 0; i-- {
-		if p, ok := w.stack[i].prefixes[uri]; ok {
-			return p, true
-		}
-	}
-	return "", false
-}
-
-func (w *xmlWriter) closePending() {
-	if w.pending {
-		w.buf = append(w.buf, '>')
-		w.pending = false
-	}
-}
-
-func (w *xmlWriter) write(tok xml.Token) error {
-	switch t := tok.(type) {
-	case xml.StartElement:
-		if len(w.stack) >= maxDepth {
-			return errTooLarge
-		}
-		w.closePending()
-		def := ""
-		if len(w.stack) > 0 {
-			def = w.stack[len(w.stack)-1].def
-		}
-		sc := wscope{name: t.Name.Local, def: def}
-		w.buf = append(w.buf, '<')
-		w.buf = append(w.buf, t.Name.Local...)
-		if t.Name.Space != def || len(w.stack) == 0 && t.Name.Space != "" {
-			w.buf = append(w.buf, ` xmlns="`...)
-			w.buf = appendEscaped(w.buf, t.Name.Space, true)
-			w.buf = append(w.buf, '"')
-			sc.def = t.Name.Space
-		}
-		w.stack = append(w.stack, sc)
-		top := &w.stack[len(w.stack)-1]
-		for _, a := range t.Attr {
-			if isNSDecl(a) || a.Name.Local == "" {
-				continue
-			}
-			w.buf = append(w.buf, ' ')
-			switch a.Name.Space {
-			case "":
-			case nsXML, "xml":
-				w.buf = append(w.buf, "xml:"...)
-			default:
-				p, ok := w.prefixFor(a.Name.Space)
-				if !ok {
-					if top.prefixes == nil {
-						top.prefixes = make(map[string]string)
-					}
-					w.nprefix++
-					p = fmt.Sprintf("ns%d", w.nprefix)
-					top.prefixes[a.Name.Space] = p
-					w.buf = append(w.buf, "xmlns:"...)
-					w.buf = append(w.buf, p...)
-					w.buf = append(w.buf, `="`...)
-					w.buf = appendEscaped(w.buf, a.Name.Space, true)
-					w.buf = append(w.buf, `" `...)
-				}
-				w.buf = append(w.buf, p...)
-				w.buf = append(w.buf, ':')
-			}
-			w.buf = append(w.buf, a.Name.Local...)
-			w.buf = append(w.buf, `="`...)
-			w.buf = appendEscaped(w.buf, a.Value, true)
-			w.buf = append(w.buf, '"')
-		}
-		w.pending = true
-	case xml.EndElement:
-		if len(w.stack) == 0 {
-			return errors.New("pep: unbalanced XML")
-		}
-		name := w.stack[len(w.stack)-1].name
-		w.stack = w.stack[:len(w.stack)-1]
-		if w.pending {
-			w.buf = append(w.buf, "/>"...)
-			w.pending = false
-		} else {
-			w.buf = append(w.buf, "</"...)
-			w.buf = append(w.buf, name...)
-			w.buf = append(w.buf, '>')
-		}
-	case xml.CharData:
-		if len(w.stack) == 0 {
-			return nil // whitespace between stanzas or around a root
-		}
-		w.closePending()
-		w.buf = appendEscaped(w.buf, string(t), false)
-	}
-	if w.limit > 0 && len(w.buf) > w.limit {
-		return errTooLarge
-	}
-	return nil
-}
-
 // readElement serializes the next element of r (skipping anything before
-// it) up to its end tag, reading no further. It returns io.EOF when r ends
-// before any element starts.
+// it) up to its end tag, reading no further (xmlx.ReadElement).
 func readElement(r xml.TokenReader, limit int) ([]byte, error) {
-	w := xmlWriter{limit: limit}
-	started := false
-	for {
-		tok, err := r.Token()
-		if tok != nil {
-			if _, ok := tok.(xml.StartElement); ok {
-				started = true
-			}
-			if started {
-				if werr := w.write(tok); werr != nil {
-					return nil, werr
-				}
-				if len(w.stack) == 0 {
-					return w.buf, nil
-				}
-			}
-		}
-		if err == io.EOF {
-			if !started {
-				return nil, io.EOF
-			}
-			return nil, io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return nil, err
-		}
+	b, err := xmlx.ReadElement(r, limit, maxDepth)
+	if errors.Is(err, xmlx.ErrTooLarge) {
+		err = errTooLarge
 	}
+	return b, err
 }
 
 // subtree serializes the element that start opens, reading from d up to its
@@ -328,32 +189,6 @@ func (p *prepend) Token() (xml.Token, error) {
 		return t, nil
 	}
 	return p.r.Token()
-}
-
-func appendEscaped(dst []byte, s string, inAttr bool) []byte {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '&':
-			dst = append(dst, "&amp;"...)
-		case r == '<':
-			dst = append(dst, "&lt;"...)
-		case r == '>':
-			dst = append(dst, "&gt;"...)
-		case r == '"' && inAttr:
-			dst = append(dst, "&quot;"...)
-		case r == '\r':
-			dst = append(dst, "&#xD;"...)
-		case (r == '\n' || r == '\t') && inAttr:
-			dst = append(dst, fmt.Sprintf("&#x%X;", r)...)
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, "\uFFFD"...)
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
 }
 
 // exchange sends an IQ of type typ to to (the zero JID: the account itself)

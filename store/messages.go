@@ -19,6 +19,16 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bo
 	return n == 1, nil
 }
 
+// IsDelivered reports whether the message with the server's stanza-id id
+// was handed to the user already.
+func (s *Store) IsDelivered(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM delivered WHERE stanza_id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Pending is a message that could not be read yet.
 type Pending struct {
 	ID       int64
@@ -26,11 +36,14 @@ type Pending struct {
 	Stanza   []byte
 	Received time.Time
 	Reason   string
+	// StanzaID is the server's stanza-id (XEP-0359), if any: a second copy
+	// of the message is not kept again.
+	StanzaID string
 }
 
 // AddPending keeps a message to try again later.
 func (s *Store) AddPending(ctx context.Context, p Pending) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO pending (sender, stanza, received, reason) VALUES (?, ?, ?, ?)`, p.Sender, p.Stanza, p.Received.Unix(), p.Reason)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO pending (sender, stanza, received, reason, stanza_id) VALUES (?, ?, ?, ?, ?)`, p.Sender, p.Stanza, p.Received.Unix(), p.Reason, p.StanzaID)
 	if err != nil {
 		return 0, fmt.Errorf("store: keep pending message: %w", err)
 	}
@@ -40,9 +53,9 @@ func (s *Store) AddPending(ctx context.Context, p Pending) (int64, error) {
 // PendingFrom returns the messages from sender that wait, oldest first; an
 // empty sender means all.
 func (s *Store) PendingFrom(ctx context.Context, sender string) ([]Pending, error) {
-	q, args := `SELECT id, sender, stanza, received, reason FROM pending ORDER BY id`, []any{}
+	q, args := `SELECT id, sender, stanza, received, reason, stanza_id FROM pending ORDER BY id`, []any{}
 	if sender != "" {
-		q, args = `SELECT id, sender, stanza, received, reason FROM pending WHERE sender = ? ORDER BY id`, []any{sender}
+		q, args = `SELECT id, sender, stanza, received, reason, stanza_id FROM pending WHERE sender = ? ORDER BY id`, []any{sender}
 	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -53,7 +66,7 @@ func (s *Store) PendingFrom(ctx context.Context, sender string) ([]Pending, erro
 	for rows.Next() {
 		var p Pending
 		var at int64
-		if err := rows.Scan(&p.ID, &p.Sender, &p.Stanza, &at, &p.Reason); err != nil {
+		if err := rows.Scan(&p.ID, &p.Sender, &p.Stanza, &at, &p.Reason, &p.StanzaID); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		p.Received = time.Unix(at, 0).UTC()
@@ -91,4 +104,60 @@ func (s *Store) SetMAMCursor(ctx context.Context, archive, id string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// Inboxed is an incoming message kept in the inbox until the client reads
+// it: Meta is the client's own record of how it arrived.
+type Inboxed struct {
+	ID     int64
+	Stanza []byte
+	Meta   []byte
+}
+
+// AddInbox keeps an incoming message for the client to read later, after
+// those kept before it.
+func (s *Store) AddInbox(ctx context.Context, stanza, meta []byte) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO inbox (stanza, meta) VALUES (?, ?)`, stanza, meta); err != nil {
+		return fmt.Errorf("store: keep an incoming message: %w", err)
+	}
+	return nil
+}
+
+// Inbox returns up to n kept incoming messages, oldest first.
+func (s *Store) Inbox(ctx context.Context, n int) ([]Inboxed, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, stanza, meta FROM inbox ORDER BY id LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []Inboxed
+	for rows.Next() {
+		var m Inboxed
+		if err := rows.Scan(&m.ID, &m.Stanza, &m.Meta); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// DeleteInbox forgets a kept incoming message once it was read.
+func (s *Store) DeleteInbox(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM inbox WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// HasPending reports whether a message with the server's stanza-id id is
+// kept as pending already.
+func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending WHERE stanza_id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	return n > 0, nil
 }

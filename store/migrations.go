@@ -108,4 +108,17 @@ CREATE TABLE certifications (
 );
 CREATE INDEX certifications_target ON certifications(target, state);
 `,
+	// 6: the inbox, where incoming messages wait when the client's worker
+	// is behind (they are read from there in order; nothing is dropped),
+	// and the server's stanza-id of a pending message, so that a second
+	// copy of it (offline store, archive, carbon) is not kept twice.
+	`
+CREATE TABLE inbox (
+	id        INTEGER PRIMARY KEY,
+	stanza    BLOB NOT NULL,       -- the message as received (unwrapped)
+	meta      BLOB NOT NULL        -- how it arrived (JSON: origin, delivery time, stanza-id, sender)
+);
+ALTER TABLE pending ADD COLUMN stanza_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX pending_stanza_id ON pending(stanza_id) WHERE stanza_id != '';
+`,
 }

@@ -39,7 +39,7 @@ func TestInitialReasonsByPolicy(t *testing.T) {
 			}
 		}
 	}
-	if ByPolicy("by you ('ox trust verify')") {
+	if ByPolicy("decided by you") {
 		t.Error("a decision by the user taken for a policy's")
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
-	"codeberg.org/ox/ox/check"
-	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -55,42 +55,15 @@ func init() {
 			// One trailing newline is the shell's, not the message's.
 			text = bytes.TrimSuffix(bytes.TrimSuffix(text, []byte("\n")), []byte("\r"))
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				signer, err := ownKey(ctx, s, "")
+				// The same key resolution as 'ox send' (announced, usable,
+				// trusted), from what is stored, and to self too
+				// (XEP-0373 §3.1).
+				el, rep, err := s.Encrypt(ctx, to, string(text))
 				if err != nil {
 					return err
 				}
-				var fprs []pgp.Fingerprint
-				for _, j := range to {
-					ks, err := recipientKeys(ctx, s, j)
-					if err != nil {
-						return err
-					}
-					fprs = append(fprs, ks...)
-				}
-				// Always to self too (XEP-0373 §3.1), so our other devices and
-				// the archive can read what we sent.
-				self, err := usableOwnKeys(ctx, s)
-				if err != nil {
-					return err
-				}
-				for _, k := range self {
-					if k.Usable(s.now()) == nil {
-						fprs = append(fprs, k.Fingerprint)
-					}
-				}
-				c, err := element.NewContent(element.KindSigncrypt, to, s.now(), element.BodyPayload(string(text)))
-				if err != nil {
-					return err
-				}
-				plain, err := c.Marshal()
-				if err != nil {
-					return err
-				}
-				ct, err := s.backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer.Fingerprint, Recipients: fprs})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "%s\n", element.MarshalOpenPGP(ct))
+				fmt.Fprintf(e.stdout, "%s\n", el)
+				warnLeftOut(e.stderr, rep)
 				return nil
 			})
 		},
@@ -108,7 +81,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&from, "from", "", "the sender's `JID` (default: the message's from attribute)")
 			fs.StringVar(&at, "at", "", "judge times as if the message arrived at `TIME` (XEP-0082; default: its delay stamp, or now)")
-			fs.DurationVar(&window, "window", check.DefaultWindow, "how far time stamps may be off")
+			fs.DurationVar(&window, "window", ox.DefaultWindow, "how far time stamps may be off")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 0 {
@@ -118,51 +91,38 @@ func init() {
 			if err != nil {
 				return err
 			}
-			m, err := element.ParseMessage(data)
-			if err != nil {
-				return withHint(err, "give an <openpgp xmlns='urn:xmpp:openpgp:0'> element or a <message/> stanza holding one")
-			}
-			if len(m.OpenPGP) == 0 {
-				return errors.New("the input holds no <openpgp/> element: it is not an OX message")
-			}
-			var sender jid.JID
-			switch {
-			case from != "":
-				if sender, err = parseAccount(from); err != nil {
+			var o ox.DecryptOptions
+			if from != "" {
+				if o.From, err = parseAccount(from); err != nil {
 					return &usageError{"--from: " + err.Error()}
 				}
-			case m.FromRaw != "" && m.From.Localpart() != "":
-				sender = m.From.Bare()
-			default:
-				return usagef("who sent it? give --from JID (the input has no from attribute)")
-			}
-			delivered := time.Now()
-			if !m.Delay.IsZero() {
-				delivered = m.Delay
 			}
 			if at != "" {
-				t, err := element.ParseTime(at)
+				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
-					return &usageError{"--at: " + err.Error()}
+					return &usageError{"--at: want a time like 2026-11-26T11:29:33Z: " + err.Error()}
 				}
-				delivered = t
+				o.At = t
 			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				o, err := s.backend.Open(ctx, m.OpenPGP)
-				if err != nil {
-					return openHint(err, sender)
+				s.Window = window
+				m, err := s.Decrypt(ctx, data, o)
+				switch {
+				case errors.Is(err, ox.ErrNoSender):
+					return usagef("who sent it? give --from JID (the input has no from attribute)")
+				case errors.Is(err, ox.ErrNotOX):
+					return errors.New("the input holds no <openpgp/> element: it is not an OX message")
+				case err != nil:
+					return withHint(err, "give an <openpgp xmlns='urn:xmpp:openpgp:0'> element or a <message/> stanza holding one")
+				case m.Err != nil:
+					return receiveHint(m.Err, m.From.Bare())
 				}
-				v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: s.jid, Delivered: delivered}, check.Options{Window: window})
-				if err != nil {
-					return checkHint(err, sender)
-				}
-				body, _ := v.Content.Body()
-				fmt.Fprint(e.stdout, body)
-				if !strings.HasSuffix(body, "\n") {
+				fmt.Fprint(e.stdout, m.Body)
+				if !strings.HasSuffix(m.Body, "\n") {
 					fmt.Fprintln(e.stdout)
 				}
-				fmt.Fprintf(e.stderr, "ox: good signature from %s, key %s, signed %s\n", sender, v.Signer.Fingerprint, v.SignatureTime.Format(time.RFC3339))
-				for _, w := range v.Warnings {
+				fmt.Fprintf(e.stderr, "ox: good signature from %s, key %s, signed %s\n", m.From.Bare(), m.Signer, m.SignedAt.UTC().Format(time.RFC3339))
+				for _, w := range m.Warnings {
 					fmt.Fprintf(e.stderr, "ox: warning: %s\n", w)
 				}
 				return nil
@@ -171,34 +131,22 @@ func init() {
 	})
 }
 
-// recipientKeys returns a contact's usable keys, or an error that names
-// what is missing: no key at all, or each key's reason.
-func recipientKeys(ctx context.Context, s *session, j jid.JID) ([]pgp.Fingerprint, error) {
-	ks, err := s.backend.Lookup(ctx, j)
-	if err != nil {
-		return nil, err
+// warnLeftOut names the recipients' keys a message was not encrypted to.
+func warnLeftOut(w io.Writer, rep *ox.SendReport) {
+	for _, f := range rep.Undecided {
+		fmt.Fprintf(w, "ox: warning: key %s is undecided, so that device cannot read it; compare fingerprints and run 'ox trust verify JID %s'\n", f, f)
 	}
-	if len(ks) == 0 {
-		return nil, withHint(fmt.Errorf("no key for %s: no certificate with the user ID %s is stored", j, pgp.UserID(j)),
-			"import the contact's key with 'ox cert import FILE'")
+	for _, f := range rep.Unannounced {
+		fmt.Fprintf(w, "ox: warning: key %s is stored but not announced by its owner, so it was not encrypted to\n", f)
 	}
-	var out []pgp.Fingerprint
-	var why []string
-	for _, k := range ks {
-		if err := k.Usable(s.now()); err != nil {
-			var ue *pgp.KeyUnusableError
-			if errors.As(err, &ue) {
-				why = append(why, strings.TrimPrefix(ue.Error(), "pgp: "))
-			}
-			continue
-		}
-		out = append(out, k.Fingerprint)
+}
+
+// receiveHint says what to do about a refused message.
+func receiveHint(err error, sender jid.JID) error {
+	if h := openHint(err, sender); h != err {
+		return h
 	}
-	if len(out) == 0 {
-		return nil, withHint(fmt.Errorf("no usable key for %s: %s", j, strings.Join(why, "; ")),
-			"ask "+j.String()+" for a current key and import it with 'ox cert import FILE'")
-	}
-	return out, nil
+	return checkHint(err, sender)
 }
 
 func openHint(err error, sender jid.JID) error {
@@ -215,16 +163,16 @@ func openHint(err error, sender jid.JID) error {
 }
 
 func checkHint(err error, sender jid.JID) error {
-	var se *check.SignatureError
+	var se *ox.SignatureError
 	var pse *pgp.SignatureError
 	if errors.As(err, &se) && errors.As(err, &pse) && pse.Unknown {
 		return withHint(err, "import "+sender.String()+"'s key with 'ox cert import FILE' and try again")
 	}
-	var sm *check.SignerMismatchError
+	var sm *ox.SignerMismatchError
 	if errors.As(err, &sm) {
 		return withHint(err, "the message is not from "+sender.String()+"; do not trust it")
 	}
-	var te *check.TimeError
+	var te *ox.TimeError
 	if errors.As(err, &te) {
 		return withHint(err, "if it is an old message, give its arrival time with --at")
 	}

@@ -15,10 +15,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/gnupg"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 func version() string {
@@ -108,15 +106,16 @@ func (e *env) whichAccount() (jid.JID, string, error) {
 	return jid.JID{}, "", withHint(fmt.Errorf("%s holds several accounts (%s)", data, strings.Join(names, ", ")), "say which with --account JID (or OX_JID)")
 }
 
-// session is an open account.
+// session is an open account: a Client without a session to the server
+// until connect gives it one.
 type session struct {
+	*ox.Client
 	jid     jid.JID
-	store   *store.Store
 	backend pgp.Backend
 	now     func() time.Time
 }
 
-func (s *session) Close() { s.backend.Close(); s.store.Close() }
+func (s *session) Close() { s.Client.Close() }
 
 // open opens the current account's store; with create unset, an account
 // that has no data yet is an error that says how to start.
@@ -129,29 +128,14 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := filepath.Join(dir, "ox.db")
-	// With GnuPG the keys live in the GnuPG home; the store keeps the rest
-	// (announcements, trust, pending messages) and is made on first use.
-	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) && !create && kind != "gnupg" {
-		return nil, withHint(fmt.Errorf("account %s has no keys yet (%s)", j, dir),
-			"make a key with 'ox --account "+j.String()+" key generate', or import yours with 'ox key import FILE'")
+	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: j, Dir: dir, Backend: kind, GnuPGHome: gpgHome, Create: create})
+	if errors.Is(err, ox.ErrNoAccount) {
+		return nil, withHint(err, "make a key with 'ox --account "+j.String()+" key generate', or import yours with 'ox key import FILE'")
 	}
-	var be pgp.Backend
-	if kind == "gnupg" {
-		g, err := gnupg.New(gnupg.Options{Home: gpgHome})
-		if err != nil {
-			return nil, err
-		}
-		be = g
-	}
-	st, err := store.Open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	if be == nil {
-		be = native.New(st)
-	}
-	return &session{jid: j, store: st, backend: be, now: time.Now}, nil
+	return &session{Client: c, jid: j, backend: c.Backend, now: time.Now}, nil
 }
 
 // backendFor says which OpenPGP backend an account uses: OX_BACKEND, or the

@@ -178,7 +178,7 @@ func report(w io.Writer, err error) int {
 		return 0
 	}
 	msg := err.Error()
-	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: "} {
+	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: ", "muc: ", "mam: ", "wot: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	fmt.Fprintf(w, "ox: error: %s\n", oneLine(msg))
@@ -189,6 +189,8 @@ func report(w io.Writer, err error) int {
 		fmt.Fprintf(w, "ox: hint: %s\n", h.hint)
 	case errors.As(err, &lib) && lib.Hint() != "":
 		fmt.Fprintf(w, "ox: hint: %s\n", oneLine(lib.Hint()))
+	case libraryHint(err) != "":
+		fmt.Fprintf(w, "ox: hint: %s\n", libraryHint(err))
 	}
 	var u *usageError
 	if errors.As(err, &u) {

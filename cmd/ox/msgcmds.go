@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/mam"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -54,8 +55,8 @@ func init() {
 			o.client.MaxKeyAge = -1
 			rep, err := o.client.Send(ctx, to, text)
 			var nk *ox.NoUsableKeyError
-			if errors.As(err, &nk) && len(nk.Undecided) > 0 {
-				return withHint(err, "nothing was sent; compare fingerprints with "+to.String()+" ('ox trust show "+to.String()+"') and decide as said")
+			if errors.As(err, &nk) && len(nk.Undecided)+len(nk.NeverValidInGnuPG) > 0 {
+				return withHint(err, "nothing was sent; "+usableKeyHint(nk))
 			}
 			if errors.As(err, &nk) {
 				return withHint(err, "nothing was sent; ask "+to.String()+" to publish a current OX key, or import one with 'ox cert import FILE'")
@@ -135,8 +136,8 @@ func init() {
 			// What arrived while this device was away and went to another
 			// device (so not to the offline store): from the archive.
 			for {
-				_, err := o.client.CatchUp(ctx)
-				if errors.Is(err, ox.ErrMoreInArchive) {
+				_, err := o.archive.CatchUp(ctx)
+				if errors.Is(err, mam.ErrMoreInArchive) {
 					continue
 				}
 				if err != nil {

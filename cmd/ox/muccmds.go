@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/muc"
 )
 
 // roomFlags are what the room commands share: the connection and the nick.
@@ -41,7 +42,7 @@ func parseRoom(s string) (jid.JID, error) {
 }
 
 // join connects and enters the room.
-func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*ox.Client), opts ...ox.JoinOption) (*online, *ox.Room, error) {
+func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*ox.Client), opts ...muc.JoinOption) (*online, *muc.Room, error) {
 	o, err := e.connectWith(ctx, &f.net, false, setup)
 	if err != nil {
 		return nil, nil, err
@@ -50,7 +51,7 @@ func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*
 	if nick == "" {
 		nick = o.jid.Localpart()
 	}
-	r, err := o.client.Join(ctx, room, nick, opts...)
+	r, err := o.rooms.Join(ctx, room, nick, opts...)
 	if err != nil {
 		o.Close()
 		return nil, nil, joinHint(err)
@@ -59,9 +60,9 @@ func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*
 }
 
 func joinHint(err error) error {
-	var je *ox.JoinError
+	var je *muc.JoinError
 	switch {
-	case errors.Is(err, ox.ErrSemiAnonymous):
+	case errors.Is(err, muc.ErrSemiAnonymous):
 		return withHint(err, "OX needs a non-anonymous room; nothing was sent or read there")
 	case errors.As(err, &je) && je.Condition == "conflict":
 		return withHint(err, "choose another nick with --nick")
@@ -70,16 +71,16 @@ func joinHint(err error) error {
 }
 
 // leave leaves the room, then logs out.
-func leave(o *online, r *ox.Room) {
+func leave(o *online, r *muc.Room) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	o.client.Leave(ctx, r)
+	o.rooms.Leave(ctx, r)
 	o.Close()
 }
 
 // warnMissing names, one line each, the participants who cannot read what
 // is sent to the room.
-func warnMissing(w io.Writer, rep *ox.GroupReport) {
+func warnMissing(w io.Writer, rep *muc.GroupReport) {
 	for _, p := range rep.Missing {
 		fmt.Fprintf(w, "ox: warning: %s cannot read it: %s\n", p.Name(), p.Reason)
 	}
@@ -108,16 +109,16 @@ func init() {
 				return err
 			}
 			ctx := context.Background()
-			o, r, err := e.join(ctx, &sendFlags, room, nil, ox.MaxHistory(0))
+			o, r, err := e.join(ctx, &sendFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			rep, err := o.client.SendGroup(ctx, r, text)
+			rep, err := o.rooms.SendGroup(ctx, r, text)
 			if rep != nil {
 				warnMissing(e.stderr, rep)
 			}
-			if errors.Is(err, ox.ErrNoGroupRecipients) {
+			if errors.Is(err, muc.ErrNoGroupRecipients) {
 				return withHint(err, "ask the others to publish a current OX key ('ox key publish')")
 			}
 			if err != nil {
@@ -149,12 +150,12 @@ func init() {
 				return &usageError{err.Error()}
 			}
 			ctx := context.Background()
-			o, r, err := e.join(ctx, &whoFlags, room, nil, ox.MaxHistory(0))
+			o, r, err := e.join(ctx, &whoFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			rep, err := o.client.GroupRecipients(ctx, r)
+			rep, err := o.rooms.GroupRecipients(ctx, r)
 			if err != nil {
 				return pepHint(err)
 			}
@@ -205,9 +206,9 @@ func init() {
 				}
 			})
 			show, done := pr.show, pr.done
-			var opts []ox.JoinOption
+			var opts []muc.JoinOption
 			if history >= 0 {
-				opts = append(opts, ox.MaxHistory(history))
+				opts = append(opts, muc.MaxHistory(history))
 			}
 			o, r, err := e.join(ctx, &listenFlags, room, func(c *ox.Client) { c.OnMessage = show }, opts...)
 			if err != nil {

@@ -17,6 +17,9 @@ import (
 	"mellium.im/xmpp"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/mam"
+	"codeberg.org/ox/ox/muc"
+	"codeberg.org/ox/ox/wot"
 )
 
 // netFlags are the connection settings a command may override.
@@ -34,12 +37,15 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&n.timeout, "connect-timeout", 30*time.Second, "give up connecting to the server after `DURATION`")
 }
 
-// online is a connected account.
+// online is a connected account, with the features the commands use.
 type online struct {
 	*session
-	xmpp   *xmpp.Session
-	client *ox.Client
-	served chan error // Serve's end
+	xmpp    *xmpp.Session
+	client  *ox.Client
+	rooms   *muc.Rooms
+	archive *mam.Archive
+	wot     *wot.WoT
+	served  chan error // Serve's end
 }
 
 func (o *online) Close() {
@@ -99,16 +105,17 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 		}
 		return nil, withHint(err, "check the server address (--server, OX_SERVER) and, for a private server, its CA (--ca-file)")
 	}
-	c := ox.NewClient(x, s.backend, s.store)
+	c := s.Client
+	c.Session = x
 	if ac.Layout == "compact" {
 		c.Layout = ox.LayoutCompact
 	}
+	o := &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1)}
 	if setup != nil {
 		setup(c)
 	}
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(nil) }()
-	return &online{session: s, xmpp: x, client: c, served: served}, nil
+	go func() { o.served <- c.Serve(nil) }()
+	return o, nil
 }
 
 func first(s ...string) string {

@@ -10,9 +10,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/backup"
-	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/gnupg"
 )
 
 func init() {
@@ -51,7 +49,7 @@ func init() {
 			case "native":
 			case "gnupg":
 				// Say now, not at the first message, that gpg is missing or too old.
-				if _, err := gnupg.New(gnupg.Options{Home: ac.GnuPGHome}); err != nil {
+				if err := ox.CheckGnuPG(ac.GnuPGHome); err != nil {
 					return err
 				}
 			default:
@@ -183,7 +181,9 @@ func init() {
 			if err != nil {
 				return err
 			}
-			o.client.PublishCertifications = withCerts
+			if withCerts {
+				o.wot.PublishCertifications()
+			}
 			rep, err := o.client.Publish(ctx, k.Fingerprint)
 			if err != nil {
 				return pepHint(err)
@@ -192,7 +192,7 @@ func init() {
 			if withCerts {
 				fmt.Fprintf(e.stderr, "ox: with the certifications by %d key(s) you accepted\n", len(rep.Certifiers))
 			}
-			for _, r := range []pep.PublishResult{rep.Data, rep.Metadata} {
+			for _, r := range []ox.PublishResult{rep.Data, rep.Metadata} {
 				if r.Fallback != "" {
 					fmt.Fprintf(e.stderr, "ox: warning: %s\n", r.Fallback)
 				}
@@ -383,11 +383,11 @@ func init() {
 
 func pepHint(err error) error {
 	switch {
-	case errors.Is(err, pep.ErrUnsupported):
+	case errors.Is(err, ox.ErrPEPUnsupported):
 		return withHint(err, "the server does not offer PEP (XEP-0163), which OX needs")
-	case errors.Is(err, pep.ErrForbidden):
+	case errors.Is(err, ox.ErrPEPForbidden):
 		return withHint(err, "the server or the contact does not let you read or write that node")
-	case errors.Is(err, pep.ErrAccessModel):
+	case errors.Is(err, ox.ErrAccessModel):
 		return withHint(err, "the server cannot make the node private; nothing was published")
 	}
 	return err

@@ -18,11 +18,9 @@ import (
 	"codeberg.org/ox/ox/trust"
 )
 
-// offlineClient is an ox.Client over the account's store, without a
-// session: trust decisions need no server.
-func offlineClient(s *session) *ox.Client {
-	return &ox.Client{Backend: s.backend, Store: s.store}
-}
+// offlineClient is the account's ox.Client, without a session: trust
+// decisions need no server.
+func offlineClient(s *session) *ox.Client { return s.Client }
 
 func init() {
 	register(&command{
@@ -36,23 +34,23 @@ func init() {
 			if fs.NArg() > 1 {
 				return usagef("trust list takes at most one JID")
 			}
-			who := ""
+			var who jid.JID
 			if fs.NArg() == 1 {
 				j, err := parseAccount(fs.Arg(0))
 				if err != nil {
 					return &usageError{err.Error()}
 				}
-				who = j.String()
+				who = j
 			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				recs, err := s.store.TrustOf(ctx, who)
+				recs, err := s.TrustRecords(ctx, who)
 				if err != nil {
 					return err
 				}
 				for _, r := range recs {
 					fmt.Fprintf(e.stdout, "%s  %s  %-9s since %s  %s\n", r.JID, r.Fingerprint, r.State, r.Since.Format(time.RFC3339), r.Reason)
 				}
-				log, err := s.store.TrustLog(ctx, who)
+				log, err := s.TrustHistory(ctx, who)
 				if err != nil {
 					return err
 				}
@@ -166,7 +164,7 @@ func init() {
 					if !k.HasUserID(j) {
 						return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
 					}
-					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, "by you ('ox trust "+v.name+"')"); err != nil {
+					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, ox.ReasonByUser); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stderr, "ox: %s's key %s is now %s\n", j, f, v.state)

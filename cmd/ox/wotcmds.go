@@ -13,7 +13,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/wot"
 )
 
 // The web of trust over XMPP: certify a contact's key and send them the
@@ -48,7 +48,7 @@ func init() {
 			}
 			defer o.Close()
 			o.client.MaxKeyAge = -1 // a one-shot command: read the contact's announcements now
-			rep, err := o.client.Certify(ctx, j, f)
+			rep, err := o.wot.Certify(ctx, j, f)
 			if rep != nil {
 				fmt.Fprintln(e.stdout, rep.Target)
 				v := ""
@@ -82,7 +82,7 @@ func init() {
 				return usagef("trust certifications takes no arguments")
 			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				offers, err := offlineClient(s).Certifications(ctx)
+				offers, err := wot.New(s.Client).Certifications(ctx)
 				if err != nil {
 					return err
 				}
@@ -107,11 +107,11 @@ func init() {
 				return err
 			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				o, err := offlineClient(s).AcceptCertification(ctx, id)
-				if errors.Is(err, store.ErrNotFound) {
+				o, err := wot.New(s.Client).AcceptCertification(ctx, id)
+				if errors.Is(err, ox.ErrNotFound) {
 					return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
 				}
-				var ce *ox.CertificationError
+				var ce *wot.CertificationError
 				if errors.As(err, &ce) {
 					return withHint(err, "nothing was merged; decline it with 'ox trust decline-certification "+strconv.FormatInt(id, 10)+"'")
 				}
@@ -137,7 +137,7 @@ func init() {
 				return err
 			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
-				if err := offlineClient(s).DeclineCertification(ctx, id); errors.Is(err, store.ErrNotFound) {
+				if err := wot.New(s.Client).DeclineCertification(ctx, id); errors.Is(err, ox.ErrNotFound) {
 					return withHint(fmt.Errorf("no certification %d", id), "see 'ox trust certifications'")
 				} else if err != nil {
 					return err

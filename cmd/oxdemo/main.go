@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/prosody"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 func main() {
@@ -32,7 +32,6 @@ func main() {
 type person struct {
 	name   string
 	client *ox.Client
-	store  *store.Store
 	key    pgp.KeyInfo
 	inbox  chan *ox.Message
 	served chan error
@@ -82,17 +81,19 @@ func run() error {
 }
 
 func login(ctx context.Context, srv *prosody.Server, dir, name string) (*person, error) {
-	st, err := store.Open(ctx, filepath.Join(dir, name, "ox.db"))
+	// The account's keys and state, in its own directory (embedded backend).
+	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: jid.MustParse(srv.JID(name)), Dir: filepath.Join(dir, name), Create: true})
 	if err != nil {
 		return nil, err
 	}
 	s, err := srv.Dial(ctx, name, name+"-pass", "oxdemo")
 	if err != nil {
-		st.Close()
+		c.Close()
 		return nil, err
 	}
-	p := &person{name: name, store: st, inbox: make(chan *ox.Message, 4), served: make(chan error, 1)}
-	p.client = ox.NewClient(s, native.New(st), st)
+	c.Session = s
+	p := &person{name: name, inbox: make(chan *ox.Message, 4), served: make(chan error, 1)}
+	p.client = c
 	p.client.OnMessage = func(m *ox.Message) { p.inbox <- m }
 	go func() { p.served <- p.client.Serve(nil) }()
 	me := p.client.JID()
@@ -116,7 +117,7 @@ func login(ctx context.Context, srv *prosody.Server, dir, name string) (*person,
 func (p *person) close() {
 	ox.CloseSession(p.client.Session)
 	<-p.served
-	p.store.Close()
+	p.client.Close()
 }
 
 func exchange(ctx context.Context, from, to *person, text string) error {

@@ -1,11 +1,10 @@
-package ox
+package muc
 
 import (
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
@@ -49,7 +49,7 @@ const (
 // ErrSemiAnonymous: the room does not give its occupants' real JIDs to
 // everyone (XEP-0045 §7.2.4), so OX can neither encrypt to them nor verify
 // who wrote a message. errors.Is matches a *SemiAnonymousError.
-var ErrSemiAnonymous = errors.New("ox: the room is not non-anonymous")
+var ErrSemiAnonymous = errors.New("muc: the room is not non-anonymous")
 
 // SemiAnonymousError: Join refused a room (and left it), or SendGroup a
 // room that turned semi-anonymous after the join.
@@ -60,7 +60,7 @@ type SemiAnonymousError struct {
 }
 
 func (e *SemiAnonymousError) Error() string {
-	return fmt.Sprintf("ox: room %s is semi-anonymous (%s): it does not show its occupants' real JIDs, which OX needs to encrypt to them and to verify them; ask its owner to make it non-anonymous (muc#roomconfig_whois = anyone)", e.Room, e.Why)
+	return fmt.Sprintf("muc: room %s is semi-anonymous (%s): it does not show its occupants' real JIDs, which OX needs to encrypt to them and to verify them; ask its owner to make it non-anonymous (muc#roomconfig_whois = anyone)", e.Room, e.Why)
 }
 
 // Is makes errors.Is(err, ErrSemiAnonymous) true.
@@ -68,10 +68,10 @@ func (e *SemiAnonymousError) Is(target error) bool { return target == ErrSemiAno
 
 // ErrNoGroupRecipients: nobody in the room but the account has a usable
 // key, so SendGroup sent nothing (never plaintext).
-var ErrNoGroupRecipients = errors.New("ox: nobody else in the room has a usable key")
+var ErrNoGroupRecipients = errors.New("muc: nobody else in the room has a usable key")
 
 // ErrNotInRoom: the room is not joined (never, or no longer).
-var ErrNotInRoom = errors.New("ox: not in the room")
+var ErrNotInRoom = errors.New("muc: not in the room")
 
 // JoinError is the room's refusal of a join (XEP-0045 §7.2), e.g.
 // "conflict" for a nick in use.
@@ -83,7 +83,7 @@ type JoinError struct {
 }
 
 func (e *JoinError) Error() string {
-	s := fmt.Sprintf("ox: %s refused the join as %q: %s", e.Room, e.Nick, e.Condition)
+	s := fmt.Sprintf("muc: %s refused the join as %q: %s", e.Room, e.Nick, e.Condition)
 	if why, ok := joinConditions[e.Condition]; ok {
 		s += " (" + why + ")"
 	}
@@ -128,8 +128,6 @@ type Room struct {
 	JID jid.JID
 	// Nick is the account's nick in it, as the room assigned it at join.
 	Nick string
-
-	c *Client
 
 	mu           sync.Mutex
 	nick         string
@@ -193,37 +191,46 @@ func (r *Room) Joined() bool {
 	return r.state == roomJoined
 }
 
-// mucRooms are a Client's joined rooms, by bare JID.
-type mucRooms struct {
+// Rooms are the rooms one Client is in: the client's group chat.
+type Rooms struct {
+	c *ox.Client
+
 	mu sync.Mutex
-	m  map[string]*Room
+	m  map[string]*Room // joined rooms, by bare JID
 }
 
-func (c *Client) room(j jid.JID) *Room {
-	c.muc.mu.Lock()
-	defer c.muc.mu.Unlock()
-	return c.muc.m[j.Bare().String()]
+// New gives c the handlers for rooms and group chat OX messages (presence
+// from rooms, group messages, subjects, status messages) and returns its
+// Rooms; call it before c is served.
+func New(c *ox.Client) *Rooms {
+	rs := &Rooms{c: c, m: map[string]*Room{}}
+	c.Handle(rs.handlers()...)
+	c.SetGroupAttributor(rs.attributeLater)
+	return rs
 }
 
-func (c *Client) addRoom(r *Room) bool {
-	c.muc.mu.Lock()
-	defer c.muc.mu.Unlock()
-	if c.muc.m == nil {
-		c.muc.m = map[string]*Room{}
-	}
+func (rs *Rooms) room(j jid.JID) *Room {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.m[j.Bare().String()]
+}
+
+func (rs *Rooms) addRoom(r *Room) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	k := r.JID.String()
-	if old, ok := c.muc.m[k]; ok && old != r {
+	if old, ok := rs.m[k]; ok && old != r {
 		return false
 	}
-	c.muc.m[k] = r
+	rs.m[k] = r
 	return true
 }
 
-func (c *Client) dropRoom(r *Room) {
-	c.muc.mu.Lock()
-	defer c.muc.mu.Unlock()
-	if c.muc.m[r.JID.String()] == r {
-		delete(c.muc.m, r.JID.String())
+func (rs *Rooms) dropRoom(r *Room) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m[r.JID.String()] == r {
+		delete(rs.m, r.JID.String())
 	}
 }
 
@@ -258,42 +265,42 @@ func RoomPassword(p string) JoinOption {
 // OnMessage like live ones).
 //
 // Serve must be running: the room's answers arrive through it.
-func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...JoinOption) (*Room, error) {
+func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...JoinOption) (*Room, error) {
 	cfg := joinConfig{history: -1}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	room = room.Bare()
 	if room.Localpart() == "" {
-		return nil, fmt.Errorf("ox: %s is not a room: want a JID like room@conference.example.org", room)
+		return nil, fmt.Errorf("muc: %s is not a room: want a JID like room@conference.example.org", room)
 	}
 	full, err := room.WithResource(nick)
 	if err != nil || nick == "" {
-		return nil, fmt.Errorf("ox: %q is not a valid nick: %v", nick, err)
+		return nil, fmt.Errorf("muc: %q is not a valid nick: %v", nick, err)
 	}
 	r := &Room{
-		JID: room, c: c, nick: full.Resourcepart(),
+		JID: room, nick: full.Resourcepart(),
 		occupants: map[string]Occupant{}, affiliations: map[string]string{}, echo: map[string]chan struct{}{},
 		joined: make(chan struct{}), joinErr: make(chan *JoinError, 1), subject: make(chan struct{}), left: make(chan struct{}),
 	}
-	if !c.addRoom(r) {
-		return nil, fmt.Errorf("ox: already in %s", room)
+	if !rs.addRoom(r) {
+		return nil, fmt.Errorf("muc: already in %s", room)
 	}
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	if err := c.Session.Send(jctx, stanza.Presence{To: full}.Wrap(joinPayload(cfg))); err != nil {
-		c.dropRoom(r)
-		return nil, fmt.Errorf("ox: join %s: %w", room, err)
+	if err := rs.c.Session.Send(jctx, stanza.Presence{To: full}.Wrap(joinPayload(cfg))); err != nil {
+		rs.dropRoom(r)
+		return nil, fmt.Errorf("muc: join %s: %w", room, err)
 	}
 	select {
 	case <-r.joined:
 	case je := <-r.joinErr:
-		c.dropRoom(r)
+		rs.dropRoom(r)
 		return nil, je
 	case <-jctx.Done():
-		c.dropRoom(r)
-		c.Session.Send(context.Background(), stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil))
-		return nil, fmt.Errorf("ox: %s did not let %s in: %w", room, nick, jctx.Err())
+		rs.dropRoom(r)
+		rs.c.Session.Send(context.Background(), stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil))
+		return nil, fmt.Errorf("muc: %s did not let %s in: %w", room, nick, jctx.Err())
 	}
 	r.mu.Lock()
 	r.Nick = r.nick
@@ -303,7 +310,7 @@ func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 		// A new room (status 201), perhaps locked until its owner
 		// configures it (XEP-0045 §10.1): make it non-anonymous, as OX
 		// needs, keeping the service's defaults for the rest.
-		c.configureNew(jctx, room)
+		rs.configureNew(jctx, room)
 	}
 
 	// The room's configuration, as its service discovery states it.
@@ -312,7 +319,7 @@ func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	if !status100 {
 		why = append(why, "no status code 100 in its presence")
 	}
-	if info, err := disco.GetInfo(jctx, "", room, c.Session); err == nil {
+	if info, err := disco.GetInfo(jctx, "", room, rs.c.Session); err == nil {
 		for _, f := range info.Features {
 			switch f.Var {
 			case "muc_nonanonymous":
@@ -325,7 +332,7 @@ func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	}
 	if !nonAnon || semi {
 		lctx, lcancel := context.WithTimeout(context.Background(), leaveTimeout)
-		c.Leave(lctx, r)
+		rs.Leave(lctx, r)
 		lcancel()
 		return nil, &SemiAnonymousError{Room: room, Why: strings.Join(why, "; ")}
 	}
@@ -333,7 +340,7 @@ func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	r.nonAnonymous = true
 	r.mu.Unlock()
 
-	c.readAffiliations(jctx, r, []string{"owner", "admin", "member"})
+	rs.readAffiliations(jctx, r, []string{"owner", "admin", "member"})
 
 	t := time.NewTimer(subjectWait)
 	defer t.Stop()
@@ -350,7 +357,7 @@ func (c *Client) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 // created with muc#roomconfig_whois = anyone (XEP-0045 §10.1.3, §10.2);
 // if the service refuses, it asks for an instant room (§10.1.2) so that
 // the room is at least unlocked. Join then finds out what the room is.
-func (c *Client) configureNew(ctx context.Context, room jid.JID) {
+func (rs *Rooms) configureNew(ctx context.Context, room jid.JID) {
 	field := func(name, value string) xml.TokenReader {
 		return xmlstream.Wrap(
 			xmlstream.Wrap(xmlstream.Token(xml.CharData(value)), xml.StartElement{Name: xml.Name{Local: "value"}}),
@@ -363,7 +370,7 @@ func (c *Client) configureNew(ctx context.Context, room jid.JID) {
 			Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "submit"}},
 		})
 		q := xmlstream.Wrap(form, xml.StartElement{Name: xml.Name{Space: nsMUCOwner, Local: "query"}})
-		return c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.SetIQ, To: room}, nil)
+		return rs.c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.SetIQ, To: room}, nil)
 	}
 	if submit(field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"), field("muc#roomconfig_whois", "anyone")) != nil {
 		submit()
@@ -392,7 +399,7 @@ func (r *Room) endHistory() {
 
 // readAffiliations asks the room for its affiliation lists (XEP-0045 §9.5,
 // §10.5, §10.8); a list the room does not show the account is skipped.
-func (c *Client) readAffiliations(ctx context.Context, r *Room, lists []string) {
+func (rs *Rooms) readAffiliations(ctx context.Context, r *Room, lists []string) {
 	var allowed []string
 	for _, aff := range lists {
 		var res struct {
@@ -405,7 +412,7 @@ func (c *Client) readAffiliations(ctx context.Context, r *Room, lists []string) 
 			xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "affiliation"}, Value: aff}}}),
 			xml.StartElement{Name: xml.Name{Space: nsMUCAdmin, Local: "query"}},
 		)
-		if err := c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.GetIQ, To: r.JID}, &res); err != nil {
+		if err := rs.c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.GetIQ, To: r.JID}, &res); err != nil {
 			continue // forbidden for most: only admins (or members of members-only rooms) may
 		}
 		allowed = append(allowed, aff)
@@ -429,11 +436,11 @@ func (c *Client) readAffiliations(ctx context.Context, r *Room, lists []string) 
 
 // Leave leaves the room (XEP-0045 §7.14) and waits, briefly, for the room
 // to confirm it. A room the account is no longer in is no error.
-func (c *Client) Leave(ctx context.Context, r *Room) error {
+func (rs *Rooms) Leave(ctx context.Context, r *Room) error {
 	r.mu.Lock()
 	state, nick := r.state, r.nick
 	r.mu.Unlock()
-	defer c.dropRoom(r)
+	defer rs.dropRoom(r)
 	if state == roomLeft {
 		return nil
 	}
@@ -441,8 +448,8 @@ func (c *Client) Leave(ctx context.Context, r *Room) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Session.Send(ctx, stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil)); err != nil {
-		return fmt.Errorf("ox: leave %s: %w", r.JID, err)
+	if err := rs.c.Session.Send(ctx, stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil)); err != nil {
+		return fmt.Errorf("muc: leave %s: %w", r.JID, err)
 	}
 	t := time.NewTimer(leaveTimeout)
 	defer t.Stop()
@@ -503,7 +510,7 @@ type GroupReport struct {
 // now: every occupant and affiliate (but the account) with their usable
 // announced keys, fetched as Send does, and those without. The lists of
 // affiliates the room let Join read are read again.
-func (c *Client) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, error) {
+func (rs *Rooms) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, error) {
 	r.mu.Lock()
 	state, semi, lists, why := r.state, r.semi, r.lists, r.leftWhy
 	r.mu.Unlock()
@@ -517,17 +524,17 @@ func (c *Client) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, er
 		return nil, &SemiAnonymousError{Room: r.JID, Why: semi}
 	}
 	if len(lists) > 0 {
-		c.readAffiliations(ctx, r, lists)
+		rs.readAffiliations(ctx, r, lists)
 	}
 	rep := &GroupReport{Room: r.JID}
-	for _, p := range r.participants(c.JID()) {
+	for _, p := range r.participants(rs.c.JID()) {
 		if p.JID.Equal(jid.JID{}) {
 			p.Reason = "the room does not give their real JID"
 			rep.Missing = append(rep.Missing, p)
 			continue
 		}
-		ks, err := c.usableKeys(ctx, p.JID)
-		var nk *NoUsableKeyError
+		ks, err := rs.c.UsableKeys(ctx, p.JID)
+		var nk *ox.NoUsableKeyError
 		switch {
 		case errors.As(err, &nk):
 			p.Reason = strings.Join(nk.Reasons, "; ")
@@ -554,12 +561,13 @@ func (c *Client) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, er
 // Participants without a usable key are listed in the report's Missing;
 // when nobody but the account has one, nothing is sent (the error is
 // ErrNoGroupRecipients, and the report says why).
-func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupReport, error) {
-	signer, err := c.signingKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := c.GroupRecipients(ctx, r)
+func (rs *Rooms) SendGroup(ctx context.Context, r *Room, body string) (*GroupReport, error) {
+	return rs.SendPayload(ctx, r, element.BodyPayload(body))
+}
+
+// SendPayload is SendGroup with the <signcrypt/>'s payload given whole.
+func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*GroupReport, error) {
+	rep, err := rs.GroupRecipients(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -573,26 +581,13 @@ func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupRep
 	r.mu.Lock()
 	nick := r.nick
 	r.mu.Unlock()
-	rep.Self = c.selfKeys(ctx, signer)
-	all := append(keys, rep.Self...)
-	slices.SortFunc(all, func(a, b pgp.Fingerprint) int { return strings.Compare(a.String(), b.String()) })
-	all = slices.Compact(all)
-	content, err := element.NewContent(element.KindSigncrypt, []jid.JID{r.JID}, c.now(), element.BodyPayload(body))
+	sealed, err := rs.c.Seal(ctx, []jid.JID{r.JID}, keys, payload)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := content.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	ct, err := c.Backend.Seal(ctx, plain, pgp.SealOptions{Signer: signer, Recipients: all})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkStanzaSize(r.JID, ct, len(all)); err != nil {
-		return nil, err
-	}
-	rep.ID = randomID()
+	rep.Self = sealed.Self
+	ct := sealed.OpenPGP
+	rep.ID = ox.NewID()
 	echo := make(chan struct{})
 	r.mu.Lock()
 	r.echo[rep.ID] = echo
@@ -610,7 +605,7 @@ func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupRep
 	defer cancel()
 	refused := make(chan error, 1)
 	go func() {
-		resp, err := c.Session.SendMessageElement(sctx, oxMessagePayload(ct), stanza.Message{To: r.JID, Type: stanza.GroupChatMessage, ID: rep.ID})
+		resp, err := rs.c.Session.SendMessageElement(sctx, ox.MessagePayload(ct), stanza.Message{To: r.JID, Type: stanza.GroupChatMessage, ID: rep.ID})
 		if err != nil {
 			refused <- err
 			return
@@ -636,15 +631,15 @@ func (c *Client) SendGroup(ctx context.Context, r *Room, body string) (*GroupRep
 		}
 		var se stanza.Error
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("ox: %s refused the message from %s: %s", r.JID, nick, stanzaErrorText(se))
+			return nil, fmt.Errorf("muc: %s refused the message from %s: %s", r.JID, nick, stanzaErrorText(se))
 		}
-		return nil, fmt.Errorf("ox: send to %s: %w", r.JID, err)
+		return nil, fmt.Errorf("muc: send to %s: %w", r.JID, err)
 	case <-sctx.Done():
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return nil, fmt.Errorf("ox: %s did not reflect the message within %v, so it may not have reached the room", r.JID, echoTimeout)
+	return nil, fmt.Errorf("muc: %s did not reflect the message within %v, so it may not have reached the room", r.JID, echoTimeout)
 }
 
 func stanzaErrorText(se stanza.Error) string {
@@ -655,20 +650,6 @@ func stanzaErrorText(se stanza.Error) string {
 		}
 	}
 	return s
-}
-
-// oxMessagePayload is what an OX message carries beside <openpgp/>: the
-// plaintext fallback, EME (XEP-0380) and a store hint (XEP-0334).
-func oxMessagePayload(ct []byte) xml.TokenReader {
-	return xmlstream.MultiReader(
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(Fallback)), xml.StartElement{Name: xml.Name{Local: "body"}}),
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(element.MarshalOpenPGPText(ct))), xml.StartElement{Name: xml.Name{Space: element.NS, Local: "openpgp"}}),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSEME, Local: "encryption"}, Attr: []xml.Attr{
-			{Name: xml.Name{Local: "namespace"}, Value: element.NS},
-			{Name: xml.Name{Local: "name"}, Value: "OpenPGP for XMPP"},
-		}}),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: element.NSHints, Local: "store"}}),
-	)
 }
 
 // participants are the room's occupants and affiliates other than me, one
@@ -721,16 +702,16 @@ func (r *Room) participants(me jid.JID) []GroupParticipant {
 // rooms (occupants coming and going, our own join and leave, refusals),
 // group chat OX messages, the subject (the end of the replayed history)
 // and status messages (a room changing its configuration).
-func (c *Client) mucHandlers() []mux.Option {
+func (rs *Rooms) handlers() []mux.Option {
 	openpgp := xml.Name{Space: element.NS, Local: "openpgp"}
 	userX := xml.Name{Space: nsMUCUser, Local: "x"}
 	return []mux.Option{
-		mux.PresenceFunc(stanza.AvailablePresence, userX, c.onRoomPresence),
-		mux.PresenceFunc(stanza.UnavailablePresence, userX, c.onRoomPresence),
-		mux.PresenceFunc(stanza.ErrorPresence, xml.Name{Local: "error"}, c.onRoomPresence),
-		mux.MessageFunc(stanza.GroupChatMessage, openpgp, c.onStanza(c.groupArrival)),
-		mux.MessageFunc(stanza.GroupChatMessage, xml.Name{Local: "subject"}, c.onRoomSubject),
-		mux.MessageFunc(stanza.GroupChatMessage, userX, c.onRoomStatus),
+		mux.PresenceFunc(stanza.AvailablePresence, userX, rs.onRoomPresence),
+		mux.PresenceFunc(stanza.UnavailablePresence, userX, rs.onRoomPresence),
+		mux.PresenceFunc(stanza.ErrorPresence, xml.Name{Local: "error"}, rs.onRoomPresence),
+		mux.MessageFunc(stanza.GroupChatMessage, openpgp, rs.onGroupMessage),
+		mux.MessageFunc(stanza.GroupChatMessage, xml.Name{Local: "subject"}, rs.onRoomSubject),
+		mux.MessageFunc(stanza.GroupChatMessage, userX, rs.onRoomStatus),
 	}
 }
 
@@ -795,7 +776,7 @@ type roomPresence struct {
 // onRoomPresence follows a room's presence on the session's goroutine, so
 // that each group message is attributed with the occupants as they were
 // when it arrived.
-func (c *Client) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder) error {
+func (rs *Rooms) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder) error {
 	raw, err := pep.ReadStanza(t)
 	if err != nil {
 		return nil
@@ -808,12 +789,12 @@ func (c *Client) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder)
 	if err != nil {
 		return nil
 	}
-	r := c.room(from)
+	r := rs.room(from)
 	if r == nil {
 		return nil
 	}
 	if r.presence(from.Resourcepart(), &p) {
-		c.dropRoom(r)
+		rs.dropRoom(r)
 	}
 	return nil
 }
@@ -906,8 +887,8 @@ func (r *Room) presence(nick string, p *roomPresence) (gone bool) {
 }
 
 // onRoomSubject: the subject ends the replayed history (XEP-0045 §7.2.15).
-func (c *Client) onRoomSubject(m stanza.Message, _ xmlstream.TokenReadEncoder) error {
-	if r := c.room(m.From); r != nil {
+func (rs *Rooms) onRoomSubject(m stanza.Message, _ xmlstream.TokenReadEncoder) error {
+	if r := rs.room(m.From); r != nil {
 		r.mu.Lock()
 		joined := r.state == roomJoined
 		r.mu.Unlock()
@@ -921,11 +902,11 @@ func (c *Client) onRoomSubject(m stanza.Message, _ xmlstream.TokenReadEncoder) e
 // onRoomStatus follows status messages from the room itself (XEP-0045
 // §10.2.1): 172 it turned non-anonymous, 173 semi-anonymous, 174 fully
 // anonymous; and affiliation changes of people not in the room.
-func (c *Client) onRoomStatus(m stanza.Message, t xmlstream.TokenReadEncoder) error {
+func (rs *Rooms) onRoomStatus(m stanza.Message, t xmlstream.TokenReadEncoder) error {
 	if m.From.Resourcepart() != "" {
 		return nil
 	}
-	r := c.room(m.From)
+	r := rs.room(m.From)
 	if r == nil {
 		return nil
 	}
@@ -980,7 +961,22 @@ type groupExtras struct {
 			JID  string `xml:"jid,attr"`
 		} `xml:"address"`
 	} `xml:"http://jabber.org/protocol/address addresses"`
-	X []mucUserX `xml:"http://jabber.org/protocol/muc#user x"`
+	X         []mucUserX `xml:"http://jabber.org/protocol/muc#user x"`
+	StanzaIDs []struct {
+		By string `xml:"by,attr"`
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:sid:0 stanza-id"`
+}
+
+// stanzaID is the room's own stanza-id on the message (XEP-0359 §3): its
+// archive id; one the sender wrote does not count.
+func (g *groupExtras) stanzaID(room jid.JID) string {
+	for _, s := range g.StanzaIDs {
+		if by, err := jid.Parse(s.By); err == nil && by.Equal(room) {
+			return s.ID
+		}
+	}
+	return ""
 }
 
 // roomDelay is the room's own <delay/> stamp on a replayed message; zero
@@ -1020,52 +1016,61 @@ func (g *groupExtras) historyJID() jid.JID {
 	return jid.JID{}
 }
 
-// groupArrival attributes a group message as it comes off the session,
-// with the room's state at that moment: the real JID behind the nick; for
-// a message the room replays on join, the room's delay stamp and the real
-// JID the room wrote on it. It also tells SendGroup that the room
-// reflected its message. A message that cannot be attributed is handed
-// over as rejected.
-func (c *Client) groupArrival(raw []byte) (received, bool) {
-	r, err := c.attribute(raw, true)
+// onGroupMessage attributes a group OX message as it comes off the
+// session, with the room's state at that moment (the real JID behind the
+// nick; for a message the room replays on join, the room's delay stamp and
+// the real JID the room wrote on it), tells SendPayload that the room
+// reflected its message, and hands it to the pipeline. One that cannot be
+// attributed goes to the pipeline too, to be shown as rejected.
+func (rs *Rooms) onGroupMessage(_ stanza.Message, t xmlstream.TokenReadEncoder) error {
+	raw, err := pep.ReadStanza(t)
 	if err != nil {
-		m, perr := element.ParseMessage(raw)
-		if perr != nil {
-			return received{}, false
+		return nil // a broken stanza must not end the session
+	}
+	in, err := rs.attribute(raw, true)
+	if err != nil {
+		in = ox.Incoming{Raw: raw, Origin: ox.OriginLive, Refused: err}
+		var head struct {
+			From string `xml:"from,attr"`
 		}
-		out := &Message{From: m.From, To: m.To, Type: m.Type, ID: m.ID, Delivered: c.now(), Err: err}
-		if room := m.From.Bare(); m.From.Resourcepart() != "" {
-			out.Room, out.Nick, out.To = room, m.From.Resourcepart(), room
-			out.StanzaID = stanzaIDBy(raw, room)
-		}
-		c.queue <- func(ctx context.Context) {
-			if m, err := c.deliver(ctx, out); err == nil && m != nil {
-				c.emit(m)
+		if xml.Unmarshal(raw, &head) == nil {
+			if from, perr := jid.Parse(head.From); perr == nil && from.Resourcepart() != "" {
+				in.Group = &ox.GroupSender{Room: from.Bare(), Nick: from.Resourcepart()}
 			}
 		}
-		return received{}, false
 	}
-	return r, true
+	rs.c.Enqueue(in)
+	return nil
+}
+
+// attributeLater attributes a group message that was not seen arriving
+// (one handed to Client.Receive) with the rooms as they are now.
+func (rs *Rooms) attributeLater(raw []byte) (*ox.GroupSender, time.Time, error) {
+	in, err := rs.attribute(raw, false)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return in.Group, in.Delivered, nil
 }
 
 // attribute finds who wrote a group message, with the room's state now.
-func (c *Client) attribute(raw []byte, live bool) (received, error) {
+func (rs *Rooms) attribute(raw []byte, live bool) (ox.Incoming, error) {
 	var g groupExtras
 	if err := xml.Unmarshal(raw, &g); err != nil {
-		return received{}, fmt.Errorf("ox: unreadable group message: %w", err)
+		return ox.Incoming{}, fmt.Errorf("muc: unreadable group message: %w", err)
 	}
 	from, err := jid.Parse(g.From)
 	if err != nil {
-		return received{}, fmt.Errorf("ox: a group message with an invalid from %q", g.From)
+		return ox.Incoming{}, fmt.Errorf("muc: a group message with an invalid from %q", g.From)
 	}
 	room := from.Bare()
-	rm := c.room(room)
+	rm := rs.room(room)
 	if rm == nil {
-		return received{}, fmt.Errorf("ox: a group message from %s, a room ox is not in", room)
+		return ox.Incoming{}, fmt.Errorf("muc: a group message from %s, a room ox is not in", room)
 	}
 	nick := from.Resourcepart()
 	if nick == "" {
-		return received{}, fmt.Errorf("ox: a group message from room %s itself, not from an occupant", room)
+		return ox.Incoming{}, fmt.Errorf("muc: a group message from room %s itself, not from an occupant", room)
 	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
@@ -1076,49 +1081,32 @@ func (c *Client) attribute(raw []byte, live bool) (received, error) {
 		}
 	}
 	if rm.state == roomJoining {
-		return received{}, fmt.Errorf("ox: a group message from %s before ox had joined it", from)
+		return ox.Incoming{}, fmt.Errorf("muc: a group message from %s before ox had joined it", from)
 	}
-	r := received{raw: raw, stanzaID: stanzaIDBy(raw, room), delivered: c.now()}
+	in := ox.Incoming{Raw: raw, Origin: ox.OriginLive, Delivered: rs.now(), Group: &ox.GroupSender{Room: room, Nick: nick, StanzaID: g.stanzaID(room)}}
 	stamp := g.roomDelay(room)
 	if rm.history && !stamp.IsZero() {
 		// The replayed history: the people who wrote may have left, or
 		// their nick be someone else's by now.
-		r.delivered = stamp
-		r.sender = g.historyJID()
+		in.Origin, in.Delivered = ox.OriginRoomHistory, stamp
+		in.Group.Sender = g.historyJID()
 	}
-	if r.sender.Equal(jid.JID{}) {
+	if in.Group.Sender.Equal(jid.JID{}) {
 		o, ok := rm.occupants[nick]
 		switch {
 		case !ok:
-			return received{}, fmt.Errorf("ox: %s is not an occupant of %s, so who wrote the message is unknown", nick, room)
+			return ox.Incoming{}, fmt.Errorf("muc: %s is not an occupant of %s, so who wrote the message is unknown", nick, room)
 		case o.JID.Equal(jid.JID{}):
-			return received{}, fmt.Errorf("ox: %s does not give %s's real JID, so the message cannot be verified", room, nick)
+			return ox.Incoming{}, fmt.Errorf("muc: %s does not give %s's real JID, so the message cannot be verified", room, nick)
 		}
-		r.sender = o.JID
+		in.Group.Sender = o.JID
 	}
-	return r, nil
+	return in, nil
 }
 
-// groupSender fills in a group message's sender (the real JID behind the
-// nick, attributed when it arrived; else now) and returns it as a bare
-// JID for the checks, which compare the content's <to/> with the room.
-func (c *Client) groupSender(r received, m *element.Message, out *Message) (jid.JID, error) {
-	room := m.From.Bare()
-	out.Room, out.Nick, out.To = room, m.From.Resourcepart(), room
-	out.StanzaID = stanzaIDBy(r.raw, room) // the room's archive id, not one the sender wrote
-	if r.sender.Equal(jid.JID{}) {
-		// Not seen arriving (Receive, or a kept message): attribute it
-		// with the room as it is now.
-		a, err := c.attribute(r.raw, false)
-		if err != nil {
-			return jid.JID{}, err
-		}
-		r.sender = a.sender
-		if r.delivered.IsZero() {
-			out.Delivered = a.delivered
-		}
+func (rs *Rooms) now() time.Time {
+	if rs.c.Now != nil {
+		return rs.c.Now()
 	}
-	out.From = r.sender
-	out.Sent = r.sender.Bare().Equal(c.JID())
-	return r.sender.Bare(), nil
+	return time.Now()
 }

@@ -1,27 +1,40 @@
-package ox
+package wot
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"mellium.im/xmpp/jid"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
 )
 
-// The web of trust over XMPP, in the four steps of XEP-0373's field notes:
-// get the contact's key, verify its fingerprint, certify it, send the
-// certification back. The certification travels as ox's <certification/>
-// (element.NSCertification) in the payload of a <signcrypt/> message; the
-// receiver checks it, keeps it as an offer, and merges it into its own key
-// only when the user accepts it, then publishes it only when asked to
-// (Client.PublishCertifications).
+// WoT is the web of trust of one Client.
+type WoT struct {
+	c *ox.Client
+}
+
+// New gives c the web of trust: certifications in accepted messages are
+// kept as offers (ox.Message.Certification). Call it before c is served.
+func New(c *ox.Client) *WoT {
+	w := &WoT{c: c}
+	c.OnAccepted(w.noteCertification)
+	return w
+}
+
+// PublishCertifications makes the Client's Publish put on the data node
+// the key with the certifications of its user ID that the user accepted
+// (AcceptCertification), by certifiers whose keys the user has not
+// rejected since; without it only the minimal key goes out.
+func (w *WoT) PublishCertifications() {
+	w.c.SetPublicKeySource(w.publicForPublish)
+}
 
 // ReasonCertified is the reason recorded with the trust decision that
 // Certify makes: the user compared the fingerprint and certified the key.
@@ -39,7 +52,7 @@ type CertifyReport struct {
 	Trust    trust.State
 	Validity string
 	// Sent says to which keys the message with the certification went.
-	Sent *SendReport
+	Sent *ox.SendReport
 }
 
 // Certify certifies the contact's key fpr with the account's key and sends
@@ -61,11 +74,12 @@ type CertifyReport struct {
 // When the message cannot be sent, the certification is made and recorded
 // all the same; the error says so, and Certify may be called again: it
 // sends the same certification.
-func (c *Client) Certify(ctx context.Context, contact jid.JID, fpr pgp.Fingerprint) (*CertifyReport, error) {
+func (w *WoT) Certify(ctx context.Context, contact jid.JID, fpr pgp.Fingerprint) (*CertifyReport, error) {
+	c := w.c
 	contact = contact.Bare()
 	k, err := c.Backend.Key(ctx, fpr)
 	if errors.Is(err, pgp.ErrNotFound) {
-		if _, ferr := c.Fetch(ctx, contact); ferr != nil && !errors.Is(ferr, ErrNoKeysPublished) {
+		if _, ferr := c.Fetch(ctx, contact); ferr != nil && !errors.Is(ferr, ox.ErrNoKeysPublished) {
 			return nil, ferr
 		}
 		k, err = c.Backend.Key(ctx, fpr)
@@ -88,7 +102,7 @@ func (c *Client) Certify(ctx context.Context, contact jid.JID, fpr pgp.Fingerpri
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	signer, err := c.signingKey(ctx)
+	signer, err := c.SigningKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -132,36 +146,6 @@ func userIDFor(k pgp.KeyInfo, j jid.JID) (string, bool) {
 	return "", false
 }
 
-// The states of a CertificationOffer.
-const (
-	CertificationPending  = store.CertificationPending
-	CertificationAccepted = store.CertificationAccepted
-	CertificationDeclined = store.CertificationDeclined
-)
-
-// CertificationOffer is a certification of one of the account's keys that
-// a contact sent (Message.Certification): kept until the user accepts it
-// (AcceptCertification merges it into the key) or declines it.
-type CertificationOffer struct {
-	// ID names the offer for AcceptCertification and
-	// DeclineCertification; zero for an offer that was refused (Err).
-	ID   int64
-	From jid.JID // the sender, bare
-	// Certifier is the key that made the certification: the key that
-	// signed the message. Target is the account's key it certifies.
-	Certifier, Target pgp.Fingerprint
-	// UserIDs are Target's user IDs that Certifier certified (when the
-	// offer was checked: on arrival and on acceptance).
-	UserIDs  []string
-	Received time.Time
-	State    string // CertificationPending, CertificationAccepted, CertificationDeclined
-	// Trust is the user's trust in the certifier's key.
-	Trust trust.State
-	// Err says why ox refused the offer: a *CertificationError. A refused
-	// offer is not kept.
-	Err error
-}
-
 // CertificationError: a certification ox refuses to keep or merge, and why.
 type CertificationError struct {
 	From   jid.JID
@@ -177,7 +161,8 @@ func (e *CertificationError) Error() string {
 // message without one. It is offered only in an accepted 1:1 message to
 // the account, and must certify one of the account's own keys, by the key
 // that signed the message; anything else is refused with the reason.
-func (c *Client) noteCertification(ctx context.Context, m *Message) {
+func (w *WoT) noteCertification(ctx context.Context, m *ox.Message) {
+	c := w.c
 	if m == nil || m.Err != nil || m.Pending || m.Sent || m.Type == "groupchat" || len(m.Payload) == 0 {
 		return
 	}
@@ -186,7 +171,7 @@ func (c *Client) noteCertification(ctx context.Context, m *Message) {
 		return
 	}
 	from := m.From.Bare()
-	o := &CertificationOffer{From: from, Certifier: m.Signer, Received: m.Delivered, Trust: m.Trust}
+	o := &ox.CertificationOffer{From: from, Certifier: m.Signer, Received: m.Delivered, Trust: m.Trust}
 	m.Certification = o
 	refuse := func(format string, a ...any) {
 		o.Err = &CertificationError{From: from, Reason: fmt.Sprintf(format, a...)}
@@ -202,7 +187,7 @@ func (c *Client) noteCertification(ctx context.Context, m *Message) {
 		return
 	}
 	o.Target = target
-	if own, err := c.Backend.Key(ctx, target); (err != nil || !own.Secret) && c.otherDevice(ctx, target) {
+	if own, err := c.Backend.Key(ctx, target); (err != nil || !own.Secret) && w.otherDevice(ctx, target) {
 		// For another device of the account (a carbon copy): that device
 		// keeps the offer; here the body says what it is.
 		m.Certification = nil
@@ -212,7 +197,7 @@ func (c *Client) noteCertification(ctx context.Context, m *Message) {
 		refuse("it claims to be by key %s, but the message is signed by key %s", by, m.Signer)
 		return
 	}
-	uids, err := c.checkCertification(ctx, el.Data, target, by)
+	uids, err := w.checkCertification(ctx, el.Data, target, by)
 	if err != nil {
 		refuse("%s", err)
 		return
@@ -233,7 +218,8 @@ func (c *Client) noteCertification(ctx context.Context, m *Message) {
 
 // otherDevice tells whether fpr is a key the account announces that is not
 // at hand here: another device's.
-func (c *Client) otherDevice(ctx context.Context, fpr pgp.Fingerprint) bool {
+func (w *WoT) otherDevice(ctx context.Context, fpr pgp.Fingerprint) bool {
+	c := w.c
 	ok, _ := c.Store.IsAnnounced(ctx, c.JID().String(), fpr.String())
 	return ok
 }
@@ -242,7 +228,8 @@ func (c *Client) otherDevice(ctx context.Context, fpr pgp.Fingerprint) bool {
 // own key target, carrying a certification by certifier (a stored key) of
 // one or more of target's user IDs that verifies. It returns those user
 // IDs, or why not.
-func (c *Client) checkCertification(ctx context.Context, data []byte, target, certifier pgp.Fingerprint) ([]string, error) {
+func (w *WoT) checkCertification(ctx context.Context, data []byte, target, certifier pgp.Fingerprint) ([]string, error) {
+	c := w.c
 	own, err := c.Backend.Key(ctx, target)
 	if errors.Is(err, pgp.ErrNotFound) || err == nil && !own.Secret {
 		return nil, fmt.Errorf("it certifies key %s, which is not one of your keys", target)
@@ -275,14 +262,15 @@ func (c *Client) checkCertification(ctx context.Context, data []byte, target, ce
 
 // Certifications returns the certification offers kept, oldest first, with
 // the user's present trust in each certifier's key.
-func (c *Client) Certifications(ctx context.Context) ([]CertificationOffer, error) {
+func (w *WoT) Certifications(ctx context.Context) ([]ox.CertificationOffer, error) {
+	c := w.c
 	recs, err := c.Store.Certifications(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]CertificationOffer, 0, len(recs))
+	out := make([]ox.CertificationOffer, 0, len(recs))
 	for _, r := range recs {
-		o, err := c.offerOf(ctx, r)
+		o, err := w.offerOf(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -291,7 +279,8 @@ func (c *Client) Certifications(ctx context.Context) ([]CertificationOffer, erro
 	return out, nil
 }
 
-func (c *Client) offerOf(ctx context.Context, r store.Certification) (*CertificationOffer, error) {
+func (w *WoT) offerOf(ctx context.Context, r store.Certification) (*ox.CertificationOffer, error) {
+	c := w.c
 	from, err := jid.Parse(r.From)
 	if err != nil {
 		return nil, fmt.Errorf("ox: certification %d: %w", r.ID, err)
@@ -304,7 +293,7 @@ func (c *Client) offerOf(ctx context.Context, r store.Certification) (*Certifica
 	if err != nil {
 		return nil, fmt.Errorf("ox: certification %d: %w", r.ID, err)
 	}
-	o := &CertificationOffer{ID: r.ID, From: from, Certifier: certifier, Target: target, Received: r.Received, State: r.State}
+	o := &ox.CertificationOffer{ID: r.ID, From: from, Certifier: certifier, Target: target, Received: r.Received, State: r.State}
 	if o.Trust, err = c.TrustState(ctx, from, certifier); err != nil {
 		return nil, err
 	}
@@ -316,19 +305,20 @@ func (c *Client) offerOf(ctx context.Context, r store.Certification) (*Certifica
 // key as they are stored now; a certifier whose key the user has rejected
 // since is refused. The certification is published with the key only when
 // the user asks for it (PublishCertifications).
-func (c *Client) AcceptCertification(ctx context.Context, id int64) (*CertificationOffer, error) {
+func (w *WoT) AcceptCertification(ctx context.Context, id int64) (*ox.CertificationOffer, error) {
+	c := w.c
 	r, err := c.Store.CertificationByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	o, err := c.offerOf(ctx, r)
+	o, err := w.offerOf(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	if o.Trust == trust.Rejected {
 		return o, &CertificationError{From: o.From, Reason: "you rejected the certifier's key " + o.Certifier.String()}
 	}
-	uids, err := c.checkCertification(ctx, r.Key, o.Target, o.Certifier)
+	uids, err := w.checkCertification(ctx, r.Key, o.Target, o.Certifier)
 	if err != nil {
 		return o, &CertificationError{From: o.From, Reason: err.Error()}
 	}
@@ -343,29 +333,27 @@ func (c *Client) AcceptCertification(ctx context.Context, id int64) (*Certificat
 	if _, ok := k.CertifiedBy(o.Certifier, uids[0]); !ok {
 		return o, fmt.Errorf("ox: the certification from %s was merged, but your key %s does not show it", o.From, o.Target)
 	}
-	if err := c.Store.SetCertificationState(ctx, id, CertificationAccepted, c.now()); err != nil {
+	if err := c.Store.SetCertificationState(ctx, id, ox.CertificationAccepted, c.Clock()); err != nil {
 		return o, err
 	}
-	o.State = CertificationAccepted
+	o.State = ox.CertificationAccepted
 	return o, nil
 }
 
 // DeclineCertification marks an offer declined: it is neither merged nor
 // published. (An offer accepted before stays in the key; declining it
 // keeps it from being published.)
-func (c *Client) DeclineCertification(ctx context.Context, id int64) error {
-	return c.Store.SetCertificationState(ctx, id, CertificationDeclined, c.now())
+func (w *WoT) DeclineCertification(ctx context.Context, id int64) error {
+	c := w.c
+	return c.Store.SetCertificationState(ctx, id, ox.CertificationDeclined, c.Clock())
 }
 
 // publicForPublish is the key Publish puts on the data node: minimal, and
 // with PublishCertifications the certifications of the user ID by the
 // certifiers whose offers the user accepted (and whose keys the user has
 // not rejected since).
-func (c *Client) publicForPublish(ctx context.Context, fpr pgp.Fingerprint, me jid.JID) ([]byte, []pgp.Fingerprint, error) {
-	if !c.PublishCertifications {
-		pub, err := c.Backend.ExportPublic(ctx, fpr, &me)
-		return pub, nil, err
-	}
+func (w *WoT) publicForPublish(ctx context.Context, fpr pgp.Fingerprint, me jid.JID) ([]byte, []pgp.Fingerprint, error) {
+	c := w.c
 	recs, err := c.Store.Certifications(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -373,10 +361,10 @@ func (c *Client) publicForPublish(ctx context.Context, fpr pgp.Fingerprint, me j
 	var certifiers []pgp.Fingerprint
 	seen := map[pgp.Fingerprint]bool{}
 	for _, r := range recs {
-		if r.State != CertificationAccepted || r.Target != fpr.String() {
+		if r.State != ox.CertificationAccepted || r.Target != fpr.String() {
 			continue
 		}
-		o, err := c.offerOf(ctx, r)
+		o, err := w.offerOf(ctx, r)
 		if err != nil || o.Trust == trust.Rejected || seen[o.Certifier] {
 			continue
 		}

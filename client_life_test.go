@@ -1,0 +1,96 @@
+package ox_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+)
+
+// junk is an OX message stanza whose content is no OpenPGP message: the
+// pipeline refuses it at once (a rejection is still handed over, in order).
+func junk(i int) []byte {
+	return []byte(fmt.Sprintf(`<message xmlns="jabber:client" from="mallory@example.org/x" to="alice@example.org" id="m%d"><openpgp xmlns="urn:xmpp:openpgp:0">bm90IGFuIE9wZW5QR1AgbWVzc2FnZQ==</openpgp></message>`, i))
+}
+
+func openLocal(t *testing.T) *ox.Client {
+	t.Helper()
+	c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The session's goroutine must never wait for the pipeline: while the
+// consumer is stuck, Enqueue keeps returning; what does not fit the queue
+// waits in the store and is handed over afterwards, every message once and
+// in the order it came.
+func TestEnqueueNeverBlocksAndLosesNothing(t *testing.T) {
+	c := openLocal(t)
+	defer c.Close()
+	const n = 1000
+	release := make(chan struct{})
+	got := make(chan string, n)
+	c.OnMessage = func(m *ox.Message) {
+		<-release // the consumer is stuck until everything was enqueued
+		got <- m.ID
+	}
+	for i := 0; i < n; i++ {
+		c.Enqueue(ox.Incoming{Raw: junk(i), Origin: ox.OriginLive})
+	}
+	close(release)
+	for i := 0; i < n; i++ {
+		id := <-got
+		if want := fmt.Sprintf("m%d", i); id != want {
+			t.Fatalf("message %d is %s: the order was lost", i, id)
+		}
+	}
+	select {
+	case id := <-got:
+		t.Fatalf("message %s handed over twice", id)
+	default:
+	}
+}
+
+// Close stops every goroutine the Client started.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c := openLocal(t)
+	done := make(chan struct{})
+	c.OnMessage = func(*ox.Message) { close(done) }
+	c.Enqueue(ox.Incoming{Raw: junk(0), Origin: ox.OriginLive})
+	<-done
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := runtime.NumGoroutine()
+	for i := 0; i < 100 && after > before; i++ {
+		runtime.Gosched() // goroutines that were told to stop may still be on their way out
+		after = runtime.NumGoroutine()
+	}
+	if after > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// Every OX message stanza yields exactly one verdict, even one whose
+// content cannot be read: a rejection with its reason, never silence.
+func TestProcessRefusesUnreadable(t *testing.T) {
+	c := openLocal(t)
+	defer c.Close()
+	for _, raw := range [][]byte{
+		junk(1),
+		[]byte(`<message xmlns="jabber:client" from="mallory@example.org/x" id="b64"><openpgp xmlns="urn:xmpp:openpgp:0">!!! not base64 !!!</openpgp></message>`),
+	} {
+		m, err := c.Process(context.Background(), ox.Incoming{Raw: raw, Origin: ox.OriginLive})
+		if err != nil || m == nil || m.Err == nil || m.From.String() != "mallory@example.org/x" {
+			t.Errorf("%s: %+v, %v", raw, m, err)
+		}
+	}
+}

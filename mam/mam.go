@@ -1,0 +1,303 @@
+package mam
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+)
+
+const (
+	nsMAM = "urn:xmpp:mam:2"
+	nsRSM = "http://jabber.org/protocol/rsm"
+	nsSID = "urn:xmpp:sid:0"
+)
+
+const mamStart = "(start of archive)"
+
+type Archive struct {
+	c *ox.Client
+
+	mu      sync.Mutex
+	queries map[string]*query // the queries under way, by queryid
+}
+
+func New(c *ox.Client) *Archive {
+	a := &Archive{c: c, queries: map[string]*query{}}
+	// Prosody sends archive results without a type.
+	c.Handle(mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsMAM, Local: "result"}, a.onResult))
+	return a
+}
+
+type Options struct {
+	// All reads the whole archive, not only what follows the cursor, and
+	// also on the first run. Messages already handed over are not handed
+	// over again.
+	All bool
+	// PageSize is how many archived messages to ask for at once (XEP-0059
+	// <max/>); 0 means 50. Servers may send fewer (Prosody: at most
+	// max_archive_query_results, 50 by default).
+	PageSize int
+	// MaxPages bounds one call; 0 means 20. When the archive holds more,
+	// CatchUpWith returns ErrMoreInArchive with what it handed over so far,
+	// and the next call goes on from there.
+	MaxPages int
+}
+
+var ErrMoreInArchive = errors.New("mam: the archive holds more messages than one catch-up reads; call CatchUp again to go on")
+
+func (a *Archive) CatchUp(ctx context.Context) (int, error) {
+	return a.CatchUpWith(ctx, Options{})
+}
+
+func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
+	c := a.c
+	pageSize, maxPages := o.PageSize, o.MaxPages
+	if pageSize <= 0 {
+		pageSize = 50
+	}
+	if maxPages <= 0 {
+		maxPages = 20
+	}
+	archive := c.JID().String()
+	cursor := ""
+	if !o.All {
+		cur, err := c.Store.MAMCursor(ctx, archive)
+		if err != nil {
+			return 0, err
+		}
+		if cur == "" {
+			newest, err := a.newestArchived(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if newest == "" {
+				newest = mamStart
+			}
+			return 0, c.Store.SetMAMCursor(ctx, archive, newest)
+		}
+		if cur != mamStart {
+			cursor = cur
+		}
+	}
+	n := 0
+	after := cursor
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return n, ErrMoreInArchive
+		}
+		results, fin, err := a.queryArchive(ctx, pageSize, after, false)
+		if page == 0 && after != "" && isItemNotFound(err) {
+			// The cursor has expired from the archive: what it still holds
+			// came later.
+			after = ""
+			results, fin, err = a.queryArchive(ctx, pageSize, after, false)
+		}
+		if err != nil {
+			return n, fmt.Errorf("mam: read the account's archive: %w", err)
+		}
+		if len(results) == 0 && fin.Set.First != "" {
+			return n, errors.New("mam: the archive's results did not reach CatchUp: make the Archive (New) before serving the session")
+		}
+		k, err := a.processArchived(ctx, archive, results)
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if fin.complete() || len(results) == 0 || fin.Set.Last == "" {
+			return n, nil
+		}
+		after = fin.Set.Last
+	}
+}
+
+func (a *Archive) newestArchived(ctx context.Context) (string, error) {
+	results, fin, err := a.queryArchive(ctx, 1, "", true)
+	if err != nil {
+		return "", fmt.Errorf("mam: read the account's archive: %w", err)
+	}
+	if fin.Set.Last != "" {
+		return fin.Set.Last, nil
+	}
+	if fin.Set.First != "" {
+		return fin.Set.First, nil
+	}
+	if n := len(results); n > 0 {
+		return results[n-1].id, nil
+	}
+	return "", nil
+}
+
+type mamResult struct {
+	id  string
+	raw []byte // the whole <message/> around the <result/>
+}
+
+type query struct {
+	results []mamResult
+}
+
+type mamFin struct {
+	Complete string `xml:"complete,attr"`
+	Set      struct {
+		First string `xml:"first"`
+		Last  string `xml:"last"`
+	} `xml:"http://jabber.org/protocol/rsm set"`
+}
+
+func (f *mamFin) complete() bool { return f.Complete == "true" || f.Complete == "1" }
+
+func (a *Archive) queryArchive(ctx context.Context, max int, after string, newest bool) ([]mamResult, mamFin, error) {
+	var fin mamFin
+	qid := ox.NewID()
+	q := &query{}
+	a.mu.Lock()
+	a.queries[qid] = q
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.queries, qid)
+		a.mu.Unlock()
+	}()
+	set := []xml.TokenReader{xmlstream.Wrap(xmlstream.Token(xml.CharData(strconv.Itoa(max))), xml.StartElement{Name: xml.Name{Local: "max"}})}
+	switch {
+	case newest:
+		// An empty <before/> asks for the last page (XEP-0059 §2.5).
+		set = append(set, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "before"}}))
+	case after != "":
+		set = append(set, xmlstream.Wrap(xmlstream.Token(xml.CharData(after)), xml.StartElement{Name: xml.Name{Local: "after"}}))
+	}
+	payload := xmlstream.Wrap(
+		xmlstream.Wrap(xmlstream.MultiReader(set...), xml.StartElement{Name: xml.Name{Space: nsRSM, Local: "set"}}),
+		xml.StartElement{Name: xml.Name{Space: nsMAM, Local: "query"}, Attr: []xml.Attr{{Name: xml.Name{Local: "queryid"}, Value: qid}}},
+	)
+	err := a.c.Session.UnmarshalIQ(ctx, stanza.IQ{Type: stanza.SetIQ}.Wrap(payload), &fin)
+	a.mu.Lock()
+	results := q.results
+	q.results = nil
+	a.mu.Unlock()
+	return results, fin, err
+}
+
+func isItemNotFound(err error) bool {
+	var se stanza.Error
+	return errors.As(err, &se) && se.Condition == stanza.ItemNotFound
+}
+
+func (a *Archive) onResult(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	raw, err := pep.ReadStanza(t)
+	if err != nil {
+		return nil // a broken stanza must not end the session
+	}
+	if !msg.From.Equal(jid.JID{}) && !msg.From.Equal(a.c.JID()) {
+		return nil
+	}
+	qid, id, ok := mamResultIDs(raw)
+	if !ok || id == "" {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if q := a.queries[qid]; q != nil {
+		q.results = append(q.results, mamResult{id: id, raw: raw})
+	}
+	return nil
+}
+
+func mamResultIDs(raw []byte) (qid, id string, ok bool) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", "", false
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Space == nsMAM && t.Name.Local == "result" {
+				for _, a := range t.Attr {
+					switch {
+					case a.Name.Local == "queryid" && a.Name.Space == "":
+						qid = a.Value
+					case a.Name.Local == "id" && a.Name.Space == "":
+						id = a.Value
+					}
+				}
+				return qid, id, true
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+func (a *Archive) processArchived(ctx context.Context, archive string, results []mamResult) (int, error) {
+	if len(results) == 0 {
+		return 0, nil
+	}
+	var n int
+	var rerr error
+	if err := a.c.Do(ctx, func(ctx context.Context) { n, rerr = a.readArchived(ctx, archive, results) }); err != nil && rerr == nil {
+		rerr = err
+	}
+	return n, rerr
+}
+
+func (a *Archive) readArchived(ctx context.Context, archive string, results []mamResult) (int, error) {
+	c := a.c
+	me := c.JID()
+	n := 0
+	for _, res := range results {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if in, ok := archivedMessage(res, me); ok {
+			m, err := c.Process(ctx, in)
+			if cerr := ctx.Err(); cerr != nil {
+				return n, cerr // not read to the end: keep the cursor before it
+			}
+			if err == nil && m != nil {
+				if c.OnMessage != nil {
+					c.OnMessage(m)
+				}
+				n++
+			}
+		}
+		if err := c.Store.SetMAMCursor(ctx, archive, res.id); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func archivedMessage(res mamResult, me jid.JID) (ox.Incoming, bool) {
+	inner, stamp, ok := element.Forwarded(res.raw, nsMAM, "result")
+	if !ok {
+		return ox.Incoming{}, false
+	}
+	var head struct {
+		From string `xml:"from,attr"`
+		Type string `xml:"type,attr"`
+	}
+	if err := xml.Unmarshal(inner, &head); err != nil || head.Type == "error" {
+		return ox.Incoming{}, false
+	}
+	sent := false
+	if f, err := jid.Parse(head.From); err == nil && f.Bare().Equal(me.Bare()) {
+		sent = true
+	}
+	return ox.Incoming{Raw: element.WithStanzaID(inner, me.Bare().String(), res.id), Origin: ox.OriginArchive, Sent: sent, Delivered: stamp, StanzaID: res.id}, true
+}

@@ -1,0 +1,447 @@
+package ox
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox/check"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/trust"
+)
+
+// The receive pipeline: every incoming OX message, however it came (live,
+// the server's offline store, a carbon copy, the archive, a room's history,
+// a message kept as pending, or 'ox decrypt'), goes through Process: parse
+// once, open, check, apply trust, deduplicate, deliver.
+
+// Origin says how a message reached the account.
+type Origin string
+
+const (
+	OriginLive        Origin = "live"         // as it was sent
+	OriginOffline     Origin = "offline"      // from the server's offline store (it carries the server's delay stamp)
+	OriginCarbon      Origin = "carbon"       // a carbon copy (XEP-0280) of what another device sent or received
+	OriginArchive     Origin = "archive"      // from the account's archive (XEP-0313)
+	OriginRoomHistory Origin = "room-history" // replayed by a room on join (XEP-0045 §7.2.15)
+	OriginInput       Origin = "input"        // handed over by the user (Decrypt)
+)
+
+// Incoming is a message stanza on its way into the pipeline, with what the
+// layer that took it off the wire knows of it.
+type Incoming struct {
+	// Raw is the <message/> that holds the <openpgp/> (a carbon's or an
+	// archive result's inner message, unwrapped).
+	Raw    []byte
+	Origin Origin
+	// Sent marks a copy of a message the account sent (a carbon, or the
+	// archive's copy).
+	Sent bool
+	// Delivered is when it arrived; zero means its delay stamp, or now.
+	Delivered time.Time
+	// Arrived is when it came off the wire, if it was read later (it
+	// waited in the store); zero means now.
+	Arrived time.Time
+	// StanzaID is the account server's stanza-id (XEP-0359), or the
+	// archive's id; empty means the one the message carries, if any.
+	StanzaID string
+	// Group is set for a group message by the layer that saw it arrive
+	// (package muc): who wrote it, as the room said at that moment.
+	Group *GroupSender
+	// Refused is set when that layer could not attribute the message: it
+	// is shown as rejected with this reason.
+	Refused error
+}
+
+// GroupSender is who wrote a group message: the room, the nick, and the
+// real JID behind it.
+type GroupSender struct {
+	Room   jid.JID
+	Nick   string
+	Sender jid.JID
+	// StanzaID is the room's archive id for the message.
+	StanzaID string
+}
+
+// GroupAttributor finds who wrote a group message the pipeline did not see
+// arriving (one kept as pending, or one handed to Receive); package muc
+// provides it with SetGroupAttributor.
+type GroupAttributor func(raw []byte) (*GroupSender, time.Time, error)
+
+// SetGroupAttributor installs the rooms' attribution of group messages.
+func (c *Client) SetGroupAttributor(f GroupAttributor) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.attributor = f
+}
+
+// ErrNotOX: the stanza holds no <openpgp/> element.
+var ErrNotOX = errors.New("ox: not an OX message")
+
+// Receive reads one incoming OX message stanza (raw XML) as it arrived live:
+// decrypts it, makes every receiver check, and returns the result; a
+// message that cannot be read yet is kept (Pending). Library users with
+// their own stanza handling call it; Serve calls it for them.
+func (c *Client) Receive(ctx context.Context, raw []byte) (*Message, error) {
+	return c.Process(ctx, Incoming{Raw: raw, Origin: OriginLive})
+}
+
+// Process runs one incoming message through the pipeline and returns what
+// the user is to see: a message, a rejection (Message.Err), or a pending
+// message (Message.Pending). A second copy of a message already handed over
+// (the same stanza-id) returns nil. Accepted messages are handed to the
+// OnAccepted hooks; OnMessage is left to the caller (Enqueue calls it).
+func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
+	out := &Message{Origin: in.Origin, Sent: in.Sent, StanzaID: in.StanzaID, Delivered: in.Delivered}
+	m, err := element.ParseMessage(in.Raw)
+	if err != nil {
+		// Refused with its reason, never dropped: who sent it, as far as
+		// the stanza still says.
+		var head struct {
+			From string `xml:"from,attr"`
+			To   string `xml:"to,attr"`
+			ID   string `xml:"id,attr"`
+			Type string `xml:"type,attr"`
+		}
+		xml.Unmarshal(in.Raw, &head)
+		out.From, _ = jid.Parse(head.From)
+		out.To, _ = jid.Parse(head.To)
+		out.ID, out.Type = head.ID, head.Type
+		if out.Delivered.IsZero() {
+			out.Delivered = c.now()
+		}
+		out.Err = err
+		return c.deliver(ctx, out)
+	}
+	if len(m.OpenPGP) == 0 {
+		return nil, ErrNotOX
+	}
+	me := c.JID()
+	out.From, out.To, out.Type, out.ID = m.From, m.To, m.Type, m.ID
+	if out.StanzaID == "" {
+		out.StanzaID = stanzaIDBy(m, me)
+	}
+	if out.Delivered.IsZero() {
+		out.Delivered = m.Delay
+		if !m.Delay.IsZero() && out.Origin == OriginLive {
+			out.Origin = OriginOffline
+		}
+	}
+	if out.Delivered.IsZero() {
+		out.Delivered = in.Arrived
+	}
+	if out.Delivered.IsZero() {
+		out.Delivered = c.now()
+	}
+	if in.Refused != nil {
+		out.Err = in.Refused
+		if in.Group != nil {
+			out.Room, out.Nick, out.To, out.StanzaID = in.Group.Room, in.Group.Nick, in.Group.Room, in.Group.StanzaID
+		}
+		return c.deliver(ctx, out)
+	}
+	sender, recipient := m.From.Bare(), me
+	if m.From.Equal(jid.JID{}) {
+		sender = me // mellium blanks a from equal to the own bare JID
+	}
+	if in.Sent {
+		sender, recipient = me, m.To.Bare()
+	}
+	if m.Type == "groupchat" {
+		g := in.Group
+		if g == nil {
+			c.hmu.Lock()
+			attr := c.attributor
+			c.hmu.Unlock()
+			var at time.Time
+			err := fmt.Errorf("ox: a group message from %s, a room ox is not in", m.From.Bare())
+			if attr != nil {
+				g, at, err = attr(in.Raw)
+			}
+			if err != nil {
+				out.Err = err
+				out.Room, out.Nick, out.To = m.From.Bare(), m.From.Resourcepart(), m.From.Bare()
+				out.StanzaID = stanzaIDBy(m, m.From.Bare())
+				return c.deliver(ctx, out)
+			}
+			if in.Delivered.IsZero() && !at.IsZero() {
+				out.Delivered = at
+			}
+		}
+		out.Room, out.Nick, out.To, out.StanzaID = g.Room, g.Nick, g.Room, g.StanzaID
+		if out.StanzaID == "" {
+			out.StanzaID = stanzaIDBy(m, g.Room) // the room's archive id, not one the sender wrote
+		}
+		out.From = g.Sender
+		out.Sent = g.Sender.Bare().Equal(me)
+		sender, recipient = g.Sender.Bare(), g.Room
+	}
+	if seen, err := c.seen(ctx, out.StanzaID); err != nil || seen {
+		return nil, err // the server's own second copy: quietly once
+	}
+	o, err := c.Backend.Open(ctx, m.OpenPGP)
+	if err != nil {
+		out.Err = err
+		return c.deliver(ctx, out)
+	}
+	var se *pgp.SignatureError
+	if errors.As(o.SignatureErr, &se) && se.Unknown {
+		// A sender's new key: fetch and try again (XEP-0373 §3.2).
+		if _, ferr := c.fetch(ctx, sender); ferr == nil {
+			if o2, err := c.Backend.Open(ctx, m.OpenPGP); err == nil {
+				o = o2
+			}
+		}
+		if errors.As(o.SignatureErr, &se) && se.Unknown && in.Origin != OriginInput {
+			return c.keep(ctx, in, out, sender, o.SignatureErr)
+		}
+	}
+	v, err := check.Message(check.Input{Opened: o, Sender: sender, Recipient: recipient, Delivered: out.Delivered}, check.Options{
+		Window:    c.Window,
+		Announced: func(j jid.JID, f pgp.Fingerprint) bool { return c.announcedOrAccepted(ctx, j, f) },
+	})
+	if err != nil {
+		out.Err = err
+		return c.deliver(ctx, out)
+	}
+	st, fromGnuPG, err := c.trustIn(ctx, sender, v.Signer)
+	if err != nil {
+		return nil, err
+	}
+	out.Trust, out.Validity, out.Signer = st, v.Signer.Validity, v.Signer.Fingerprint
+	if st == trust.Rejected {
+		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
+		return c.deliver(ctx, out)
+	}
+	out.Time = v.Content.Time
+	out.SignedAt = v.SignatureTime
+	out.Body, _ = v.Content.Body()
+	out.Payload = v.Content.Payload
+	out.Warnings = v.Warnings
+	m2, err := c.deliver(ctx, out)
+	if m2 != nil && err == nil {
+		c.hmu.Lock()
+		hooks := c.accepted
+		c.hmu.Unlock()
+		for _, h := range hooks {
+			h(ctx, m2) // once per message, after deliver's repeat check
+		}
+	}
+	return m2, err
+}
+
+// seen reports whether a message with the server's stanza-id id was handed
+// over already, or is kept as pending.
+func (c *Client) seen(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	if done, err := c.Store.IsDelivered(ctx, id); err != nil || done {
+		return done, err
+	}
+	return c.Store.HasPending(ctx, id)
+}
+
+// keep stores a message whose signer's key is not known yet, once.
+func (c *Client) keep(ctx context.Context, in Incoming, out *Message, sender jid.JID, why error) (*Message, error) {
+	p := store.Pending{Sender: sender.String(), Stanza: in.Raw, Received: out.Delivered, Reason: why.Error(), StanzaID: out.StanzaID}
+	if in.Group != nil {
+		p.Sender = in.Group.Sender.String() // the real sender, as the room said
+	}
+	if _, err := c.Store.AddPending(ctx, p); err != nil {
+		return nil, err
+	}
+	out.Pending, out.Err = true, fmt.Errorf("%w (%v)", ErrPending, why)
+	return out, nil
+}
+
+// deliver records a final verdict so that the same message coming again
+// (offline store, archive, carbons) is not shown twice; nil means a repeat.
+// A message handed over by the user (OriginInput) is not recorded.
+func (c *Client) deliver(ctx context.Context, m *Message) (*Message, error) {
+	if m.StanzaID == "" || m.Origin == OriginInput {
+		return m, nil
+	}
+	first, err := c.Store.MarkDelivered(ctx, m.StanzaID, c.now())
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// fetch is Fetch when the Client is connected; offline, what is stored is
+// all there is.
+func (c *Client) fetch(ctx context.Context, j jid.JID) (*FetchReport, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	return c.Fetch(ctx, j)
+}
+
+// announcedOrAccepted: the signer's key is announced for j, or j announces
+// nothing and the user imported the key (accepted it) explicitly. A key
+// missing from a recorded list makes ox read the list again once: a new
+// device may have just been added.
+func (c *Client) announcedOrAccepted(ctx context.Context, j jid.JID, f pgp.Fingerprint) bool {
+	if ok, _ := c.Store.IsAnnounced(ctx, j.String(), f.String()); ok {
+		return true
+	}
+	list, _, _, err := c.Store.Announcements(ctx, j.String())
+	none := errors.Is(err, store.ErrNotFound) || (err == nil && len(list) == 0)
+	if c.Session == nil {
+		return none // offline: nothing recorded means the key was imported by hand
+	}
+	if none {
+		if _, ferr := c.Fetch(ctx, j); errors.Is(ferr, ErrNoKeysPublished) {
+			return true // nothing announced: the imported key was accepted by hand
+		}
+	} else {
+		c.Fetch(ctx, j)
+	}
+	ok, _ := c.Store.IsAnnounced(ctx, j.String(), f.String())
+	return ok
+}
+
+// RetryPending tries again the kept messages from sender (all, if zero),
+// after its keys changed; it returns those that could now be read or were
+// rejected for good, and keeps the others.
+func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, error) {
+	s := ""
+	if !sender.Equal(jid.JID{}) {
+		s = sender.Bare().String()
+	}
+	ps, err := c.Store.PendingFrom(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	for _, p := range ps {
+		m, err := element.ParseMessage(p.Stanza)
+		if err != nil {
+			c.Store.DeletePending(ctx, p.ID)
+			continue
+		}
+		o, err := c.Backend.Open(ctx, m.OpenPGP)
+		var se *pgp.SignatureError
+		if err == nil && errors.As(o.SignatureErr, &se) && se.Unknown {
+			continue // still unknown: keep it
+		}
+		if err := c.Store.DeletePending(ctx, p.ID); err != nil {
+			return out, err
+		}
+		in := Incoming{Raw: p.Stanza, Origin: OriginLive, Delivered: p.Received, StanzaID: p.StanzaID}
+		if m.Type == "groupchat" {
+			s, _ := jid.Parse(p.Sender) // the real sender, as the room said when it arrived
+			in.Group = &GroupSender{Room: m.From.Bare(), Nick: m.From.Resourcepart(), Sender: s, StanzaID: p.StanzaID}
+		}
+		if !m.Delay.IsZero() {
+			in.Origin = OriginOffline
+		}
+		msg, err := c.Process(ctx, in)
+		if err != nil {
+			continue
+		}
+		if msg != nil && !msg.Pending {
+			out = append(out, msg)
+		}
+	}
+	return out, nil
+}
+
+// stanzaIDBy is the XEP-0359 <stanza-id/> that by (the account's
+// server-side archive, or a room) put on the message; others could be
+// forged by the sender.
+func stanzaIDBy(m *element.Message, by jid.JID) string {
+	for _, s := range m.StanzaIDs {
+		if bj, err := jid.Parse(s.By); err == nil && bj.Equal(by.Bare()) {
+			return s.ID
+		}
+	}
+	return ""
+}
+
+// inboxMeta is how a message kept in the inbox arrived.
+type inboxMeta struct {
+	Origin    Origin      `json:"origin"`
+	Sent      bool        `json:"sent,omitempty"`
+	Delivered time.Time   `json:"delivered"`
+	Arrived   time.Time   `json:"arrived"`
+	StanzaID  string      `json:"stanza_id,omitempty"`
+	Group     *inboxGroup `json:"group,omitempty"`
+	Refused   string      `json:"refused,omitempty"`
+}
+
+type inboxGroup struct {
+	Room, Nick, Sender, StanzaID string
+}
+
+// spill keeps an incoming message in the store's inbox (the worker is
+// behind).
+func (c *Client) spill(ctx context.Context, in Incoming) error {
+	meta := inboxMeta{Origin: in.Origin, Sent: in.Sent, Delivered: in.Delivered, Arrived: in.Arrived, StanzaID: in.StanzaID}
+	if meta.Arrived.IsZero() {
+		meta.Arrived = c.now() // when it arrived, not when it is read
+	}
+	if in.Group != nil {
+		meta.Group = &inboxGroup{in.Group.Room.String(), in.Group.Nick, in.Group.Sender.String(), in.Group.StanzaID}
+	}
+	if in.Refused != nil {
+		meta.Refused = in.Refused.Error()
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	return c.Store.AddInbox(ctx, in.Raw, b)
+}
+
+// drainInbox reads what waits in the inbox, in order, until it is empty.
+func (c *Client) drainInbox(w *worker) {
+	for {
+		w.mu.Lock()
+		if !w.spilled {
+			w.mu.Unlock()
+			return
+		}
+		kept, err := c.Store.Inbox(w.ctx, 64)
+		if err == nil && len(kept) == 0 {
+			w.spilled = false
+		}
+		w.mu.Unlock()
+		if err != nil || len(kept) == 0 {
+			return
+		}
+		for _, k := range kept {
+			if w.ctx.Err() != nil {
+				return
+			}
+			var meta inboxMeta
+			json.Unmarshal(k.Meta, &meta)
+			in := Incoming{Raw: k.Stanza, Origin: meta.Origin, Sent: meta.Sent, Delivered: meta.Delivered, Arrived: meta.Arrived, StanzaID: meta.StanzaID}
+			if g := meta.Group; g != nil {
+				room, _ := jid.Parse(g.Room)
+				sender, _ := jid.Parse(g.Sender)
+				in.Group = &GroupSender{Room: room, Nick: g.Nick, Sender: sender, StanzaID: g.StanzaID}
+			}
+			if meta.Refused != "" {
+				in.Refused = errors.New(meta.Refused)
+			}
+			ctx, cancel := context.WithTimeout(w.ctx, jobTimeout)
+			c.processAndEmit(ctx, in)
+			cancel()
+			if err := c.Store.DeleteInbox(w.ctx, k.ID); err != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package ox
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+)
+
+// The session side of a Client: one handler for the session's stanzas, to
+// which features (packages muc and mam) add their own with Handle, and one
+// worker that runs the receive pipeline and follow-up requests in the
+// order stanzas arrived, off the session's goroutine (which must never
+// wait for its own requests, nor for a slow consumer).
+
+// queueSize is how many jobs wait in memory; past it, incoming messages go
+// to the store (overflow) and are read from there in order, so that the
+// session's goroutine never blocks and nothing is dropped.
+const queueSize = 256
+
+// jobTimeout bounds one job of the worker (a message's key fetch and
+// checks, a key-change notification).
+const jobTimeout = time.Minute
+
+// worker runs jobs one at a time, in order; Close stops it.
+type worker struct {
+	once    sync.Once
+	queue   chan func(context.Context)
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	spilled bool // messages are being kept in the store: enqueue there too, to keep the order
+	closed  bool
+}
+
+// Handle adds stanza handlers (mux options) to the session's handler, for
+// features that stand beside the message pipeline (rooms, the archive).
+// Call it before Serve or Handler.
+func (c *Client) Handle(opts ...mux.Option) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.extra = append(c.extra, opts...)
+}
+
+// OnAccepted registers f to be told of every message the pipeline accepted
+// (checked, trusted, not a repeat), before OnMessage sees it; features
+// read their payload elements there (the web of trust reads
+// certifications). f runs on the worker.
+func (c *Client) OnAccepted(f func(ctx context.Context, m *Message)) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.accepted = append(c.accepted, f)
+}
+
+// Features are what ox announces in service discovery (XEP-0030) and
+// entity capabilities (XEP-0115): interest in contacts' key changes
+// (XEP-0373 §4.5, XEP-0060 §9.2 +notify) and the OX IM profile (XEP-0374 §2.1).
+var Features = []string{pep.Notify(element.NodePublicKeys), element.NSIM}
+
+// CapsNode names ox in XEP-0115 capabilities.
+const CapsNode = "https://codeberg.org/ox/ox"
+
+// EventFunc is told about every key change a PEP notification brought: what
+// was fetched (rep), or why following it failed (err).
+type EventFunc func(ctx context.Context, ev pep.Event, rep *FetchReport, err error)
+
+// Handler returns the handler for the session's incoming stanzas: it
+// answers disco#info with Features, follows key-change notifications
+// (HandleEvent, reported to f if not nil), reads OX messages, live or as
+// carbon copies (XEP-0280), through the receive pipeline, handing each to
+// OnMessage in the order they arrived, and passes the stanzas the features
+// registered with Handle to them.
+func (c *Client) Handler(f EventFunc) xmpp.Handler {
+	c.startWorker()
+	openpgp := xml.Name{Space: element.NS, Local: "openpgp"}
+	opts := []mux.Option{
+		pep.DiscoHandler(Features),
+		pep.HandleEvents(func(ctx context.Context, ev pep.Event) {
+			c.enqueueJob(func(ctx context.Context) {
+				rep, err := c.HandleEvent(ctx, ev)
+				if f != nil && (rep != nil || err != nil) {
+					f(ctx, ev, rep, err)
+				}
+				if rep != nil && len(rep.Imported) > 0 {
+					ms, _ := c.RetryPending(ctx, rep.JID)
+					for _, m := range ms {
+						c.emit(m)
+					}
+				}
+			})
+		}),
+	}
+	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
+		opts = append(opts, mux.MessageFunc(typ, openpgp, c.onStanza(nil)))
+	}
+	for _, kind := range []string{"received", "sent"} {
+		kind := kind
+		name := xml.Name{Space: nsCarbons, Local: kind}
+		for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
+			opts = append(opts, mux.MessageFunc(typ, name, c.onStanza(func(msg stanza.Message, raw []byte) (Incoming, bool) {
+				return unwrapCarbon(msg, raw, kind, c.JID())
+			})))
+		}
+	}
+	c.hmu.Lock()
+	opts = append(opts, c.extra...)
+	c.hmu.Unlock()
+	return mux.New(stanza.NSClient, opts...)
+}
+
+const nsCarbons = "urn:xmpp:carbons:2"
+
+// onStanza reads a message stanza off the session and queues it for the
+// pipeline; unwrap (for carbons) turns the wrapper into the message.
+func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) mux.MessageHandlerFunc {
+	return func(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+		raw, err := pep.ReadStanza(t)
+		if err != nil {
+			return nil // a broken stanza must not end the session
+		}
+		in := Incoming{Raw: raw, Origin: OriginLive}
+		if unwrap != nil {
+			var ok bool
+			if in, ok = unwrap(msg, raw); !ok {
+				return nil
+			}
+		}
+		c.Enqueue(in)
+		return nil
+	}
+}
+
+func (c *Client) emit(m *Message) {
+	if c.OnMessage != nil {
+		c.OnMessage(m)
+	}
+}
+
+// Enqueue hands an incoming message to the pipeline, after everything that
+// came before it; the result goes to OnMessage. It never blocks: when the
+// worker is behind by more than a queue's worth, messages wait in the
+// store's inbox, in order, until it catches up.
+func (c *Client) Enqueue(in Incoming) {
+	c.startWorker()
+	w := &c.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	if !w.spilled {
+		select {
+		case w.queue <- func(ctx context.Context) { c.processAndEmit(ctx, in) }:
+			return
+		default:
+			w.spilled = true // the worker reads the inbox once the queue is empty
+		}
+	}
+	if err := c.spill(context.Background(), in); err != nil {
+		// The store refused (a full disk): read it late rather than lose
+		// it, from a goroutine that waits for room in the queue.
+		go func() {
+			select {
+			case w.queue <- func(ctx context.Context) { c.processAndEmit(ctx, in) }:
+			case <-w.ctx.Done():
+			}
+		}()
+	}
+}
+
+func (c *Client) processAndEmit(ctx context.Context, in Incoming) {
+	m, err := c.Process(ctx, in)
+	if err != nil || m == nil {
+		return
+	}
+	c.emit(m)
+}
+
+// enqueueJob queues follow-up work (a key-change notification) for the
+// worker; like Enqueue it never blocks the session's goroutine.
+func (c *Client) enqueueJob(job func(context.Context)) {
+	c.startWorker()
+	w := &c.work
+	select {
+	case w.queue <- job:
+	default:
+		go func() {
+			select {
+			case w.queue <- job:
+			case <-w.ctx.Done():
+			}
+		}()
+	}
+}
+
+// Do runs f on the worker, after what is queued, and waits for it: features
+// that read many messages at once (the archive) keep the pipeline's order
+// this way. It must not be called from the worker (OnMessage, OnAccepted,
+// an EventFunc).
+func (c *Client) Do(ctx context.Context, f func(ctx context.Context)) error {
+	c.startWorker()
+	done := make(chan struct{})
+	job := func(jctx context.Context) {
+		defer close(done)
+		// The caller's deadline, bounded by the Client's life.
+		jctx, cancel := context.WithCancel(jctx)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		f(jctx)
+	}
+	select {
+	case c.work.queue <- job:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.work.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-c.work.ctx.Done():
+		<-done
+		return ErrClosed
+	}
+}
+
+// ErrClosed: the Client was closed.
+var ErrClosed = errors.New("ox: the client is closed")
+
+// startWorker runs the queue of work, one item at a time, so that messages
+// are handed over in the order they arrived.
+func (c *Client) startWorker() {
+	w := &c.work
+	w.once.Do(func() {
+		w.queue = make(chan func(context.Context), queueSize)
+		w.ctx, w.cancel = context.WithCancel(context.Background())
+		w.done = make(chan struct{})
+		go func() {
+			defer close(w.done)
+			for {
+				select {
+				case job := <-w.queue:
+					ctx, cancel := context.WithTimeout(w.ctx, jobTimeout)
+					job(ctx)
+					cancel()
+					if len(w.queue) == 0 {
+						c.drainInbox(w)
+					}
+				case <-w.ctx.Done():
+					return
+				}
+			}
+		}()
+	})
+}
+
+// Close stops the goroutines the Client started (its worker); what is still
+// queued is not read now (messages kept in the store are read next time).
+// It does not close the session, the store or the backend, which the caller
+// opened, unless the Client opened them itself (OpenLocal).
+func (c *Client) Close() error {
+	w := &c.work
+	w.once.Do(func() {
+		// Never started: nothing to stop, and nothing may start later.
+		w.queue = make(chan func(context.Context), queueSize)
+		w.ctx, w.cancel = context.WithCancel(context.Background())
+		w.done = make(chan struct{})
+		close(w.done)
+	})
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.cancel()
+	<-w.done
+	var err error
+	if c.owned != nil {
+		err = c.owned()
+		c.owned = nil
+	}
+	return err
+}
+
+// Serve processes incoming stanzas with Handler(f) until the session ends.
+// Results of the Client's own requests (IQs) arrive only while it runs.
+func (c *Client) Serve(f EventFunc) error { return c.Session.Serve(c.Handler(f)) }
+
+// Online sends available presence with ox's capabilities, so that the
+// server sends contacts' key-change notifications (XEP-0163 §4).
+func (c *Client) Online(ctx context.Context) error {
+	if c.Session == nil {
+		return ErrOffline
+	}
+	return c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode))
+}
+
+// ErrOffline: the Client has no session (OpenLocal without one), and the
+// operation needs the server.
+var ErrOffline = errors.New("ox: not connected to the server")
