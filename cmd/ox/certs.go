@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/wkd"
 )
 
 func init() {
@@ -165,4 +170,80 @@ func expires(t, now time.Time) string {
 		return t.Format(time.RFC3339) + " (expired)"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// fetchWKD is 'ox cert fetch --wkd ADDRESS [JID]': the key for the mail
+// address ADDRESS from its domain's Web Key Directory, imported for JID
+// (by default the address read as a JID) only if it carries the user ID
+// xmpp:JID. HTTPS trusts the CA file of the account's XMPP connection
+// (--ca-file, OX_CA_FILE, the saved one) when one is set; OX_WKD_SERVER
+// (HOST:PORT) connects to that server instead of the domain's.
+func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
+	if jidArg == "" {
+		jidArg = address
+	}
+	j, err := parseAccount(jidArg)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	return e.withStore(true, func(ctx context.Context, s *session) error {
+		c := &wkd.Client{}
+		cfg, _, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		saved := ""
+		if ac := cfg.find(s.jid.String()); ac != nil {
+			saved = ac.CAFile
+		}
+		if caFile := first(n.caFile, e.getenv("OX_CA_FILE"), saved); caFile != "" {
+			pool, err := loadCAFile(caFile)
+			if err != nil {
+				return err
+			}
+			c.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		if srv := e.getenv("OX_WKD_SERVER"); srv != "" {
+			c.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, srv)
+			}
+		}
+		r, err := c.Fetch(ctx, address)
+		if errors.Is(err, wkd.ErrNotFound) {
+			return withHint(err, "ask "+address+" for their key, or fetch it over XMPP with 'ox cert fetch JID'")
+		}
+		if err != nil {
+			return err
+		}
+		ks, err := wkd.Import(ctx, s.backend, r.Keys, j)
+		for _, k := range ks {
+			fmt.Fprintf(e.stdout, "%s  fetched (WKD, %s method)\n", k.Fingerprint, r.Method)
+		}
+		var ue *wkd.UserIDError
+		if errors.As(err, &ue) {
+			for _, k := range ue.Keys {
+				fmt.Fprintf(e.stdout, "%s  rejected\n", k.Fingerprint)
+			}
+			if len(ks) == 0 {
+				return withHint(err, "only a key that carries the user ID "+pgp.UserID(j)+" is taken for "+j.String()+"; a WKD vouches for a mail address only")
+			}
+			fmt.Fprintf(e.stderr, "ox: warning: %v\n", err)
+			return nil
+		}
+		return err
+	})
+}
+
+// loadCAFile reads PEM CA certificates.
+func loadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("CA file: %w", err), "give a PEM file with --ca-file or OX_CA_FILE")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, withHint(fmt.Errorf("CA file %s holds no PEM certificate", path), "give a PEM file with --ca-file or OX_CA_FILE")
+	}
+	return pool, nil
 }

@@ -245,15 +245,27 @@ func init() {
 	})
 
 	var fetchNet netFlags
+	var wkdAddress string
 	register(&command{
 		name:    "cert fetch",
-		args:    "JID",
-		summary: "fetch the keys a contact (or the account itself) announces over PEP; print each with what became of it",
+		args:    "JID | --wkd ADDRESS [JID]",
+		summary: "fetch the keys a contact (or the account itself) announces over PEP, or with --wkd from a Web Key Directory; print each with what became of it",
 		examples: `  ox cert fetch bob@example.org
   ox cert fetch alice@example.org     # what the account itself has published
+  ox cert fetch --wkd bob@example.org # needs the user ID xmpp:bob@example.org on the key
+  ox cert fetch --wkd bob@mail.example.org bob@example.org
 `,
-		flags: fetchNet.register,
+		flags: func(fs *flag.FlagSet) {
+			fetchNet.register(fs)
+			fs.StringVar(&wkdAddress, "wkd", "", "look the key up in the Web Key Directory of `ADDRESS` (advanced, then direct method)")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
+			if wkdAddress != "" {
+				if fs.NArg() > 1 {
+					return usagef("cert fetch --wkd ADDRESS takes at most one JID")
+				}
+				return fetchWKD(e, &fetchNet, wkdAddress, fs.Arg(0)) // certs.go
+			}
 			if fs.NArg() != 1 {
 				return usagef("cert fetch takes one JID")
 			}
