@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -11,6 +14,8 @@ import (
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/native"
+	"codeberg.org/ox/ox/store"
 )
 
 var (
@@ -38,7 +43,7 @@ func (c *Client) secretKeyOptions() pep.Options {
 // replace is set, since it may hold another device's key. With the compact
 // layout each key has its own item (id = fingerprint), and only this key's
 // item is replaced.
-func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bool) (backup.Code, error) {
+func (c *Client) backupPush(ctx context.Context, fpr pgp.Fingerprint, replace bool) (backup.Code, error) {
 	items, err := pep.Items(ctx, c.Session, jid.JID{}, element.NodeSecretKey, 0)
 	if err != nil && !errors.Is(err, pep.ErrNotFound) {
 		return "", fmt.Errorf("ox: read the secret-key node: %w", err)
@@ -49,15 +54,7 @@ func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bo
 	} else if len(items) > 0 && !replace {
 		return "", fmt.Errorf("%w (item %q): it may hold another device's key", ErrBackupExists, items[len(items)-1].ID)
 	}
-	sec, err := c.Backend.ExportSecret(ctx, fpr)
-	if err != nil {
-		return "", err
-	}
-	code, err := backup.NewCode()
-	if err != nil {
-		return "", err
-	}
-	enc, err := backup.Encrypt(sec, code)
+	enc, code, err := ExportBackup(ctx, c.Backend, fpr)
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +68,7 @@ func (c *Client) BackupPush(ctx context.Context, fpr pgp.Fingerprint, replace bo
 // imports the secret keys it holds. Nothing is stored unless the code opens
 // a backup: a wrong code, a missing backup or one ox cannot read changes
 // nothing.
-func (c *Client) BackupRestore(ctx context.Context, code backup.Code) ([]pgp.KeyInfo, error) {
+func (c *Client) backupRestore(ctx context.Context, code backup.Code) ([]pgp.KeyInfo, error) {
 	items, err := pep.Items(ctx, c.Session, jid.JID{}, element.NodeSecretKey, 0)
 	if errors.Is(err, pep.ErrNotFound) {
 		return nil, ErrNoBackup
@@ -114,11 +111,84 @@ func (c *Client) BackupRestore(ctx context.Context, code backup.Code) ([]pgp.Key
 	}
 	var out []pgp.KeyInfo
 	for _, p := range opened {
-		ks, err := c.Backend.Import(ctx, p)
-		if err != nil {
-			return out, fmt.Errorf("ox: import the restored key: %w", err)
-		}
+		ks, err := importRestored(ctx, c.Backend, p)
 		out = append(out, ks...)
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+func importRestored(ctx context.Context, be pgp.Backend, secret []byte) ([]pgp.KeyInfo, error) {
+	ks, err := be.Import(ctx, secret)
+	if err != nil {
+		return ks, fmt.Errorf("ox: import the restored key: %w", err)
+	}
+	return ks, nil
+}
+
+// ExportBackup makes the secret-key backup of XEP-0373 §5 of the key fpr,
+// encrypted with a new backup code: the binary OpenPGP message that
+// BackupPush stores on the server, here to keep elsewhere (a file that
+// gpg --decrypt opens with the code as the passphrase). The code is shown
+// to the user once and never stored.
+func ExportBackup(ctx context.Context, be pgp.Backend, fpr pgp.Fingerprint) ([]byte, backup.Code, error) {
+	sec, err := be.ExportSecret(ctx, fpr)
+	if err != nil {
+		return nil, "", err
+	}
+	code, err := backup.NewCode()
+	if err != nil {
+		return nil, "", err
+	}
+	enc, err := backup.Encrypt(sec, code)
+	if err != nil {
+		return nil, "", err
+	}
+	return enc, code, nil
+}
+
+// OpenedBackup is a backup opened with its code: the secret keys inside,
+// not yet stored anywhere.
+type OpenedBackup struct{ secret []byte }
+
+// OpenBackup opens a backup (binary or armored, as ExportBackup or another
+// client made it) with code. It stores nothing: a wrong code or data that
+// is no backup is found before any key store is touched. The errors wrap
+// backup.ErrWrongCode, backup.ErrNotABackup and the other errors of
+// backup.Decrypt.
+func OpenBackup(data []byte, code backup.Code) (*OpenedBackup, error) {
+	plain, err := backup.Decrypt(data, code)
+	if err != nil {
+		return nil, err
+	}
+	return &OpenedBackup{plain}, nil
+}
+
+// Describe describes the keys in the backup without storing them
+// anywhere: the embedded backend reads them in a throwaway store in a
+// temporary directory, so no account is opened or made. now is the clock
+// (nil: time.Now).
+func (b *OpenedBackup) Describe(ctx context.Context, now func() time.Time) ([]pgp.KeyInfo, error) {
+	dir, err := os.MkdirTemp("", "ox-backup-")
+	if err != nil {
+		return nil, fmt.Errorf("ox: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if now == nil {
+		now = time.Now
+	}
+	return native.New(st, native.WithClock(now)).Inspect(ctx, b.secret)
+}
+
+// Import stores the backup's secret keys in be, as BackupRestore does with
+// the one on the server.
+func (b *OpenedBackup) Import(ctx context.Context, be pgp.Backend) ([]pgp.KeyInfo, error) {
+	return importRestored(ctx, be, b.secret)
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp"
@@ -65,15 +66,25 @@ type Client struct {
 	// Window is how far the time stamps of a received message may be off
 	// (check.Options.Window); zero means check.DefaultWindow.
 	Window time.Duration
+	// RequestTimeout bounds each operation's requests to the server; zero
+	// means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// PingInterval is how long the served session may be idle before the
+	// Client checks it with a ping (XEP-0199); zero means
+	// DefaultPingInterval, negative no pings.
+	PingInterval time.Duration
 
 	hmu        sync.Mutex
 	extra      []mux.Option                      // features' stanza handlers (Handle)
 	accepted   []func(context.Context, *Message) // OnAccepted hooks
+	processed  []func(context.Context, *Message) // OnProcessed hooks
 	attributor GroupAttributor                   // the rooms' (SetGroupAttributor)
 	work       worker                            // the pipeline's goroutine (serve.go)
 	owned      func() error                      // closes what OpenLocal opened
 	local      jid.JID                           // the account, for a Client without a session
 	pubSource  PublicKeySource                   // what Publish publishes (SetPublicKeySource)
+	life       life                              // the served session's (liveness.go)
+	accepts    atomic.Int64                      // messages accepted, to prune the replay memory now and then
 }
 
 // NewClient returns a Client for the session's account.
@@ -122,7 +133,7 @@ func (c *Client) keyOptions(singleton bool) pep.Options {
 // Publish announces the account's key fpr (XEP-0373 §4.1, §4.2): its
 // minimal public key to the data node first, then the metadata node, read,
 // merged and written so that no other device's entry is lost.
-func (c *Client) Publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+func (c *Client) publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
 	me := c.JID()
 	k, err := c.Backend.Key(ctx, fpr)
 	if err != nil {
@@ -232,7 +243,7 @@ func announcements(l *element.PublicKeysList) []store.Announcement {
 
 // Unpublish removes the account's key fpr from the metadata node (keeping
 // every other device's entry) and deletes its data node.
-func (c *Client) Unpublish(ctx context.Context, fpr pgp.Fingerprint) error {
+func (c *Client) unpublish(ctx context.Context, fpr pgp.Fingerprint) error {
 	list, err := c.ownMetadata(ctx)
 	if err != nil {
 		return err
@@ -300,7 +311,7 @@ var ErrNoKeysPublished = errors.New("ox: no OX keys published")
 // stored yet or has changed (XEP-0373 §4.3, §4.4). Only a key whose
 // fingerprint matches its node and that carries the user ID "xmpp:<j>" is
 // imported.
-func (c *Client) Fetch(ctx context.Context, j jid.JID) (*FetchReport, error) {
+func (c *Client) fetch0(ctx context.Context, j jid.JID) (*FetchReport, error) {
 	j = j.Bare()
 	items, err := pep.Items(ctx, c.Session, j, element.NodePublicKeys, 1)
 	switch {

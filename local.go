@@ -34,6 +34,9 @@ type LocalOptions struct {
 	// Create makes the store when there is none yet; without it, an
 	// account with no store (and the native backend) is ErrNoAccount.
 	Create bool
+	// Now is the clock keys and messages are judged at (tests pin it);
+	// nil means time.Now.
+	Now func() time.Time
 }
 
 // ErrNoAccount: the account has no local state yet (no keys, no store).
@@ -90,9 +93,13 @@ func OpenLocal(ctx context.Context, o LocalOptions) (*Client, error) {
 		return nil, err
 	}
 	if be == nil {
-		be = native.New(st)
+		var opts []native.Option
+		if o.Now != nil {
+			opts = append(opts, native.WithClock(o.Now))
+		}
+		be = native.New(st, opts...)
 	}
-	c := &Client{Backend: be, Store: st, local: o.JID.Bare()}
+	c := &Client{Backend: be, Store: st, local: o.JID.Bare(), Now: o.Now}
 	c.owned = func() error {
 		err := be.Close()
 		if serr := st.Close(); err == nil {

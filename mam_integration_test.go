@@ -70,6 +70,11 @@ func TestIntegrationMAMCatchUp(t *testing.T) {
 			t.Fatalf("live: %+v (err %v)", m, m.Err)
 		}
 		liveID = m.StanzaID
+		// The position follows what arrives live: the next catch-up
+		// starts after it, not after what the last catch-up read.
+		if got := cursor(b); got != liveID {
+			t.Fatalf("cursor %q after a live message with stanza-id %q", got, liveID)
+		}
 		catchUp(b, 0) // in the archive too, but handed over already
 		inB.none(t, 100*time.Millisecond)
 		// The archive's id is the live message's stanza-id.

@@ -180,27 +180,30 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	if c.Session == nil {
 		return nil, ErrOffline
 	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
 	to = to.Bare()
 	signer, err := c.signingKey(ctx) // first: without a key of our own, nothing else matters
 	if err != nil {
-		return nil, err
+		return nil, c.failure(ctx, err)
 	}
 	res, err := c.resolveKeys(ctx, to)
 	if err != nil {
-		return nil, err
+		return nil, c.failure(ctx, err)
 	}
 	sealed, err := c.seal(ctx, signer, []jid.JID{to}, res.keys, payload)
 	if err != nil {
-		return nil, err
+		return nil, c.failure(ctx, err)
 	}
 	id := NewID()
 	msg := stanza.Message{To: to, Type: stanza.ChatMessage, ID: id}.Wrap(MessagePayload(sealed.OpenPGP))
 	if err := c.Session.Send(ctx, msg); err != nil {
-		return nil, fmt.Errorf("ox: send to %s: %w", to, err)
+		// Some of it may have reached the server before the write failed.
+		return nil, &UnknownOutcomeError{To: to, ID: id, Err: c.failure(ctx, err)}
 	}
 	// A ping answered means the server has read everything before it.
 	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
-		return nil, fmt.Errorf("ox: the server did not confirm the message to %s: %w", to, err)
+		return nil, &UnknownOutcomeError{To: to, ID: id, Err: c.failure(ctx, err)}
 	}
 	return &SendReport{ID: id, Recipients: res.keys, Self: sealed.Self, Undecided: res.undecided, Unannounced: res.unannounced}, nil
 }

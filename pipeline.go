@@ -2,6 +2,9 @@ package ox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -220,6 +223,12 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
 		return c.deliver(ctx, out)
 	}
+	if dup, err := c.replay(ctx, out, o); err != nil || dup {
+		return nil, err // the server's own second copy of one stanza
+	}
+	if out.Err != nil {
+		return c.deliver(ctx, out)
+	}
 	out.Time = v.Content.Time
 	out.SignedAt = v.SignatureTime
 	out.Body, _ = v.Content.Body()
@@ -235,6 +244,58 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		}
 	}
 	return m2, err
+}
+
+// ReplayError: the same signed message was accepted before: someone sent
+// a copy of it again (XEP-0373 §3.1's timestamps bound when that can work;
+// this refuses it within the window too).
+type ReplayError struct {
+	Sender jid.JID
+	Signer pgp.Fingerprint
+	Signed time.Time
+	// First is how the copy accepted before came.
+	First Origin
+}
+
+func (e *ReplayError) Error() string {
+	return fmt.Sprintf("ox: the message from %s is a replay: the same message, signed by key %s at %s, was accepted before (%s)", e.Sender, e.Signer, e.Signed.UTC().Format(time.RFC3339), e.First)
+}
+
+// AcceptedRetention is how long accepted signed messages are remembered
+// to refuse replays: far longer than the time window, after which the
+// time checks refuse a replay anyway.
+const AcceptedRetention = 7 * 24 * time.Hour
+
+// replay remembers an accepted signed message (the signer, the signature
+// time and the signed content) and refuses a second copy of it as a replay
+// (out.Err). Two copies of one stanza that the server made (a carbon or an
+// archive copy beside the live one) without a stanza-id to tell them by
+// are the same message, not a replay: dup reports those, to be dropped
+// quietly.
+func (c *Client) replay(ctx context.Context, out *Message, o *pgp.Opened) (dup bool, err error) {
+	if out.Origin == OriginInput || o == nil || !o.Signed {
+		return false, nil
+	}
+	h := sha256.New()
+	h.Write([]byte(out.Signer.String()))
+	binary.Write(h, binary.BigEndian, o.SignatureTime.Unix())
+	h.Write(o.Plaintext)
+	digest := hex.EncodeToString(h.Sum(nil))
+	prev, err := c.Store.AcceptOnce(ctx, digest, store.Accepted{Origin: string(out.Origin), StanzaID: out.StanzaID, At: o.SignatureTime})
+	if err != nil || prev == nil {
+		if n := c.accepts.Add(1); n%256 == 1 {
+			c.Store.PruneAccepted(ctx, c.now().Add(-AcceptedRetention))
+		}
+		return false, err
+	}
+	serverCopy := func(o string) bool {
+		return o == string(OriginCarbon) || o == string(OriginArchive) || o == string(OriginRoomHistory)
+	}
+	if (prev.StanzaID == "" || out.StanzaID == "") && prev.Origin != string(out.Origin) && (serverCopy(prev.Origin) || serverCopy(string(out.Origin))) {
+		return true, nil
+	}
+	out.Err = &ReplayError{Sender: out.From.Bare(), Signer: out.Signer, Signed: o.SignatureTime, First: Origin(prev.Origin)}
+	return false, nil
 }
 
 // seen reports whether a message with the server's stanza-id id was handed

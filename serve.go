@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -183,7 +184,23 @@ func (c *Client) processAndEmit(ctx context.Context, in Incoming) {
 	if err != nil || m == nil {
 		return
 	}
+	c.hmu.Lock()
+	hooks := c.processed
+	c.hmu.Unlock()
+	for _, h := range hooks {
+		h(ctx, m)
+	}
 	c.emit(m)
+}
+
+// OnProcessed registers f to be told of every message the session brought
+// (live, offline, carbon, room) once the pipeline judged it, whatever its
+// verdict, before OnMessage sees it; package mam moves the archive
+// position with it. f runs on the worker.
+func (c *Client) OnProcessed(f func(ctx context.Context, m *Message)) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.processed = append(c.processed, f)
 }
 
 // enqueueJob queues follow-up work (a key-change notification) for the
@@ -293,7 +310,35 @@ func (c *Client) Close() error {
 
 // Serve processes incoming stanzas with Handler(f) until the session ends.
 // Results of the Client's own requests (IQs) arrive only while it runs.
-func (c *Client) Serve(f EventFunc) error { return c.Session.Serve(c.Handler(f)) }
+// While it runs, an idle session is checked with pings (PingInterval);
+// when it returns, every request still waiting fails at once with
+// ErrConnectionLost.
+func (c *Client) Serve(f EventFunc) error {
+	h := c.Handler(f)
+	c.life.mu.Lock()
+	if c.life.ctx == nil || c.life.ctx.Err() != nil {
+		c.life.ctx, c.life.cancel = context.WithCancelCause(context.Background())
+	}
+	c.life.active = time.Now()
+	sess := c.life.ctx
+	c.life.mu.Unlock()
+	pinger := make(chan struct{})
+	go func() {
+		defer close(pinger)
+		c.keepAlive(sess)
+	}()
+	err := c.Session.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		c.touch()
+		return h.HandleXMPP(t, start)
+	}))
+	cause := ErrConnectionLost
+	if err != nil {
+		cause = fmt.Errorf("%w: %v", ErrConnectionLost, err)
+	}
+	c.endSession(cause)
+	<-pinger
+	return err
+}
 
 // Online sends available presence with ox's capabilities, so that the
 // server sends contacts' key-change notifications (XEP-0163 §4).
@@ -301,7 +346,9 @@ func (c *Client) Online(ctx context.Context) error {
 	if c.Session == nil {
 		return ErrOffline
 	}
-	return c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode))
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	return c.failure(ctx, c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode)))
 }
 
 // ErrOffline: the Client has no session (OpenLocal without one), and the

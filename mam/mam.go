@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -30,15 +31,51 @@ const mamStart = "(start of archive)"
 type Archive struct {
 	c *ox.Client
 
-	mu      sync.Mutex
-	queries map[string]*query // the queries under way, by queryid
+	mu       sync.Mutex
+	queries  map[string]*query // the queries under way, by queryid
+	caughtUp bool              // a catch-up read the archive to its end in this session
 }
 
 func New(c *ox.Client) *Archive {
 	a := &Archive{c: c, queries: map[string]*query{}}
 	// Prosody sends archive results without a type.
 	c.Handle(mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsMAM, Local: "result"}, a.onResult))
+	c.OnProcessed(a.follow)
 	return a
+}
+
+// DeliveredRetention is how long the ids of messages handed over are kept
+// to recognise a second copy (the offline store, the archive, carbons): a
+// copy of a message that old no longer comes but from a whole re-read of
+// the archive (CatchUpWith All, or a cursor the archive no longer holds).
+const DeliveredRetention = 7 * 24 * time.Hour
+
+// follow moves the archive position along with the messages that arrive
+// while the device listens, once a catch-up has read the archive to its
+// end: each such message carries its archive id (the server's stanza-id),
+// and the archive holds nothing before it that this device has not read.
+// The next catch-up then starts after the last message seen, not after the
+// last one caught up.
+func (a *Archive) follow(ctx context.Context, m *ox.Message) {
+	a.mu.Lock()
+	ready := a.caughtUp
+	a.mu.Unlock()
+	if !ready || m.StanzaID == "" || !m.Room.Equal(jid.JID{}) {
+		return
+	}
+	switch m.Origin {
+	case ox.OriginLive, ox.OriginOffline, ox.OriginCarbon:
+		a.c.Store.SetMAMCursor(ctx, a.c.JID().String(), m.StanzaID)
+	}
+}
+
+// done marks the archive read to its end in this session, and forgets the
+// ids of messages handed over long ago.
+func (a *Archive) done(ctx context.Context) {
+	a.mu.Lock()
+	a.caughtUp = true
+	a.mu.Unlock()
+	a.c.Store.PruneDelivered(ctx, a.c.Clock().Add(-DeliveredRetention))
 }
 
 type Options struct {
@@ -86,7 +123,11 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 			if newest == "" {
 				newest = mamStart
 			}
-			return 0, c.Store.SetMAMCursor(ctx, archive, newest)
+			if err := c.Store.SetMAMCursor(ctx, archive, newest); err != nil {
+				return 0, err
+			}
+			a.done(ctx)
+			return 0, nil
 		}
 		if cur != mamStart {
 			cursor = cur
@@ -117,6 +158,9 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 			return n, err
 		}
 		if fin.complete() || len(results) == 0 || fin.Set.Last == "" {
+			if !o.All {
+				a.done(ctx)
+			}
 			return n, nil
 		}
 		after = fin.Set.Last
@@ -159,7 +203,10 @@ type mamFin struct {
 
 func (f *mamFin) complete() bool { return f.Complete == "true" || f.Complete == "1" }
 
-func (a *Archive) queryArchive(ctx context.Context, max int, after string, newest bool) ([]mamResult, mamFin, error) {
+func (a *Archive) queryArchive(ctx context.Context, max int, after string, newest bool) (_ []mamResult, _ mamFin, err error) {
+	ctx, cancel := a.c.Request(ctx)
+	defer cancel()
+	defer func() { err = a.c.RequestError(ctx, err) }()
 	var fin mamFin
 	qid := ox.NewID()
 	q := &query{}
@@ -183,7 +230,7 @@ func (a *Archive) queryArchive(ctx context.Context, max int, after string, newes
 		xmlstream.Wrap(xmlstream.MultiReader(set...), xml.StartElement{Name: xml.Name{Space: nsRSM, Local: "set"}}),
 		xml.StartElement{Name: xml.Name{Space: nsMAM, Local: "query"}, Attr: []xml.Attr{{Name: xml.Name{Local: "queryid"}, Value: qid}}},
 	)
-	err := a.c.Session.UnmarshalIQ(ctx, stanza.IQ{Type: stanza.SetIQ}.Wrap(payload), &fin)
+	err = a.c.Session.UnmarshalIQ(ctx, stanza.IQ{Type: stanza.SetIQ}.Wrap(payload), &fin)
 	a.mu.Lock()
 	results := q.results
 	q.results = nil

@@ -266,6 +266,8 @@ func RoomPassword(p string) JoinOption {
 //
 // Serve must be running: the room's answers arrive through it.
 func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...JoinOption) (*Room, error) {
+	ctx, cancel := rs.c.Request(ctx)
+	defer cancel()
 	cfg := joinConfig{history: -1}
 	for _, o := range opts {
 		o(&cfg)
@@ -511,6 +513,8 @@ type GroupReport struct {
 // announced keys, fetched as Send does, and those without. The lists of
 // affiliates the room let Join read are read again.
 func (rs *Rooms) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, error) {
+	ctx, cancel := rs.c.Request(ctx)
+	defer cancel()
 	r.mu.Lock()
 	state, semi, lists, why := r.state, r.semi, r.lists, r.leftWhy
 	r.mu.Unlock()
@@ -567,6 +571,8 @@ func (rs *Rooms) SendGroup(ctx context.Context, r *Room, body string) (*GroupRep
 
 // SendPayload is SendGroup with the <signcrypt/>'s payload given whole.
 func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*GroupReport, error) {
+	ctx, cancel := rs.c.Request(ctx)
+	defer cancel()
 	rep, err := rs.GroupRecipients(ctx, r)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,15 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bo
 	return n == 1, nil
 }
 
+// PruneDelivered forgets the ids of messages handed over before t.
+func (s *Store) PruneDelivered(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM delivered WHERE at < ?`, t.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // IsDelivered reports whether the message with the server's stanza-id id
 // was handed to the user already.
 func (s *Store) IsDelivered(ctx context.Context, id string) (bool, error) {
@@ -160,4 +169,39 @@ func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	return n > 0, nil
+}
+
+// Accepted is a signed message accepted before: how its first copy came.
+type Accepted struct {
+	Origin, StanzaID string
+	At               time.Time
+}
+
+// AcceptOnce records the digest of a signed message accepted now, and
+// reports the copy recorded before if there was one (then it records
+// nothing).
+func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO accepted (digest, origin, stanza_id, at) VALUES (?, ?, ?, ?)`, digest, a.Origin, a.StanzaID, a.At.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	var p Accepted
+	var at int64
+	if err := s.db.QueryRowContext(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE digest = ?`, digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	p.At = time.Unix(at, 0).UTC()
+	return &p, nil
+}
+
+// PruneAccepted forgets accepted messages signed before t: a replay of one
+// is refused by the time checks.
+func (s *Store) PruneAccepted(ctx context.Context, t time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM accepted WHERE at < ?`, t.Unix()); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
 }

@@ -120,5 +120,12 @@ CREATE TABLE inbox (
 );
 ALTER TABLE pending ADD COLUMN stanza_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX pending_stanza_id ON pending(stanza_id) WHERE stanza_id != '';
+CREATE TABLE accepted (                -- signed messages accepted, to refuse a replay
+	digest    TEXT PRIMARY KEY,        -- SHA-256 of the signer, the signature time and the signed content
+	origin    TEXT NOT NULL,           -- how the first copy came (live, offline, carbon, archive, ...)
+	stanza_id TEXT NOT NULL,           -- its server stanza-id, if any
+	at        INTEGER NOT NULL         -- unix seconds, the signature time
+) WITHOUT ROWID;
+CREATE INDEX accepted_at ON accepted(at);
 `,
 }

@@ -16,7 +16,14 @@ func libraryHint(err error) string {
 	var ns *ox.NoSigningKeyError
 	var nk *ox.NoUsableKeyError
 	var tr *ox.TrustError
+	var uo *ox.UnknownOutcomeError
 	switch {
+	case errors.As(err, &uo):
+		return "ask " + uo.To.String() + " whether it arrived before you send it again: sending again may deliver it twice"
+	case errors.Is(err, ox.ErrConnectionLost):
+		return "check the network and the server, then run the command again"
+	case errors.Is(err, ox.ErrTimeout):
+		return "the server is slow or unreachable; try again, or give a longer --timeout"
 	case errors.As(err, &nu):
 		f := nu.Keys[0].String()
 		return "add it with 'ox key add-uid " + f + "' (for GnuPG: gpg --quick-add-uid " + f + " " + pgp.UserID(nu.Account) + "), or make a key with 'ox key generate'"

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,13 +17,6 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
 )
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // dataDir is where accounts' stores live: --home, OX_HOME, or
 // $XDG_DATA_HOME/ox (~/.local/share/ox).
@@ -128,14 +120,14 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: j, Dir: dir, Backend: kind, GnuPGHome: gpgHome, Create: create})
+	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: j, Dir: dir, Backend: kind, GnuPGHome: gpgHome, Create: create, Now: clock})
 	if errors.Is(err, ox.ErrNoAccount) {
 		return nil, withHint(err, "make a key with 'ox --account "+j.String()+" key generate', or import yours with 'ox key import FILE'")
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &session{Client: c, jid: j, backend: c.Backend, now: time.Now}, nil
+	return &session{Client: c, jid: j, backend: c.Backend, now: clock}, nil
 }
 
 // backendFor says which OpenPGP backend an account uses: OX_BACKEND, or the
@@ -220,7 +212,7 @@ func isTerminal(w io.Writer) bool {
 // withStore runs f with the current account's store open (created first
 // when create is set), and closes it afterwards.
 func (e *env) withStore(create bool, f func(ctx context.Context, s *session) error) error {
-	ctx := context.Background()
+	ctx := e.ctx
 	s, err := e.open(ctx, create)
 	if err != nil {
 		return err

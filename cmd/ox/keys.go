@@ -227,13 +227,6 @@ func init() {
 	})
 }
 
-// usableOwnKeys lists the account's own keys that can sign now and carry
-// its user ID, newest first.
-func usableOwnKeys(ctx context.Context, s *session) ([]pgp.KeyInfo, error) {
-	own, _, err := ownKeys(ctx, s)
-	return own, err
-}
-
 // ownKeys lists the account's own keys that are neither revoked nor
 // expired: those that carry its user ID, and those that lack it (which ox
 // does not use, but names, so that the user can add the user ID), newest

@@ -45,11 +45,33 @@ type online struct {
 	archive *mam.Archive
 	wot     *wot.WoT
 	served  chan error // Serve's end
+	// ctx is the command's time online: it ends on Ctrl-C or at
+	// --timeout, and then the connection is closed.
+	ctx  context.Context
+	stop func() // ends ctx and its watch
 }
 
 func (o *online) Close() {
+	o.stop()
 	ox.CloseSession(o.xmpp)
 	o.session.Close()
+}
+
+// onlineContext is ctx, ended also by Ctrl-C (e.ctx) and, for a command
+// with the global --timeout, after it.
+func (e *env) onlineContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.ctx == nil { // an env made by hand, in a test
+		e.ctx = context.Background()
+	}
+	octx, cancel := context.WithCancel(ctx)
+	unwatch := context.AfterFunc(e.ctx, cancel)
+	stop := func() { unwatch(); cancel() }
+	if e.timeout > 0 {
+		tctx, tcancel := context.WithTimeoutCause(octx, e.timeout, &timeoutError{e.timeout})
+		octx, stop = tctx, func() { tcancel(); unwatch(); cancel() }
+	}
+	e.online = octx
+	return octx, stop
 }
 
 // connect opens the account's store and logs in, with settings from the
@@ -60,7 +82,13 @@ func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, e
 
 // connectWith is connect with a chance to set the client up before it is
 // served.
-func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (*online, error) {
+func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (o *online, err error) {
+	ctx, stop := e.onlineContext(ctx)
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	s, err := e.open(ctx, create)
 	if err != nil {
 		return nil, err
@@ -104,11 +132,15 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	if ac.Layout == "compact" {
 		c.Layout = ox.LayoutCompact
 	}
-	o := &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1)}
+	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1)}
 	if setup != nil {
 		setup(c)
 	}
 	go func() { o.served <- c.Serve(nil) }()
+	// A command may wait on a context of its own: closing the connection
+	// when ctx ends stops it all the same.
+	unclose := context.AfterFunc(ctx, func() { x.Conn().Close() })
+	o.ctx, o.stop = ctx, func() { unclose(); stop() }
 	return o, nil
 }
 
@@ -149,14 +181,44 @@ func (e *env) prompt(what string) (string, error) {
 	}
 	defer tty.Close()
 	fmt.Fprintf(tty, "%s: ", what)
+	fd := int(tty.Fd())
+	// Ctrl-C while asking ends the command: the read goes on in the
+	// background until tty is closed, and the echo comes back now.
+	var saved *term.State
+	if term.IsTerminal(fd) {
+		saved, _ = term.GetState(fd)
+	}
+	type answer struct {
+		b   []byte
+		err error
+	}
+	read := make(chan answer, 1)
+	go func() {
+		if saved != nil {
+			b, err := term.ReadPassword(fd)
+			read <- answer{b, err}
+			return
+		}
+		line, err := bufio.NewReader(tty).ReadString('\n')
+		read <- answer{[]byte(strings.TrimRight(line, "\r\n")), err}
+	}()
+	done := context.Background().Done()
+	if e.ctx != nil {
+		done = e.ctx.Done()
+	}
 	var b []byte
-	if term.IsTerminal(int(tty.Fd())) {
-		b, err = term.ReadPassword(int(tty.Fd()))
+	select {
+	case a := <-read:
+		b, err = a.b, a.err
+	case <-done:
+		if saved != nil {
+			term.Restore(fd, saved)
+		}
 		fmt.Fprintln(tty)
-	} else {
-		var line string
-		line, err = bufio.NewReader(tty).ReadString('\n')
-		b = []byte(strings.TrimRight(line, "\r\n"))
+		return "", e.ctx.Err()
+	}
+	if saved != nil {
+		fmt.Fprintln(tty)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", what, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"codeberg.org/ox/ox"
-	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -171,12 +169,12 @@ func init() {
 			if fs.NArg() > 1 {
 				return usagef("key publish takes at most one fingerprint")
 			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &pubNet, false)
+			o, err := e.connect(e.ctx, &pubNet, false)
 			if err != nil {
 				return err
 			}
 			defer o.Close()
+			ctx := o.ctx
 			k, err := ownKey(ctx, o.session, fs.Arg(0))
 			if err != nil {
 				return err
@@ -218,12 +216,12 @@ func init() {
 			if fs.NArg() > 1 {
 				return usagef("key unpublish takes at most one fingerprint")
 			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &unpubNet, false)
+			o, err := e.connect(e.ctx, &unpubNet, false)
 			if err != nil {
 				return err
 			}
 			defer o.Close()
+			ctx := o.ctx
 			var fpr pgp.Fingerprint
 			if fs.NArg() == 1 {
 				if fpr, err = pgp.ParseFingerprint(fs.Arg(0)); err != nil {
@@ -273,12 +271,12 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &fetchNet, true)
+			o, err := e.connect(e.ctx, &fetchNet, true)
 			if err != nil {
 				return err
 			}
 			defer o.Close()
+			ctx := o.ctx
 			rep, err := o.client.Fetch(ctx, j)
 			if err != nil {
 				if errors.Is(err, ox.ErrNoKeysPublished) {
@@ -301,92 +299,6 @@ func init() {
 			}
 			if len(rep.Imported)+len(rep.Unchanged) == 0 {
 				return fmt.Errorf("none of the %d key(s) %s announces could be used", len(rep.Announced), j)
-			}
-			return nil
-		},
-	})
-
-	var pushNet netFlags
-	var replace bool
-	register(&command{
-		name:    "backup push",
-		args:    "[FINGERPRINT]",
-		summary: "encrypt the secret key with a new backup code and store it on the server (XEP-0373 §5); print the code once",
-		examples: `  ox backup push > code.txt    # keep the code safe: it is shown once and opens the backup
-`,
-		flags: func(fs *flag.FlagSet) {
-			pushNet.register(fs)
-			fs.BoolVar(&replace, "replace", false, "replace a backup already stored (it may hold another device's key)")
-		},
-		run: func(e *env, fs *flag.FlagSet) error {
-			if fs.NArg() > 1 {
-				return usagef("backup push takes at most one fingerprint")
-			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &pushNet, false)
-			if err != nil {
-				return err
-			}
-			defer o.Close()
-			k, err := ownKey(ctx, o.session, fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			code, err := o.client.BackupPush(ctx, k.Fingerprint, replace)
-			if errors.Is(err, ox.ErrBackupExists) {
-				return withHint(err, "restore it first ('ox backup restore' on a fresh home), or replace it with 'ox backup push --replace'")
-			}
-			if err != nil {
-				return pepHint(err)
-			}
-			fmt.Fprintln(e.stdout, code)
-			fmt.Fprintln(e.stderr, "ox: warning: write this backup code down and keep it safe: it is shown only once, and anyone with it and your account can read your secret key")
-			return nil
-		},
-	})
-	var restoreNet netFlags
-	register(&command{
-		name:    "backup restore",
-		summary: "fetch the secret key backup and open it with the backup code (prompt, or env OX_BACKUP_CODE)",
-		examples: `  ox --home ~/laptop --account alice@example.org backup restore
-  OX_BACKUP_CODE=… ox --account alice@example.org backup restore
-`,
-		flags: restoreNet.register,
-		run: func(e *env, fs *flag.FlagSet) error {
-			if fs.NArg() != 0 {
-				return usagef("backup restore takes no arguments")
-			}
-			raw := e.getenv("OX_BACKUP_CODE")
-			if raw == "" {
-				var err error
-				if raw, err = e.prompt("backup code"); err != nil {
-					return err
-				}
-			}
-			code, err := backup.ParseCode(raw)
-			if err != nil {
-				return withHint(err, "the code is 24 characters of 1-9 and A-Z (no 0 or O), in six groups of four")
-			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &restoreNet, true)
-			if err != nil {
-				return err
-			}
-			defer o.Close()
-			ks, err := o.client.BackupRestore(ctx, code)
-			switch {
-			case errors.Is(err, backup.ErrWrongCode):
-				return withHint(err, "check the code; nothing was changed")
-			case errors.Is(err, ox.ErrNoBackup):
-				return withHint(err, "push one from a device that has the key: 'ox backup push'")
-			case err != nil:
-				return withHint(err, "nothing was changed")
-			}
-			for _, k := range ks {
-				fmt.Fprintln(e.stdout, k.Fingerprint)
-				if !k.HasUserID(o.jid) {
-					fmt.Fprintf(e.stderr, "ox: warning: the restored key %s has no user ID %s\n", k.Fingerprint, pgp.UserID(o.jid))
-				}
 			}
 			return nil
 		},

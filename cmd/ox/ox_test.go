@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +23,19 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"ox": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"ox": func() {
+			// Test only: OX_TEST_CLOCK_OFFSET=2h runs ox two hours in the
+			// future, so a script judges expiry without sleeping.
+			if d := os.Getenv("OX_TEST_CLOCK_OFFSET"); d != "" {
+				off, err := time.ParseDuration(d)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "OX_TEST_CLOCK_OFFSET:", err)
+					os.Exit(3)
+				}
+				clock = func() time.Time { return time.Now().Add(off) }
+			}
+			os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 
@@ -61,8 +78,10 @@ func TestIntegrationScripts(t *testing.T) {
 // work directory as vectors/.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:  filepath.Join("testdata", "script"),
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+		Dir: filepath.Join("testdata", "script"),
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"flip": flip, "wrap": wrap, "silentserver": silentServer, "waitaccept": waitAccept,
+		},
 		Setup: func(e *testscript.Env) error {
 			dst := filepath.Join(e.WorkDir, "vectors")
 			if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -121,4 +140,82 @@ func wrap(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	out := "<openpgp xmlns='urn:xmpp:openpgp:0'>" + base64.StdEncoding.EncodeToString(raw) + "</openpgp>\n"
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
+
+// TestManPageCurrent: doc/ox.1 is what 'ox man' prints now; after a change
+// to a command, run 'go generate ./cmd/ox'.
+func TestManPageCurrent(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "doc", "ox.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	writeMan(&got)
+	if got.String() != string(want) {
+		t.Fatal("doc/ox.1 is not what 'ox man' prints: run 'go generate ./cmd/ox'")
+	}
+}
+
+// silentServers are the scripts' silent servers, by script.
+var silentServers sync.Map // *testscript.TestScript -> chan struct{}
+
+// silentserver listens on a loopback port that accepts connections and
+// never answers, and sets OX_SERVER to it: a network command then blocks.
+func silentServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: silentserver")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	accepted := make(chan struct{})
+	silentServers.Store(ts, accepted)
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if held = append(held, c); len(held) == 1 {
+				close(accepted)
+			}
+		}
+	}()
+	ts.Defer(func() { l.Close() })
+	ts.Setenv("OX_SERVER", l.Addr().String())
+}
+
+// waitaccept waits until the silent server has a connection.
+func waitAccept(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := silentServers.Load(ts)
+	if neg || len(args) != 0 || !ok {
+		ts.Fatalf("usage: waitaccept, after silentserver")
+	}
+	<-v.(chan struct{})
+}
+
+// ox --version names a tagged build by its version, and any other by the
+// source revision and whether the tree had changes.
+func TestMainVersion(t *testing.T) {
+	for _, c := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "e06efe46bf43e24a8737bd04f7310660a2d83d89"},
+			{Key: "vcs.time", Value: "2026-12-03T08:43:23Z"},
+			{Key: "vcs.modified", Value: "true"},
+		}}, "devel (revision e06efe46bf43 of 2026-12-03T08:43:23Z, with uncommitted changes)"},
+	} {
+		if got := mainVersion(&c.bi); got != c.want {
+			t.Errorf("mainVersion(%+v) = %q, want %q", c.bi, got, c.want)
+		}
+	}
 }

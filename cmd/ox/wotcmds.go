@@ -41,12 +41,12 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &certifyNet, false)
+			o, err := e.connect(e.ctx, &certifyNet, false)
 			if err != nil {
 				return err
 			}
 			defer o.Close()
+			ctx := o.ctx
 			o.client.MaxKeyAge = -1 // a one-shot command: read the contact's announcements now
 			rep, err := o.wot.Certify(ctx, j, f)
 			if rep != nil {

@@ -136,6 +136,9 @@ func exchange(ctx context.Context, from, to *person, text string) error {
 		if !m.From.Bare().Equal(from.client.JID()) || m.Signer != from.key.Fingerprint {
 			return fmt.Errorf("%s got a message from %s signed by %s", to.name, m.From, m.Signer)
 		}
+		if m.Body != text {
+			return fmt.Errorf("%s read %q, but %s sent %q", to.name, m.Body, from.name, text)
+		}
 		fmt.Printf("%-12s <- %s: %q\n%-12s    signed by %s at %s, after %v\n", to.name, from.name, m.Body, "", m.Signer.Grouped(), m.Time.Format(time.RFC3339), time.Since(t).Round(time.Millisecond))
 		return nil
 	case <-ctx.Done():

@@ -6,7 +6,8 @@ import (
 	"codeberg.org/ox/ox/internal/prosody"
 )
 
-// The README's main job runs end to end.
+// The README's main job runs end to end: each side reads exactly the text
+// the other sent, from the sender's key (run fails otherwise).
 func TestIntegrationDemo(t *testing.T) {
 	if err := prosody.Available(); err != nil {
 		if prosody.Required() {

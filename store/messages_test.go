@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Ids of messages handed over long ago are forgotten; recent ones are kept.
+func TestPruneDelivered(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for id, at := range map[string]time.Time{"old": now.Add(-30 * 24 * time.Hour), "new": now.Add(-time.Hour)} {
+		if first, err := s.MarkDelivered(ctx, id, at); err != nil || !first {
+			t.Fatal(first, err)
+		}
+	}
+	n, err := s.PruneDelivered(ctx, now.Add(-7*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want 1", n, err)
+	}
+	for id, want := range map[string]bool{"old": false, "new": true} {
+		if got, err := s.IsDelivered(ctx, id); err != nil || got != want {
+			t.Errorf("%s delivered: %v, %v; want %v", id, got, err, want)
+		}
+	}
+}
+
+// Messages wait in the inbox in the order they came, until deleted.
+func TestInboxOrder(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for _, b := range []string{"a", "b", "c"} {
+		if err := s.AddInbox(ctx, []byte(b), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, err := s.Inbox(ctx, 2)
+	if err != nil || len(kept) != 2 || string(kept[0].Stanza) != "a" || string(kept[1].Stanza) != "b" {
+		t.Fatalf("%+v %v", kept, err)
+	}
+	if err := s.DeleteInbox(ctx, kept[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ = s.Inbox(ctx, 10)
+	if len(kept) != 2 || string(kept[0].Stanza) != "b" {
+		t.Fatalf("after delete: %+v", kept)
+	}
+}
