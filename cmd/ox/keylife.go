@@ -27,7 +27,7 @@ func init() {
 		examples: `  ox --account alice@example.org key revoke --reason superseded --text 'new key 0x3EC1...'
   ox --account alice@example.org key revoke 3EC1012940BF2505DE661858CE26F77F77D5678B --reason compromised
   ox --account alice@example.org key revoke --certificate revocs/3EC1012940BF2505DE661858CE26F77F77D5678B.rev
-  ox --account alice@example.org key export 3EC1012940BF2505DE661858CE26F77F77D5678B > revoked.pgp
+  ox --account alice@example.org key publish 3EC1012940BF2505DE661858CE26F77F77D5678B  # tell contacts
 
 Reasons: compromised (the secret got out: nothing the key ever signed is
 trusted any more), superseded (replaced by a new key), retired (no longer
@@ -62,7 +62,7 @@ used); what a superseded or retired key signed before stays readable.
 					fmt.Fprintln(e.stdout, k.Fingerprint)
 					fmt.Fprintf(e.stderr, "ox: key %s is revoked (%s)\n", k.Fingerprint, revocationText(&k))
 					if k.Secret {
-						fmt.Fprintf(e.stderr, "ox: hint: give contacts the revoked key ('ox key export %s') so that they learn of it\n", k.Fingerprint)
+						fmt.Fprintf(e.stderr, "ox: hint: publish it with 'ox key publish %s' so that contacts learn of it\n", k.Fingerprint)
 					}
 					return nil
 				})
@@ -92,7 +92,7 @@ used); what a superseded or retired key signed before stays readable.
 				}
 				fmt.Fprintln(e.stdout, k.Fingerprint)
 				fmt.Fprintf(e.stderr, "ox: key %s is revoked (%s)\n", k.Fingerprint, revocationText(&k))
-				fmt.Fprintf(e.stderr, "ox: hint: give contacts the revoked key ('ox key export %s') so that they learn of it\n", k.Fingerprint)
+				fmt.Fprintf(e.stderr, "ox: hint: publish it with 'ox key publish %s' so that contacts learn of it\n", k.Fingerprint)
 				return nil
 			})
 		},
@@ -243,12 +243,15 @@ func writeRevocationCertificate(ctx context.Context, e *env, s *session, k pgp.K
 }
 
 // warnExpiring warns of the own keys that expire within
-// pgp.RenewBefore.
-func warnExpiring(w io.Writer, ks []pgp.KeyInfo, now time.Time) {
-	for _, k := range ks {
-		if k.ExpiresSoon(now) {
-			fmt.Fprintf(w, "ox: warning: your key %s expires on %s\nox: hint: renew it with 'ox key renew %s', then 'ox key publish'\n",
-				k.Fingerprint, k.Expires.UTC().Format("2006-01-02"), k.Fingerprint)
-		}
+// pgp.RenewBefore (ox.Client.ExpiringKeys).
+func warnExpiring(ctx context.Context, w io.Writer, s *session) error {
+	ks, err := s.ExpiringKeys(ctx, s.now())
+	if err != nil {
+		return err
 	}
+	for _, k := range ks {
+		fmt.Fprintf(w, "ox: warning: your key %s expires on %s\nox: hint: renew it with 'ox key renew %s', then 'ox key publish'\n",
+			k.Fingerprint, k.Expires.UTC().Format("2006-01-02"), k.Fingerprint)
+	}
+	return nil
 }

@@ -141,8 +141,7 @@ func init() {
 				for _, k := range ks {
 					printKeyLine(e.stdout, &k, s.now())
 				}
-				warnExpiring(e.stderr, ks, s.now()) // keylife.go
-				return nil
+				return warnExpiring(ctx, e.stderr, s) // keylife.go
 			})
 		},
 	})

@@ -160,6 +160,7 @@ func init() {
 		examples: `  OX_PASSWORD=… ox key publish
   ox key publish --server 127.0.0.1:5222 --ca-file ca.pem
   ox key publish --with-certifications   # with the certifications you accepted
+  ox key publish FINGERPRINT             # after 'ox key revoke': the revoked key, so contacts learn of it
 `,
 		flags: func(fs *flag.FlagSet) {
 			pubNet.register(fs)
@@ -182,7 +183,11 @@ func init() {
 			if withCerts {
 				o.wot.PublishCertifications()
 			}
-			rep, err := o.client.Publish(ctx, k.Fingerprint)
+			publish := o.client.Publish
+			if k.Revoked {
+				publish = o.client.PublishRevoked // keylife.go: contacts learn of the revocation
+			}
+			rep, err := publish(ctx, k.Fingerprint)
 			if err != nil {
 				return pepHint(err)
 			}

@@ -1,0 +1,104 @@
+package ox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+)
+
+// PublishRevoked announces that the account's key fpr is revoked: the
+// revoked key (minimal, with its revocation signature) goes to its data
+// node, and its entry in the metadata node gets a new date, so that
+// contacts fetch it again (XEP-0373 §4.4) and stop encrypting to it; every
+// other device's entry is kept. The key stays announced, so that contacts
+// who fetch later learn of the revocation too, until the owner takes it
+// out with Unpublish. Publish refuses a revoked key; this is its one
+// exception.
+func (c *Client) PublishRevoked(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	rep, err := c.publishRevoked(ctx, fpr)
+	return rep, c.failure(ctx, err)
+}
+
+func (c *Client) publishRevoked(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+	me := c.JID()
+	k, err := c.Backend.Key(ctx, fpr)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Revoked {
+		return nil, fmt.Errorf("ox: key %s is not revoked; publish it with Publish", fpr)
+	}
+	if !k.HasUserID(me) {
+		return nil, fmt.Errorf("ox: key %s has no user ID %s, so contacts would refuse it: %w", fpr, pgp.UserID(me), pgp.ErrUnsupportedKey)
+	}
+	pub, err := c.Backend.ExportPublic(ctx, fpr, &me)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
+	rep := &PublishReport{Fingerprint: fpr}
+	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
+	if c.Layout == LayoutCompact {
+		itemID = "current"
+	}
+	rep.Data, err = pep.Publish(ctx, c.Session, element.DataNode(fpr.String()), itemID, element.PubKey{Data: pub}.Marshal(), c.keyOptions(true))
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish key %s: %w", fpr, err)
+	}
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return rep, err
+	}
+	// The entry's date must change, or contacts see nothing new (§4.4);
+	// dates have whole seconds, and the key may have been published
+	// within the same second.
+	date := now.Truncate(time.Second)
+	for _, e := range list.Keys {
+		if e.Fingerprint == fpr.String() && !date.After(e.Date) {
+			date = e.Date.Add(time.Second)
+		}
+	}
+	list = withKey(list, fpr.String(), date)
+	metaOpts := c.keyOptions(true)
+	metaID := ""
+	if c.Layout == LayoutCompact {
+		metaID = "current"
+		metaOpts["pubsub#deliver_payloads"] = "false"
+	}
+	rep.Metadata, err = pep.Publish(ctx, c.Session, element.NodePublicKeys, metaID, list.Marshal(), metaOpts)
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish the metadata node: %w", err)
+	}
+	for _, e := range list.Keys {
+		rep.Announced = append(rep.Announced, e.Fingerprint)
+	}
+	rep.AccessModel = rep.Metadata.Applied["pubsub#access_model"]
+	return rep, c.recordOwn(ctx, rep.Metadata.ItemID, list)
+}
+
+// ExpiringKeys returns the account's own keys that carry its user ID and
+// expire within pgp.RenewBefore of now: the owner should renew them
+// (pgp.KeyLifecycle.Renew) and publish them again before contacts stop
+// encrypting to them.
+func (c *Client) ExpiringKeys(ctx context.Context, now time.Time) ([]pgp.KeyInfo, error) {
+	ks, err := c.Backend.SecretKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pgp.KeyInfo
+	for _, k := range ks {
+		if k.HasUserID(c.JID()) && k.ExpiresSoon(now) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
