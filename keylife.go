@@ -102,3 +102,76 @@ func (c *Client) ExpiringKeys(ctx context.Context, now time.Time) ([]pgp.KeyInfo
 	}
 	return out, nil
 }
+
+// AnnouncedKey is one key the account's metadata node announces (XEP-0373
+// §4.2): this device's, or another device's.
+type AnnouncedKey struct {
+	Fingerprint string
+	Date        time.Time // the metadata entry's date
+	// Key is the key as stored here; nil when this device does not hold
+	// it (Fetch the account's own JID to store it).
+	Key *pgp.KeyInfo
+}
+
+// Secret reports whether this device holds the key's secret.
+func (a *AnnouncedKey) Secret() bool { return a.Key != nil && a.Key.Secret }
+
+// OwnAnnounced reads the account's metadata node and returns every key it
+// announces, in its order, with what this device holds of each.
+func (c *Client) OwnAnnounced(ctx context.Context) ([]AnnouncedKey, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return nil, c.failure(ctx, err)
+	}
+	out := make([]AnnouncedKey, 0, len(list.Keys))
+	for _, e := range list.Keys {
+		a := AnnouncedKey{Fingerprint: e.Fingerprint, Date: e.Date}
+		if fpr, err := pgp.ParseFingerprint(e.Fingerprint); err == nil {
+			if k, err := c.Backend.Key(ctx, fpr); err == nil {
+				a.Key = &k
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeviceRemoval says what RemoveDevice did.
+type DeviceRemoval struct {
+	// Revoked: this device held the key's secret, so the key was revoked
+	// as compromised and published revoked (PublishRevoked): contacts learn
+	// of the revocation. Otherwise the key was unpublished (Unpublish):
+	// contacts stop using it once they see the metadata without it.
+	Revoked bool
+	Key     pgp.KeyInfo // the revoked key, when Revoked
+}
+
+// RemoveDevice takes the key fpr of a lost device out of use. When this
+// device holds its secret (the key was shared, or this is the device), it
+// revokes it as compromised, since the lost device's copy may be in other
+// hands, and publishes the revoked key; otherwise it unpublishes the key,
+// so that contacts stop encrypting to it and refuse what it signs (it is no
+// longer announced). text goes into the revocation.
+func (c *Client) RemoveDevice(ctx context.Context, fpr pgp.Fingerprint, text string) (*DeviceRemoval, error) {
+	if k, err := c.Backend.Key(ctx, fpr); err == nil && k.Secret {
+		if l, ok := c.Backend.(pgp.KeyLifecycle); ok {
+			rk, err := l.Revoke(ctx, fpr, pgp.RevokeOptions{Reason: pgp.RevocationCompromised, Text: text})
+			if err != nil {
+				return nil, err
+			}
+			if _, err := c.PublishRevoked(ctx, fpr); err != nil {
+				return &DeviceRemoval{Revoked: true, Key: rk}, err
+			}
+			return &DeviceRemoval{Revoked: true, Key: rk}, nil
+		}
+	}
+	if err := c.Unpublish(ctx, fpr); err != nil {
+		return nil, err
+	}
+	return &DeviceRemoval{}, nil
+}

@@ -255,3 +255,75 @@ func warnExpiring(ctx context.Context, w io.Writer, s *session) error {
 	}
 	return nil
 }
+
+// listAnnounced is 'ox key list --announced': every key the account's
+// metadata node announces, with its date, whether this device holds its
+// secret, and its state where this device knows the key.
+func listAnnounced(e *env, n *netFlags) error {
+	o, err := e.connect(e.ctx, n, false)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	as, err := o.client.OwnAnnounced(o.ctx)
+	if err != nil {
+		return pepHint(err)
+	}
+	if len(as) == 0 {
+		fmt.Fprintf(e.stderr, "ox: account %s announces no key\n", o.session.jid)
+	}
+	for _, a := range as {
+		where, st := "other device", "not stored here ('ox cert fetch "+o.session.jid.String()+"')"
+		if a.Secret() {
+			where = "this device"
+		}
+		if a.Key != nil {
+			st = status(a.Key, o.session.now())
+		}
+		fmt.Fprintf(e.stdout, "%s  announced %s  %-12s  %s\n", a.Fingerprint, a.Date.UTC().Format(time.RFC3339), where, st)
+	}
+	return nil
+}
+
+func init() {
+	var removeNet netFlags
+	var text string
+	register(&command{
+		name:    "key remove",
+		args:    "FINGERPRINT",
+		summary: "take a lost device's key out of use: revoked (compromised) and published when this device holds its secret, else unpublished",
+		examples: `  ox key list --announced                  # which keys the account announces, and where
+  ox key remove 3EC1012940BF2505DE661858CE26F77F77D5678B --text 'phone lost'
+`,
+		flags: func(fs *flag.FlagSet) {
+			removeNet.register(fs)
+			fs.StringVar(&text, "text", "", "an explanation for contacts, stored in the revocation")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() == 0 {
+				return usagef("key remove takes the FINGERPRINT of the lost device's key ('ox key list --announced')")
+			}
+			f, err := pgp.ParseFingerprint(strings.Join(fs.Args(), " "))
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			o, err := e.connect(e.ctx, &removeNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			r, err := o.client.RemoveDevice(o.ctx, f, text)
+			if err != nil {
+				return pepHint(err)
+			}
+			fmt.Fprintln(e.stdout, f)
+			if r.Revoked {
+				fmt.Fprintf(e.stderr, "ox: key %s is revoked (%s) and published revoked: contacts learn of it when they fetch it\n", f, revocationText(&r.Key))
+				fmt.Fprintln(e.stderr, "ox: hint: this device held that key too; make a new one with 'ox key generate --force' and publish it")
+				return nil
+			}
+			fmt.Fprintf(e.stderr, "ox: key %s is no longer announced: contacts stop using it when they see the change\n", f)
+			return nil
+		},
+	})
+}

@@ -127,12 +127,22 @@ func init() {
 		},
 	})
 
+	var announced bool
+	var listNet netFlags
 	register(&command{
 		name:    "key list",
-		summary: "list the account's own keys",
+		summary: "list the account's own keys; with --announced, every key the account announces over PEP (all devices)",
 		examples: `  ox key list
+  ox key list --announced
 `,
+		flags: func(fs *flag.FlagSet) {
+			listNet.register(fs)
+			fs.BoolVar(&announced, "announced", false, "list the keys the account's metadata node announces, with their dates and whether this device holds the secret")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
+			if announced {
+				return listAnnounced(e, &listNet) // keylife.go
+			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
 				ks, err := s.backend.SecretKeys(ctx)
 				if err != nil {
