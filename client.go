@@ -85,6 +85,7 @@ type Client struct {
 	pubSource  PublicKeySource                   // what Publish publishes (SetPublicKeySource)
 	life       life                              // the served session's (liveness.go)
 	accepts    atomic.Int64                      // messages accepted, to prune the replay memory now and then
+	lastStanza []byte                            // the stanza the handlers saw last (session goroutine only)
 }
 
 // NewClient returns a Client for the session's account.

@@ -2,6 +2,7 @@ package ox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -91,6 +92,23 @@ func TestProcessRefusesUnreadable(t *testing.T) {
 		m, err := c.Process(context.Background(), ox.Incoming{Raw: raw, Origin: ox.OriginLive})
 		if err != nil || m == nil || m.Err == nil || m.From.String() != "mallory@example.org/x" {
 			t.Errorf("%s: %+v, %v", raw, m, err)
+		}
+	}
+}
+
+// A stanza with two <openpgp/>, or with one nested in another element, is
+// refused with its reason, once, and nothing of it is shown.
+func TestProcessRefusesMalformedOX(t *testing.T) {
+	c := openLocal(t)
+	defer c.Close()
+	const el = `<openpgp xmlns="urn:xmpp:openpgp:0">bm90IGFuIE9wZW5QR1AgbWVzc2FnZQ==</openpgp>`
+	for name, raw := range map[string]string{
+		"two":    `<message xmlns="jabber:client" from="mallory@example.org/x" id="two">` + el + el + `</message>`,
+		"nested": `<message xmlns="jabber:client" from="mallory@example.org/x" id="nested"><body>hi</body><x xmlns="urn:example">` + el + `</x></message>`,
+	} {
+		m, err := c.Process(context.Background(), ox.Incoming{Raw: []byte(raw), Origin: ox.OriginLive})
+		if err != nil || m == nil || !errors.Is(m.Err, ox.ErrMalformedOX) || m.Body != "" {
+			t.Errorf("%s: %+v, %v", name, m, err)
 		}
 	}
 }

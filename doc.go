@@ -13,6 +13,13 @@
 // (Message.Certification) to accept into the own key (AcceptCertification)
 // and publish with it (PublishCertifications).
 //
+// Dial logs in over verified TLS only and fails on any failed step of
+// stream negotiation. Its SASL exchange is ox's own over mellium.im/sasl:
+// mellium.im/xmpp's SASL feature picks channel binding by TLS version
+// alone and reports a <failure/> as a value of its internal saslerr
+// package, which has no public equivalent; ox picks by the server's
+// XEP-0440 announcement and reads the failure itself (AuthError).
+//
 // The module is layered from the wire inwards; each layer is its own package:
 //
 //	element      wire elements of XEP-0373/0374/0420: built strictly, parsed tolerantly

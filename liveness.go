@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -105,7 +108,14 @@ func (c *Client) request(ctx context.Context) (context.Context, context.CancelFu
 // the stream ended (ErrConnectionLost, with the stream's own reason), the
 // deadline passed (ErrTimeout), or the caller gave up (its error).
 func (c *Client) failure(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() == nil {
+	if err == nil || errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrTimeout) {
+		return err
+	}
+	if ctx.Err() == nil {
+		if connBroken(err) {
+			// The write failed before Serve saw the stream end.
+			return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		}
 		return err
 	}
 	// A context's own error says nothing more than its cause.
@@ -246,4 +256,12 @@ func (c *Client) BackupRestore(ctx context.Context, code backup.Code) ([]pgp.Key
 	defer cancel()
 	ks, err := c.backupRestore(ctx, code)
 	return ks, c.failure(ctx, err)
+}
+
+// connBroken reports whether err is the connection itself failing (reset,
+// closed, cut), not an answer of the server.
+func connBroken(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

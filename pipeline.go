@@ -1,6 +1,7 @@
 package ox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -88,6 +89,53 @@ func (c *Client) SetGroupAttributor(f GroupAttributor) {
 // ErrNotOX: the stanza holds no <openpgp/> element.
 var ErrNotOX = errors.New("ox: not an OX message")
 
+// ErrMalformedOX: the stanza carries OX in a shape the spec does not allow
+// (XEP-0373 §3.1: one <openpgp/>, a direct child of <message/>); what is
+// in it is not shown.
+var ErrMalformedOX = errors.New("ox: a malformed OX message")
+
+// shapeError says what is wrong with a stanza's <openpgp/> elements: more
+// than one, or one that is not a direct child of <message/>; nil if
+// nothing is.
+func shapeError(direct, nested int) error {
+	switch {
+	case direct > 1:
+		return fmt.Errorf("%w: it holds %d <openpgp/> elements", ErrMalformedOX, direct)
+	case nested > 0:
+		return fmt.Errorf("%w: an <openpgp/> is not a direct child of <message/>", ErrMalformedOX)
+	}
+	return nil
+}
+
+// openPGPElements counts the <openpgp xmlns='urn:xmpp:openpgp:0'/> elements
+// of a stanza: direct children of the root, and any deeper.
+func openPGPElements(raw []byte) (direct, nested int) {
+	if !bytes.Contains(raw, []byte(element.NS)) {
+		return 0, 0
+	}
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return direct, nested
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if t.Name.Space == element.NS && t.Name.Local == "openpgp" {
+				if depth == 2 {
+					direct++
+				} else if depth > 2 {
+					nested++
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
 // Receive reads one incoming OX message stanza (raw XML) as it arrived live:
 // decrypts it, makes every receiver check, and returns the result; a
 // message that cannot be read yet is kept (Pending). Library users with
@@ -121,9 +169,19 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 			out.Delivered = c.now()
 		}
 		out.Err = err
+		if shape := shapeError(openPGPElements(in.Raw)); shape != nil {
+			out.Err = shape // the stanza's shape is the more telling finding
+		}
 		return c.deliver(ctx, out)
 	}
-	if len(m.OpenPGP) == 0 {
+	direct, nested := 1, 0
+	// The usual stanza names "openpgp" four times (its start and end tag,
+	// its namespace, EME's namespace): only one that names it more, or
+	// where ParseMessage found none, is looked at again.
+	if len(m.OpenPGP) == 0 || bytes.Count(in.Raw, []byte("openpgp")) > 4 {
+		direct, nested = openPGPElements(in.Raw)
+	}
+	if len(m.OpenPGP) == 0 && nested == 0 {
 		return nil, ErrNotOX
 	}
 	me := c.JID()
@@ -142,6 +200,9 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 	}
 	if out.Delivered.IsZero() {
 		out.Delivered = c.now()
+	}
+	if shape := shapeError(direct, nested); shape != nil && in.Refused == nil {
+		in.Refused = shape
 	}
 	if in.Refused != nil {
 		out.Err = in.Refused

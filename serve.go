@@ -1,6 +1,7 @@
 package ox
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -103,6 +104,10 @@ func (c *Client) Handler(f EventFunc) xmpp.Handler {
 	}
 	for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.NormalMessage} {
 		opts = append(opts, mux.MessageFunc(typ, openpgp, c.onStanza(nil)))
+		// An <openpgp/> somewhere else in the stanza (nested in another
+		// element) reaches no handler by its name: this one finds it, so
+		// that it is refused with its reason rather than ignored.
+		opts = append(opts, mux.MessageFunc(typ, xml.Name{}, c.onOther))
 	}
 	for _, kind := range []string{"received", "sent"} {
 		kind := kind
@@ -129,6 +134,9 @@ func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) 
 		if err != nil {
 			return nil // a broken stanza must not end the session
 		}
+		if !c.firstLook(raw) {
+			return nil // the same stanza again: it has two <openpgp/>
+		}
 		in := Incoming{Raw: raw, Origin: OriginLive}
 		if unwrap != nil {
 			var ok bool
@@ -139,6 +147,37 @@ func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) 
 		c.Enqueue(in)
 		return nil
 	}
+}
+
+// firstLook reports whether raw is a stanza the handlers have not seen yet:
+// mellium's mux calls a handler once for each child element it matches,
+// so a stanza with two <openpgp/> (or with several children the wildcard
+// handler matches) comes more than once, one call after another on the
+// session's goroutine. Each stanza must yield one verdict.
+func (c *Client) firstLook(raw []byte) bool {
+	if bytes.Equal(raw, c.lastStanza) {
+		return false
+	}
+	c.lastStanza = raw
+	return true
+}
+
+// onOther looks at the children of a chat or normal message that no other
+// handler takes: a stanza that carries an <openpgp/> that is not a direct
+// child goes to the pipeline, to be refused with its reason.
+func (c *Client) onOther(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	raw, err := pep.ReadStanza(t)
+	if err != nil || !bytes.Contains(raw, []byte(element.NS)) {
+		return nil
+	}
+	if direct, nested := openPGPElements(raw); direct > 0 || nested == 0 {
+		return nil // the <openpgp/> handler takes it (or it holds none)
+	}
+	if !c.firstLook(raw) {
+		return nil
+	}
+	c.Enqueue(Incoming{Raw: raw, Origin: OriginLive})
+	return nil
 }
 
 func (c *Client) emit(m *Message) {

@@ -17,6 +17,7 @@ type accountConfig struct {
 	Server          string `json:"server,omitempty"`           // host:port; empty: DNS SRV
 	CAFile          string `json:"ca_file,omitempty"`          // PEM roots for a private server
 	DirectTLS       bool   `json:"direct_tls,omitempty"`       // XEP-0368 instead of STARTTLS
+	SASL            string `json:"sasl,omitempty"`             // a forced SASL mechanism; empty: ox chooses
 	PasswordCommand string `json:"password_command,omitempty"` // run with sh -c; its first line is the password
 	Layout          string `json:"layout,omitempty"`           // "spec" (default) or "compact"
 	Backend         string `json:"backend,omitempty"`          // "native" (default) or "gnupg"

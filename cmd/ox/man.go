@@ -102,6 +102,9 @@ the backup code for \fBox backup restore\fR and \fBox backup check\fR (else a pr
 .B OX_SERVER, OX_CA_FILE
 the server to connect to and the CA certificates to trust, as \fB\-\-server\fR and \fB\-\-ca\-file\fR
 .TP
+.B OX_SASL
+a SASL mechanism to force for a broken server, as \fBox account add \-\-sasl\fR
+.TP
 .B OX_BACKEND, OX_GNUPGHOME
 the OpenPGP backend (native or gnupg) and GnuPG's home
 .SH EXIT STATUS

@@ -44,8 +44,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			o, err := e.connect(ctx, &sendNet, false)
+			o, err := e.connect(e.ctx, &sendNet, false)
 			if err != nil {
 				return err
 			}
@@ -53,7 +52,7 @@ func init() {
 			// A one-shot command hears no key-change notifications: read
 			// the recipient's metadata node for every message.
 			o.client.MaxKeyAge = -1
-			rep, err := o.client.Send(ctx, to, text)
+			rep, err := o.client.Send(o.ctx, to, text)
 			var nk *ox.NoUsableKeyError
 			if errors.As(err, &nk) && len(nk.Undecided)+len(nk.NeverValidInGnuPG) > 0 {
 				return withHint(err, "nothing was sent; "+usableKeyHint(nk))
@@ -95,7 +94,7 @@ func init() {
 			if fs.NArg() != 0 {
 				return usagef("listen takes no arguments")
 			}
-			ctx, stop := listenContext(wait)
+			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
@@ -259,9 +258,13 @@ func (p *printer) show(m *ox.Message) {
 	}
 }
 
-// listenContext ends on ^C, SIGTERM, or after wait (0: never).
-func listenContext(wait time.Duration) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// listenContext ends on ^C, SIGTERM (as parent, the command's context,
+// does), or after wait (0: never).
+func listenContext(parent context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	if wait <= 0 {
 		return ctx, stop
 	}

@@ -51,7 +51,7 @@ func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*
 	if nick == "" {
 		nick = o.jid.Localpart()
 	}
-	r, err := o.rooms.Join(ctx, room, nick, opts...)
+	r, err := o.rooms.Join(o.ctx, room, nick, opts...)
 	if err != nil {
 		o.Close()
 		return nil, nil, joinHint(err)
@@ -108,13 +108,12 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			o, r, err := e.join(ctx, &sendFlags, room, nil, muc.MaxHistory(0))
+			o, r, err := e.join(e.ctx, &sendFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			rep, err := o.rooms.SendGroup(ctx, r, text)
+			rep, err := o.rooms.SendGroup(o.ctx, r, text)
 			if rep != nil {
 				warnMissing(e.stderr, rep)
 			}
@@ -149,13 +148,12 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx := context.Background()
-			o, r, err := e.join(ctx, &whoFlags, room, nil, muc.MaxHistory(0))
+			o, r, err := e.join(e.ctx, &whoFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			rep, err := o.rooms.GroupRecipients(ctx, r)
+			rep, err := o.rooms.GroupRecipients(o.ctx, r)
 			if err != nil {
 				return pepHint(err)
 			}
@@ -196,7 +194,7 @@ func init() {
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			ctx, stop := listenContext(wait)
+			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {

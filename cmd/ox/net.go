@@ -102,7 +102,8 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	if ac == nil {
 		ac = &accountConfig{JID: s.jid.String()}
 	}
-	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS}
+	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS,
+		SASL: first(e.getenv("OX_SASL"), ac.SASL)}
 	if ca := first(n.caFile, e.getenv("OX_CA_FILE"), ac.CAFile); ca != "" {
 		pool, err := loadCAFile(ca) // certs.go
 		if err != nil {
@@ -121,11 +122,7 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	x, err := ox.Dial(dctx, a)
 	if err != nil {
 		s.Close()
-		var ae *ox.AuthError
-		if errors.As(err, &ae) {
-			return nil, withHint(err, "check the password (OX_PASSWORD, the password command, or the prompt)")
-		}
-		return nil, withHint(err, "check the server address (--server, OX_SERVER) and, for a private server, its CA (--ca-file)")
+		return nil, dialHint(err)
 	}
 	c := s.Client
 	c.Session = x
@@ -142,6 +139,32 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	unclose := context.AfterFunc(ctx, func() { x.Conn().Close() })
 	o.ctx, o.stop = ctx, func() { unclose(); stop() }
 	return o, nil
+}
+
+// dialHint names what to do about a failed login, by its cause.
+func dialHint(err error) error {
+	var (
+		ae *ox.AuthError
+		te *ox.TLSError
+		to *ox.TimeoutError
+	)
+	switch {
+	case errors.As(err, &ae) && ae.Kind == ox.AuthChannelBinding:
+		return withHint(err, "the server's channel binding is broken: force a mechanism without it (ox account add JID --sasl SCRAM-SHA-1, or OX_SASL)")
+	case errors.As(err, &ae) && ae.Kind == ox.AuthMechanism:
+		return withHint(err, "choose a mechanism the server offers (ox account add JID --sasl MECHANISM, or OX_SASL)")
+	case errors.As(err, &ae) && ae.Kind == ox.AuthServer:
+		return withHint(err, "try again later; if it lasts, the server (or something between) does not know the password")
+	case errors.As(err, &ae):
+		return withHint(err, "check the password (OX_PASSWORD, the password command, or the prompt)")
+	case errors.Is(err, ox.ErrNoStartTLS):
+		return withHint(err, "ox never logs in without TLS; if the server has direct TLS (XEP-0368), use --direct-tls and its port")
+	case errors.As(err, &te):
+		return withHint(err, "for a private server, give its CA (--ca-file); check the server address (--server, OX_SERVER)")
+	case errors.As(err, &to):
+		return withHint(err, "check the server address (--server, OX_SERVER) and the network, or allow more time (--connect-timeout)")
+	}
+	return withHint(err, "check the server address (--server, OX_SERVER) and, for a private server, its CA (--ca-file)")
 }
 
 func first(s ...string) string {

@@ -22,11 +22,13 @@ func init() {
   ox account add alice@example.org --password-command 'pass show xmpp/alice'
   ox account add alice@example.org --layout compact   # the XEP's improved node layout
   ox account add alice@example.org --backend gnupg    # keys from GnuPG (~/.gnupg), gpg-agent, smartcards
+  ox account add alice@example.org --sasl SCRAM-SHA-1 # for a server whose login negotiation is broken
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ac.Server, "server", "", "connect to `HOST:PORT` instead of looking up the domain")
 			fs.StringVar(&ac.CAFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM)")
 			fs.BoolVar(&ac.DirectTLS, "direct-tls", false, "TLS from the first byte (XEP-0368) instead of STARTTLS")
+			fs.StringVar(&ac.SASL, "sasl", "", "force the SASL `MECHANISM` for a broken server (SCRAM-SHA-256, SCRAM-SHA-1, their -PLUS, PLAIN; env OX_SASL); default: ox chooses")
 			fs.StringVar(&ac.PasswordCommand, "password-command", "", "a shell `COMMAND` that prints the password")
 			fs.StringVar(&ac.Layout, "layout", "spec", "PEP node layout: spec (XEP-0373 as written) or compact (singleton, notification-only nodes)")
 			fs.StringVar(&ac.Backend, "backend", "native", "where the keys live: native (ox's own store) or gnupg (GnuPG through gpg)")
@@ -55,6 +57,11 @@ func init() {
 			}
 			if ac.GnuPGHome != "" && ac.Backend != "gnupg" {
 				return usagef("--gnupg-home needs --backend gnupg")
+			}
+			if ac.SASL != "" {
+				if ac.SASL, err = ox.ParseMechanism(ac.SASL); err != nil {
+					return &usageError{"--sasl: " + err.Error()}
+				}
 			}
 			if ac.CAFile != "" {
 				if _, err := os.Stat(ac.CAFile); err != nil {
