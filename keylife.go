@@ -2,12 +2,17 @@ package ox
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/wkd"
 )
 
 // PublishRevoked announces that the account's key fpr is revoked: the
@@ -174,4 +179,42 @@ func (c *Client) RemoveDevice(ctx context.Context, fpr pgp.Fingerprint, text str
 		return nil, err
 	}
 	return &DeviceRemoval{}, nil
+}
+
+// WKDOptions say how to reach a Web Key Directory: the same CA settings as
+// the XMPP connection's (TLS; nil: the system's roots), and a dialer that
+// replaces DNS and TCP (tests, private setups; nil: the system's).
+type WKDOptions struct {
+	TLS         *tls.Config
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// WKDReport is what FetchWKD found and did.
+type WKDReport struct {
+	Method   wkd.Method // advanced or direct
+	URL      string
+	Imported []pgp.KeyInfo
+}
+
+// ErrWKDNotFound: the Web Key Directory has no key for the address.
+var ErrWKDNotFound = wkd.ErrNotFound
+
+// WKDUserIDError: the directory's keys lack the JID's xmpp: user ID and
+// were not imported (see package wkd).
+type WKDUserIDError = wkd.UserIDError
+
+// FetchWKD looks the mail address up in its domain's Web Key Directory
+// (package wkd: the advanced method, then the direct one) and imports the
+// keys found that carry the user ID "xmpp:<j>", as they came. Keys without
+// it are refused: the error is then a *WKDUserIDError, beside the report of
+// what was imported.
+func (c *Client) FetchWKD(ctx context.Context, address string, j jid.JID, opts WKDOptions) (*WKDReport, error) {
+	w := &wkd.Client{TLSConfig: opts.TLS, DialContext: opts.DialContext}
+	r, err := w.Fetch(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	rep := &WKDReport{Method: r.Method, URL: r.URL}
+	rep.Imported, err = wkd.Import(ctx, c.Backend, r.Keys, j)
+	return rep, err
 }

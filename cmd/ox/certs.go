@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/wkd"
 )
 
 func init() {
@@ -187,7 +187,7 @@ func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
 		return &usageError{err.Error()}
 	}
 	return e.withStore(true, func(ctx context.Context, s *session) error {
-		c := &wkd.Client{}
+		var opts ox.WKDOptions
 		cfg, _, err := e.loadConfig()
 		if err != nil {
 			return err
@@ -201,31 +201,30 @@ func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
 			if err != nil {
 				return err
 			}
-			c.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			opts.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
 		if srv := e.getenv("OX_WKD_SERVER"); srv != "" {
-			c.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			opts.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 				var d net.Dialer
 				return d.DialContext(ctx, network, srv)
 			}
 		}
-		r, err := c.Fetch(ctx, address)
-		if errors.Is(err, wkd.ErrNotFound) {
+		rep, err := s.FetchWKD(ctx, address, j, opts)
+		if errors.Is(err, ox.ErrWKDNotFound) {
 			return withHint(err, "ask "+address+" for their key, or fetch it over XMPP with 'ox cert fetch JID'")
 		}
-		if err != nil {
+		if rep == nil {
 			return err
 		}
-		ks, err := wkd.Import(ctx, s.backend, r.Keys, j)
-		for _, k := range ks {
-			fmt.Fprintf(e.stdout, "%s  fetched (WKD, %s method)\n", k.Fingerprint, r.Method)
+		for _, k := range rep.Imported {
+			fmt.Fprintf(e.stdout, "%s  fetched (WKD, %s method)\n", k.Fingerprint, rep.Method)
 		}
-		var ue *wkd.UserIDError
+		var ue *ox.WKDUserIDError
 		if errors.As(err, &ue) {
 			for _, k := range ue.Keys {
 				fmt.Fprintf(e.stdout, "%s  rejected\n", k.Fingerprint)
 			}
-			if len(ks) == 0 {
+			if len(rep.Imported) == 0 {
 				return withHint(err, "only a key that carries the user ID "+pgp.UserID(j)+" is taken for "+j.String()+"; a WKD vouches for a mail address only")
 			}
 			fmt.Fprintf(e.stderr, "ox: warning: %v\n", err)
