@@ -365,10 +365,7 @@ func (c *Client) seen(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	if done, err := c.Store.IsDelivered(ctx, id); err != nil || done {
-		return done, err
-	}
-	return c.Store.HasPending(ctx, id)
+	return c.Store.Seen(ctx, id)
 }
 
 // keep stores a message whose signer's key is not known yet, once.

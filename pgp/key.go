@@ -73,6 +73,9 @@ type KeyInfo struct {
 	Subkeys []Subkey
 	// Secret tells whether secret key material is at hand (own keys).
 	Secret bool
+	// Protected tells whether the secret key is stored protected by a
+	// passphrase (the native backend; GnuPG keeps its own).
+	Protected bool `json:",omitempty"`
 	// Validity is what the user's own trust model says of the key: GnuPG's
 	// validity of its xmpp: user ID (the lowest, where it has several; of
 	// the primary key where it has none) under the trust model of the

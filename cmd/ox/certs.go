@@ -29,7 +29,7 @@ func init() {
 			if fs.NArg() != 1 {
 				return usagef("cert import takes one FILE (or - for standard input)")
 			}
-			data, err := e.readInput(fs.Arg(0))
+			data, err := e.readLimited(fs.Arg(0), limitKeys)
 			if err != nil {
 				return err
 			}

@@ -21,6 +21,7 @@ func keyInfo(e *openpgp.Entity, cfg *packet.Config) pgp.KeyInfo {
 		Algorithm:   algoName(e.PrimaryKey),
 		Created:     e.PrimaryKey.CreationTime.UTC(),
 		Secret:      e.PrivateKey != nil && !e.PrivateKey.Dummy(),
+		Protected:   isProtected(e),
 	}
 	var zero time.Time
 	if sig, err := e.PrimarySelfSignature(zero, cfg); err == nil {
