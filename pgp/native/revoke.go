@@ -19,28 +19,33 @@ import (
 
 var _ pgp.KeyLifecycle = (*Backend)(nil)
 
-// ownEntity reads the own key fpr afresh from the store, with its secret
-// ready to sign: a copy of its own, not the cached entity, so that nothing
-// changes unless it is stored again.
-func (b *Backend) ownEntity(ctx context.Context, fpr pgp.Fingerprint, op string) (*openpgp.Entity, error) {
+// ownEntity reads the own key fpr afresh from the store: e, a copy of its
+// own, not the cached entity, so that nothing changes unless it is stored
+// again (with its secret packets as they are stored, protected or not);
+// and u, a view of it with the secret packets unlocked to sign with,
+// asking for the passphrase of a protected key (protect.go).
+func (b *Backend) ownEntity(ctx context.Context, fpr pgp.Fingerprint, op string) (e, u *openpgp.Entity, err error) {
 	k, err := b.st.GetKey(ctx, fpr.String())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", pgp.ErrNotFound, fpr)
+		return nil, nil, fmt.Errorf("%w: %s", pgp.ErrNotFound, fpr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.Secret == nil {
-		return nil, fmt.Errorf("%w for %s: it is a contact's certificate, and only its owner can %s it", pgp.ErrNoSecretKey, fpr, op)
+		return nil, nil, fmt.Errorf("%w for %s: it is a contact's certificate, and only its owner can %s it", pgp.ErrNoSecretKey, fpr, op)
 	}
-	e, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(k.Secret)))
+	e, err = openpgp.ReadEntity(packet.NewReader(bytes.NewReader(k.Secret)))
 	if err != nil {
-		return nil, fmt.Errorf("pgp: stored key %s is unreadable: %w", fpr, err)
+		return nil, nil, fmt.Errorf("pgp: stored key %s is unreadable: %w", fpr, err)
 	}
-	if e.PrivateKey == nil || e.PrivateKey.Dummy() || e.PrivateKey.Encrypted {
-		return nil, fmt.Errorf("%w: the secret of key %s is not at hand to %s it", pgp.ErrNoSecretKey, fpr, op)
+	if e.PrivateKey == nil || e.PrivateKey.Dummy() {
+		return nil, nil, fmt.Errorf("%w: the secret of key %s is not at hand to %s it", pgp.ErrNoSecretKey, fpr, op)
 	}
-	return e, nil
+	if u, err = b.unlock(ctx, e); err != nil {
+		return nil, nil, err
+	}
+	return e, u, nil
 }
 
 // Revoke makes a key revocation signature (RFC 4880 §5.2.3.23) by the own
@@ -50,11 +55,17 @@ func (b *Backend) ownEntity(ctx context.Context, fpr pgp.Fingerprint, op string)
 func (b *Backend) Revoke(ctx context.Context, fpr pgp.Fingerprint, opts pgp.RevokeOptions) (pgp.KeyInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e, err := b.ownEntity(ctx, fpr, "revoke")
+	e, u, err := b.ownEntity(ctx, fpr, "revoke")
 	if err != nil {
 		return pgp.KeyInfo{}, err
 	}
-	if err := e.Revoke(packet.ReasonForRevocation(opts.Reason), opts.Text, b.config()); err != nil {
+	// Signed with the unlocked key, stored with the key's own secret
+	// packet (protected, if it is).
+	locked := e.PrivateKey
+	e.PrivateKey = u.PrivateKey
+	err = e.Revoke(packet.ReasonForRevocation(opts.Reason), opts.Text, b.config())
+	e.PrivateKey = locked
+	if err != nil {
 		return pgp.KeyInfo{}, fmt.Errorf("pgp: revoke %s: %w", fpr, err)
 	}
 	return b.put(ctx, e)
@@ -66,10 +77,11 @@ func (b *Backend) Revoke(ctx context.Context, fpr pgp.Fingerprint, opts pgp.Revo
 func (b *Backend) RevocationCertificate(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e, err := b.ownEntity(ctx, fpr, "make a revocation certificate for")
+	_, e, err := b.ownEntity(ctx, fpr, "make a revocation certificate for")
 	if err != nil {
 		return nil, err
 	}
+	// e is the unlocked view of a copy that is never stored.
 	before := len(e.Revocations)
 	if err := e.Revoke(packet.NoReason, "", b.config()); err != nil || len(e.Revocations) != before+1 {
 		return nil, fmt.Errorf("pgp: revocation certificate for %s: %v", fpr, err)
@@ -212,10 +224,13 @@ func readRevocations(cert []byte) ([]*packet.Signature, error) {
 func (b *Backend) Renew(ctx context.Context, fpr pgp.Fingerprint, expiry time.Duration) (pgp.KeyInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e, err := b.ownEntity(ctx, fpr, "renew")
+	e, u, err := b.ownEntity(ctx, fpr, "renew")
 	if err != nil {
 		return pgp.KeyInfo{}, err
 	}
+	// Signed with the unlocked keys (u), stored with the key's own secret
+	// packets (e).
+	signer := u.PrivateKey
 	cfg := b.config()
 	now := b.now()
 	if ki := keyInfo(e, cfg); ki.Revoked {
@@ -233,7 +248,7 @@ func (b *Backend) Renew(ctx context.Context, fpr pgp.Fingerprint, expiry time.Du
 			continue
 		}
 		sig := restate(old, now, life)
-		if err := sig.SignUserId(name, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+		if err := sig.SignUserId(name, e.PrimaryKey, signer, cfg); err != nil {
 			return pgp.KeyInfo{}, fmt.Errorf("pgp: renew %s: user ID %q: %w", fpr, name, err)
 		}
 		id.SelfCertifications = append(id.SelfCertifications, packet.NewVerifiableSig(sig))
@@ -254,17 +269,18 @@ func (b *Backend) Renew(ctx context.Context, fpr pgp.Fingerprint, expiry time.Du
 		}
 		sig := restate(old, now, slife)
 		if old.EmbeddedSignature != nil {
-			if s.PrivateKey == nil || s.PrivateKey.Dummy() || s.PrivateKey.Encrypted {
+			sub := u.Subkeys[i].PrivateKey
+			if sub == nil || sub.Dummy() || sub.Encrypted {
 				return pgp.KeyInfo{}, fmt.Errorf("%w: the signing subkey %X of %s is not at hand to sign its back-signature", pgp.ErrNoSecretKey, s.PublicKey.Fingerprint, fpr)
 			}
 			back := *old.EmbeddedSignature
 			back.CreationTime = now
-			if err := back.CrossSignKey(s.PublicKey, e.PrimaryKey, s.PrivateKey, cfg); err != nil {
+			if err := back.CrossSignKey(s.PublicKey, e.PrimaryKey, sub, cfg); err != nil {
 				return pgp.KeyInfo{}, fmt.Errorf("pgp: renew %s: back-signature: %w", fpr, err)
 			}
 			sig.EmbeddedSignature = &back
 		}
-		if err := sig.SignKey(s.PublicKey, e.PrivateKey, cfg); err != nil {
+		if err := sig.SignKey(s.PublicKey, signer, cfg); err != nil {
 			return pgp.KeyInfo{}, fmt.Errorf("pgp: renew %s: subkey %X: %w", fpr, s.PublicKey.Fingerprint, err)
 		}
 		s.Bindings = append(s.Bindings, packet.NewVerifiableSig(sig))
