@@ -70,6 +70,7 @@ func init() {
 					return err
 				}
 				fmt.Fprintln(e.stdout, k.Fingerprint)
+				writeRevocationCertificate(ctx, e, s, k) // keylife.go
 				return nil
 			})
 		},
@@ -138,12 +139,22 @@ func init() {
 		},
 	})
 
+	var announced bool
+	var listNet netFlags
 	register(&command{
 		name:    "key list",
-		summary: "list the account's own keys",
+		summary: "list the account's own keys; with --announced, every key the account announces over PEP (all devices)",
 		examples: `  ox key list
+  ox key list --announced
 `,
+		flags: func(fs *flag.FlagSet) {
+			listNet.register(fs)
+			fs.BoolVar(&announced, "announced", false, "list the keys the account's metadata node announces, with their dates and whether this device holds the secret")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
+			if announced {
+				return listAnnounced(e, &listNet) // keylife.go
+			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
 				ks, err := s.backend.SecretKeys(ctx)
 				if err != nil {
@@ -152,7 +163,7 @@ func init() {
 				for _, k := range ks {
 					printKeyLine(e.stdout, &k, s.now())
 				}
-				return nil
+				return warnExpiring(ctx, e.stderr, s) // keylife.go
 			})
 		},
 	})
@@ -357,7 +368,7 @@ func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 func status(k *pgp.KeyInfo, now time.Time) string {
 	switch {
 	case k.Revoked:
-		return "revoked"
+		return "revoked (" + k.RevocationReason.String() + ")"
 	case k.Expired(now):
 		return "expired " + k.Expires.Format("2006-01-02")
 	case !k.CanEncrypt(now):
