@@ -134,7 +134,13 @@ func importRestored(ctx context.Context, be pgp.Backend, secret []byte) ([]pgp.K
 // gpg --decrypt opens with the code as the passphrase). The code is shown
 // to the user once and never stored.
 func ExportBackup(ctx context.Context, be pgp.Backend, fpr pgp.Fingerprint) ([]byte, backup.Code, error) {
-	sec, err := be.ExportSecret(ctx, fpr)
+	export := be.ExportSecret
+	if ue, ok := be.(pgp.UnprotectedExporter); ok {
+		// A key protected by a passphrase goes in unlocked: XEP-0373 §5.4
+		// step 1 wants S2K usage 0 inside, the code protects it.
+		export = ue.ExportSecretUnprotected
+	}
+	sec, err := export(ctx, fpr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pgp"
 )
 
 // junk is an OX message stanza whose content is no OpenPGP message: the
@@ -110,5 +113,66 @@ func TestProcessRefusesMalformedOX(t *testing.T) {
 		if err != nil || m == nil || !errors.Is(m.Err, ox.ErrMalformedOX) || m.Body != "" {
 			t.Errorf("%s: %+v, %v", name, m, err)
 		}
+	}
+}
+
+// A message that arrives while the account's key is locked (no passphrase
+// at hand) is not lost as "rejected": it is kept, pending, and read once
+// the key can be used.
+func TestLockedKeyKeepsMessages(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	alice, bob := jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org")
+	var unlocked atomic.Bool
+	passphrase := func(context.Context, pgp.Fingerprint) ([]byte, error) {
+		if !unlocked.Load() {
+			return nil, errors.New("no terminal to ask on")
+		}
+		return []byte("correct horse"), nil
+	}
+	b, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: bob, Dir: dir, Create: true, Passphrase: passphrase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	bk, err := b.Backend.Generate(ctx, bob, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry, Passphrase: []byte("correct horse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := openLocal(t)
+	defer a.Close()
+	ak, err := a.Backend.Generate(ctx, alice, pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		from, to *ox.Client
+		fpr      pgp.Fingerprint
+	}{{a, b, ak.Fingerprint}, {b, a, bk.Fingerprint}} {
+		pub, err := x.from.Backend.ExportPublic(ctx, x.fpr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.to.Backend.Import(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sealed, err := a.Seal(ctx, []jid.JID{bob}, []pgp.Fingerprint{bk.Fingerprint}, element.BodyPayload("while you were locked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(`<message xmlns="jabber:client" from="alice@example.org/x" to="bob@example.org" id="l1">` + string(element.MarshalOpenPGP(sealed.OpenPGP)) + `</message>`)
+	m, err := b.Process(ctx, ox.Incoming{Raw: raw, Origin: ox.OriginLive})
+	var ke *ox.KeptError
+	if err != nil || m == nil || !m.Pending || !errors.Is(m.Err, ox.ErrPending) || !errors.As(m.Err, &ke) || m.Body != "" {
+		t.Fatalf("with the key locked: %+v, %v", m, err)
+	}
+	if ms, err := b.RetryPending(ctx, jid.JID{}); err != nil || len(ms) != 0 {
+		t.Fatalf("retried while still locked: %+v %v", ms, err)
+	}
+	unlocked.Store(true)
+	ms, err := b.RetryPending(ctx, jid.JID{})
+	if err != nil || len(ms) != 1 || ms[0].Err != nil || ms[0].Body != "while you were locked" {
+		t.Fatalf("once unlocked: %+v %v", ms, err)
 	}
 }

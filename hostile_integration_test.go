@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/testenv"
+	"codeberg.org/ox/ox/trust"
 )
 
 // Every message stanza that carries an OX element yields exactly one
@@ -129,5 +131,40 @@ func testIntegrationPendingOnce(t *testing.T, srv *testenv.Server) {
 	}
 	if ms, _ := back.RetryPending(ctx, carol.jid); len(ms) != 0 {
 		t.Fatalf("read twice: %+v", ms)
+	}
+}
+
+// The user's decision belongs to the contact's key: it survives the key
+// leaving the contact's announcements and coming back (a hostile server
+// could otherwise reset a verification to the policy's first state).
+func TestIntegrationDecisionSurvivesKeyLeaving(t *testing.T) {
+	srv := startServer(t, "alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, _ := listening(ctx, t, srv, "alice")
+	bob, _ := listening(ctx, t, srv, "bob")
+	if _, err := alice.Fetch(ctx, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetTrust(ctx, bob.jid, bob.key.Fingerprint, trust.Verified, ox.ReasonByUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Unpublish(ctx, bob.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Fetch(ctx, bob.jid); err == nil || !errors.Is(err, ox.ErrNoKeysPublished) {
+		// An empty list: nothing announced now.
+		if ann, _ := alice.Announced(ctx, bob.jid); len(ann) != 0 {
+			t.Fatalf("bob still announces %v", ann)
+		}
+	}
+	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Fetch(ctx, bob.jid); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := alice.TrustState(ctx, bob.jid, bob.key.Fingerprint); err != nil || st != trust.Verified {
+		t.Fatalf("after the key left and came back: %s (%v), want verified", st, err)
 	}
 }

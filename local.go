@@ -37,6 +37,9 @@ type LocalOptions struct {
 	// Now is the clock keys and messages are judged at (tests pin it);
 	// nil means time.Now.
 	Now func() time.Time
+	// Passphrase unlocks the native backend's protected secret keys
+	// (native.WithPassphrase); nil: a protected key cannot be used.
+	Passphrase func(ctx context.Context, fpr pgp.Fingerprint) ([]byte, error)
 }
 
 // ErrNoAccount: the account has no local state yet (no keys, no store).
@@ -96,6 +99,9 @@ func OpenLocal(ctx context.Context, o LocalOptions) (*Client, error) {
 		var opts []native.Option
 		if o.Now != nil {
 			opts = append(opts, native.WithClock(o.Now))
+		}
+		if o.Passphrase != nil {
+			opts = append(opts, native.WithPassphrase(o.Passphrase))
 		}
 		be = native.New(st, opts...)
 	}

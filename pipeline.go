@@ -252,6 +252,11 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 	}
 	o, err := c.Backend.Open(ctx, m.OpenPGP)
 	if err != nil {
+		if ownKeyProblem(err) && in.Origin != OriginInput {
+			// The account's key is locked or damaged: the message is not
+			// at fault, and is kept until the key can be used.
+			return c.keep(ctx, in, out, sender, err)
+		}
 		out.Err = err
 		return c.deliver(ctx, out)
 	}
@@ -365,10 +370,7 @@ func (c *Client) seen(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	if done, err := c.Store.IsDelivered(ctx, id); err != nil || done {
-		return done, err
-	}
-	return c.Store.HasPending(ctx, id)
+	return c.Store.Seen(ctx, id)
 }
 
 // keep stores a message whose signer's key is not known yet, once.
@@ -381,8 +383,31 @@ func (c *Client) keep(ctx context.Context, in Incoming, out *Message, sender jid
 		return nil, err
 	}
 	out.Pending, out.Err = true, fmt.Errorf("%w (%v)", ErrPending, why)
+	if ownKeyProblem(why) {
+		out.Err = &KeptError{Err: why}
+	}
 	return out, nil
 }
+
+// ownKeyProblem: the account's own secret key could not be used (locked
+// without its passphrase, or damaged), so nothing can be said of the
+// message yet.
+func ownKeyProblem(err error) bool {
+	var pe *pgp.PassphraseError
+	var de *pgp.DamagedKeyError
+	return errors.As(err, &pe) || (errors.As(err, &de) && de.Secret)
+}
+
+// KeptError: a message is kept (pending) because the account's own key
+// could not be used to read it; it is read once the key can be (the
+// passphrase given, the key restored). It matches ErrPending.
+type KeptError struct{ Err error }
+
+func (e *KeptError) Error() string {
+	return fmt.Sprintf("ox: the message is kept, unread: %v", e.Err)
+}
+
+func (e *KeptError) Unwrap() []error { return []error{ErrPending, e.Err} }
 
 // deliver records a final verdict so that the same message coming again
 // (offline store, archive, carbons) is not shown twice; nil means a repeat.
@@ -457,6 +482,9 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 		var se *pgp.SignatureError
 		if err == nil && errors.As(o.SignatureErr, &se) && se.Unknown {
 			continue // still unknown: keep it
+		}
+		if ownKeyProblem(err) {
+			continue // the own key still cannot be used: keep it
 		}
 		if err := c.Store.DeletePending(ctx, p.ID); err != nil {
 			return out, err

@@ -87,50 +87,43 @@ func (c *Client) TrustState(ctx context.Context, j jid.JID, fpr pgp.Fingerprint)
 // trustIn is TrustState for a key at hand; fromGnuPG says that the state is
 // GnuPG's validity of the key rather than a decision.
 func (c *Client) trustIn(ctx context.Context, j jid.JID, k *pgp.KeyInfo) (st trust.State, fromGnuPG bool, err error) {
-	j = j.Bare()
-	r, err := c.Store.Trust(ctx, j.String(), k.Fingerprint.String())
-	found := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return trust.Undecided, false, err
-	}
-	// The user's decision in ox overrides GnuPG; one taken back ('ox trust
-	// undecide') leaves the key to GnuPG again.
-	decided := found && !trust.ByPolicy(r.Reason) && r.State != trust.Undecided.String()
-	if k.Validity != "" && !decided {
-		p := trust.BTBV
-		if k.Validity == pgp.ValidityMarginal {
-			if p, err = c.Policy(ctx, j); err != nil {
-				return trust.Undecided, false, err
-			}
-		}
-		st, _ := trust.FromValidity(p, k.Validity)
-		return st, true, nil
-	}
-	if found {
-		st, err := trust.ParseState(r.State)
-		return st, false, err
-	}
-	st, err = c.decide(ctx, j, k.Fingerprint.String(), false)
-	return st, false, err
+	v, err := c.judge(ctx, j, k, false)
+	return v.State, v.FromGnuPG, err
 }
 
-// decide gives a newly seen key its first state by the policy.
-func (c *Client) decide(ctx context.Context, j jid.JID, fpr string, firstContact bool) (trust.State, error) {
-	p, err := c.Policy(ctx, j)
-	if err != nil {
-		return trust.Undecided, err
+// judge is the trust in key k of j (trust.Judge, the one decision), with
+// what the store holds: the recorded state, the policy, what is known of
+// the contact. A key never judged gets its first state from the policy,
+// recorded now; a key judged before keeps its state, whether it left the
+// contact's announcements and came back or not. firstContact says k came
+// with the first keys ever seen for j.
+func (c *Client) judge(ctx context.Context, j jid.JID, k *pgp.KeyInfo, firstContact bool) (trust.Verdict, error) {
+	j = j.Bare()
+	var rec *trust.Recorded
+	r, err := c.Store.Trust(ctx, j.String(), k.Fingerprint.String())
+	switch {
+	case err == nil:
+		rec = &trust.Recorded{State: r.State, Reason: r.Reason}
+	case !errors.Is(err, store.ErrNotFound):
+		return trust.Verdict{State: trust.Undecided}, err
 	}
-	recs, err := c.Store.TrustOf(ctx, j.String())
-	if err != nil {
-		return trust.Undecided, err
+	v, err := trust.Judge(rec, k.Validity,
+		func() (trust.Policy, error) { return c.Policy(ctx, j) },
+		func() (trust.Contact, error) {
+			recs, err := c.Store.TrustOf(ctx, j.String())
+			if err != nil {
+				return trust.Contact{}, err
+			}
+			ct := trust.Contact{KnownKeys: len(recs), FirstContact: firstContact || len(recs) == 0}
+			for _, r := range recs {
+				ct.AnyVerified = ct.AnyVerified || r.State == trust.Verified.String()
+			}
+			return ct, nil
+		})
+	if err == nil && v.Record {
+		err = c.Store.SetTrust(ctx, store.TrustRecord{JID: j.String(), Fingerprint: k.Fingerprint.String(), State: v.State.String(), Since: c.now(), Reason: v.Reason})
 	}
-	ct := trust.Contact{KnownKeys: len(recs), FirstContact: firstContact || len(recs) == 0}
-	for _, r := range recs {
-		ct.AnyVerified = ct.AnyVerified || r.State == trust.Verified.String()
-	}
-	st, why := trust.Initial(p, ct)
-	err = c.Store.SetTrust(ctx, store.TrustRecord{JID: j.String(), Fingerprint: fpr, State: st.String(), Since: c.now(), Reason: why})
-	return st, err
+	return v, err
 }
 
 // ReasonByUser is the reason recorded with a decision the user took by
@@ -162,21 +155,22 @@ func (c *Client) noteKeyChanges(ctx context.Context, j jid.JID, before map[strin
 		}
 		var k pgp.KeyInfo
 		stored := false
-		if f, err := pgp.ParseFingerprint(e.Fingerprint); err == nil {
-			k, err = c.Backend.Key(ctx, f)
-			stored = err == nil
+		f, err := pgp.ParseFingerprint(e.Fingerprint)
+		if err != nil {
+			continue
 		}
-		var st trust.State
-		var err error
-		if stored && k.Validity != "" {
-			// GnuPG's trust model decides (trustIn); nothing to record.
-			st, _, err = c.trustIn(ctx, j, &k)
+		if k, err = c.Backend.Key(ctx, f); err == nil {
+			stored = true
 		} else {
-			st, err = c.decide(ctx, j, e.Fingerprint, first)
+			k = pgp.KeyInfo{Fingerprint: f}
 		}
+		// A key seen before keeps the user's decision: a hostile server
+		// that takes it out of the list and puts it back resets nothing.
+		v, err := c.judge(ctx, j, &k, first)
 		if err != nil {
 			return err
 		}
+		st := v.State
 		c.keyEvent(ctx, j, e.Fingerprint, "new", st)
 		if stored {
 			var ue *pgp.KeyUnusableError

@@ -100,6 +100,9 @@ func Message(in Input, opts Options) (*Verdict, error) {
 		if !o.Signed {
 			return nil, &UnsignedError{Kind: c.Kind}
 		}
+		if err := revokedSigner(o); err != nil {
+			return nil, err
+		}
 		if o.SignatureErr != nil {
 			return nil, &SignatureError{Sender: in.Sender.Bare(), Err: o.SignatureErr}
 		}

@@ -15,6 +15,9 @@ const DefaultExpiry = 2 * 365 * 24 * time.Hour
 type GenerateOptions struct {
 	// Expiry is the key's lifetime from now; zero means the key never expires.
 	Expiry time.Duration
+	// Passphrase, if not empty, protects the new secret key from its first
+	// byte stored (the native backend; GnuPG asks through its pinentry).
+	Passphrase []byte
 }
 
 // SealOptions say what to do with a plaintext. A zero Signer makes an
@@ -97,8 +100,9 @@ type Backend interface {
 	// subkeys, nothing else. A certification signer already made of uid is
 	// returned again rather than made twice.
 	Certify(ctx context.Context, signer, target Fingerprint, uid string) ([]byte, error)
-	// ExportSecret writes the transferable secret key, binary, unencrypted
-	// (S2K usage 0), for the backup of XEP-0373 §5.
+	// ExportSecret writes the transferable secret key, binary, as it is
+	// kept: unencrypted (S2K usage 0), as the backup of XEP-0373 §5 wants
+	// it, or protected by its passphrase if it has one.
 	ExportSecret(ctx context.Context, fpr Fingerprint) ([]byte, error)
 	// Seal signs and/or encrypts plaintext as opts say. Every recipient key
 	// must be usable now; each of its valid encryption subkeys is encrypted to.

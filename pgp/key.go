@@ -73,6 +73,9 @@ type KeyInfo struct {
 	Subkeys []Subkey
 	// Secret tells whether secret key material is at hand (own keys).
 	Secret bool
+	// Protected tells whether the secret key is stored protected by a
+	// passphrase (the native backend; GnuPG keeps its own).
+	Protected bool `json:",omitempty"`
 	// Validity is what the user's own trust model says of the key: GnuPG's
 	// validity of its xmpp: user ID (the lowest, where it has several; of
 	// the primary key where it has none) under the trust model of the
@@ -86,6 +89,12 @@ type KeyInfo struct {
 	// by user ID and certifier; certifications their issuer revoked are
 	// left out.
 	Certifications []Certification `json:",omitempty"`
+	// RevocationReason and RevocationText are those of the key's
+	// revocation (RFC 4880 §5.2.3.23): of a hard one where it has several
+	// (see RevocationReason.Hard), else of the earliest. Zero unless
+	// Revoked; a key whose revocation gives no reason is hard-revoked.
+	RevocationReason RevocationReason `json:",omitempty"`
+	RevocationText   string           `json:",omitempty"`
 }
 
 // Certification is a certification of one of a key's user IDs by another

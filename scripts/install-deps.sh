@@ -2,10 +2,11 @@
 # Installs, from Debian's packages, what ox's demo and tests run against when
 # it is missing: prosody and ejabberd (the XMPP servers the test harnesses
 # start on loopback), gnupg (interop tests) and go-sendxmpp (an independent OX
-# peer). The packages' own system services are not started: the tests start
-# their servers themselves, as the current user, in temporary directories.
+# peer); nginx and gpg-wks-client serve the tests' Web Key Directory. The
+# packages' own system services are not started: the tests start their
+# servers themselves, as the current user, in temporary directories.
 set -euo pipefail
-declare -A packages=([prosody]=prosody [prosodyctl]=prosody [ejabberdctl]=ejabberd [erl]=ejabberd [gpg]=gnupg [go-sendxmpp]=go-sendxmpp)
+declare -A packages=([prosody]=prosody [prosodyctl]=prosody [ejabberdctl]=ejabberd [erl]=ejabberd [gpg]=gnupg [go-sendxmpp]=go-sendxmpp [nginx]=nginx)
 missing=()
 for cmd in "${!packages[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -13,6 +14,8 @@ for cmd in "${!packages[@]}"; do
     [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
   fi
 done
+# gpg-wks-client is not on PATH: Debian puts it in /usr/lib/gnupg.
+[[ -x /usr/lib/gnupg/gpg-wks-client ]] || missing+=(gpg-wks-client)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} (apt-get)" >&2
   sudo=""
@@ -36,3 +39,4 @@ fi
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "ERROR: $cmd is still missing after apt-get install" >&2; exit 1; }
 done
+[[ -x /usr/lib/gnupg/gpg-wks-client ]] || { echo "ERROR: gpg-wks-client is still missing after apt-get install" >&2; exit 1; }

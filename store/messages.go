@@ -11,7 +11,7 @@ import (
 // MarkDelivered records that the message with the server's stanza-id id was
 // handed to the user; it reports false if it had been already.
 func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
+	res, err := s.exec(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
@@ -32,7 +32,7 @@ func (s *Store) PruneDelivered(ctx context.Context, t time.Time) (int64, error) 
 // was handed to the user already.
 func (s *Store) IsDelivered(ctx context.Context, id string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM delivered WHERE stanza_id = ?`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM delivered WHERE stanza_id = ?`, id).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	return n > 0, nil
@@ -158,6 +158,16 @@ func (s *Store) DeleteInbox(ctx context.Context, id int64) error {
 	return nil
 }
 
+// Seen reports whether the message with the server's stanza-id id was
+// handed to the user already, or is kept as pending: one query for both.
+func (s *Store) Seen(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM delivered WHERE stanza_id = ?1) + (SELECT COUNT(*) FROM pending WHERE stanza_id = ?1)`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	return n > 0, nil
+}
+
 // HasPending reports whether a message with the server's stanza-id id is
 // kept as pending already.
 func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
@@ -165,7 +175,7 @@ func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending WHERE stanza_id = ?`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM pending WHERE stanza_id = ?`, id).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	return n > 0, nil
@@ -181,7 +191,7 @@ type Accepted struct {
 // reports the copy recorded before if there was one (then it records
 // nothing).
 func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO accepted (digest, origin, stanza_id, at) VALUES (?, ?, ?, ?)`, digest, a.Origin, a.StanzaID, a.At.Unix())
+	res, err := s.exec(ctx, `INSERT OR IGNORE INTO accepted (digest, origin, stanza_id, at) VALUES (?, ?, ?, ?)`, digest, a.Origin, a.StanzaID, a.At.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -24,7 +29,7 @@ func init() {
 			if fs.NArg() != 1 {
 				return usagef("cert import takes one FILE (or - for standard input)")
 			}
-			data, err := e.readInput(fs.Arg(0))
+			data, err := e.readLimited(fs.Arg(0), limitKeys)
 			if err != nil {
 				return err
 			}
@@ -134,7 +139,7 @@ func showKey(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 	fmt.Fprintf(w, "%-12s %s\n", "created", k.Created.Format(time.RFC3339))
 	fmt.Fprintf(w, "%-12s %s\n", "expires", expires(k.Expires, now))
 	if k.Revoked {
-		fmt.Fprintf(w, "%-12s %s\n", "revoked", k.RevokedAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "%-12s %s\n", "revoked", revocationText(k)) // keylife.go
 	}
 	verdict := "usable"
 	if err := k.Usable(now); err != nil {
@@ -165,4 +170,79 @@ func expires(t, now time.Time) string {
 		return t.Format(time.RFC3339) + " (expired)"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// fetchWKD is 'ox cert fetch --wkd ADDRESS [JID]': the key for the mail
+// address ADDRESS from its domain's Web Key Directory, imported for JID
+// (by default the address read as a JID) only if it carries the user ID
+// xmpp:JID. HTTPS trusts the CA file of the account's XMPP connection
+// (--ca-file, OX_CA_FILE, the saved one) when one is set; OX_WKD_SERVER
+// (HOST:PORT) connects to that server instead of the domain's.
+func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
+	if jidArg == "" {
+		jidArg = address
+	}
+	j, err := parseAccount(jidArg)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	return e.withStore(true, func(ctx context.Context, s *session) error {
+		var opts ox.WKDOptions
+		cfg, _, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		saved := ""
+		if ac := cfg.find(s.jid.String()); ac != nil {
+			saved = ac.CAFile
+		}
+		if caFile := first(n.caFile, e.getenv("OX_CA_FILE"), saved); caFile != "" {
+			pool, err := loadCAFile(caFile)
+			if err != nil {
+				return err
+			}
+			opts.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		if srv := e.getenv("OX_WKD_SERVER"); srv != "" {
+			opts.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, srv)
+			}
+		}
+		rep, err := s.FetchWKD(ctx, address, j, opts)
+		if errors.Is(err, ox.ErrWKDNotFound) {
+			return withHint(err, "ask "+address+" for their key, or fetch it over XMPP with 'ox cert fetch JID'")
+		}
+		if rep == nil {
+			return err
+		}
+		for _, k := range rep.Imported {
+			fmt.Fprintf(e.stdout, "%s  fetched (WKD, %s method)\n", k.Fingerprint, rep.Method)
+		}
+		var ue *ox.WKDUserIDError
+		if errors.As(err, &ue) {
+			for _, k := range ue.Keys {
+				fmt.Fprintf(e.stdout, "%s  rejected\n", k.Fingerprint)
+			}
+			if len(rep.Imported) == 0 {
+				return withHint(err, "only a key that carries the user ID "+pgp.UserID(j)+" is taken for "+j.String()+"; a WKD vouches for a mail address only")
+			}
+			fmt.Fprintf(e.stderr, "ox: warning: %v\n", err)
+			return nil
+		}
+		return err
+	})
+}
+
+// loadCAFile reads PEM CA certificates.
+func loadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("CA file: %w", err), "give a PEM file with --ca-file or OX_CA_FILE")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, withHint(fmt.Errorf("CA file %s holds no PEM certificate", path), "give a PEM file with --ca-file or OX_CA_FILE")
+	}
+	return pool, nil
 }

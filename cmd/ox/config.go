@@ -22,6 +22,9 @@ type accountConfig struct {
 	Layout          string `json:"layout,omitempty"`           // "spec" (default) or "compact"
 	Backend         string `json:"backend,omitempty"`          // "native" (default) or "gnupg"
 	GnuPGHome       string `json:"gnupg_home,omitempty"`       // GNUPGHOME for the gnupg backend; empty: gpg's own
+	// KeyPassphraseCommand is run with sh -c; its first line is the
+	// passphrase of the account's protected secret keys.
+	KeyPassphraseCommand string `json:"key_passphrase_command,omitempty"`
 }
 
 type config struct {

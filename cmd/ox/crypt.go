@@ -87,7 +87,7 @@ func init() {
 			if fs.NArg() != 0 {
 				return usagef("decrypt reads standard input and takes no arguments")
 			}
-			data, err := e.readInput("-")
+			data, err := e.readLimited("-", limitStanza)
 			if err != nil {
 				return err
 			}

@@ -120,7 +120,7 @@ func (e *env) open(ctx context.Context, create bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: j, Dir: dir, Backend: kind, GnuPGHome: gpgHome, Create: create, Now: clock})
+	c, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: j, Dir: dir, Backend: kind, GnuPGHome: gpgHome, Create: create, Now: clock, Passphrase: e.passphraseFunc(j)})
 	if errors.Is(err, ox.ErrNoAccount) {
 		return nil, withHint(err, "make a key with 'ox --account "+j.String()+" key generate', or import yours with 'ox key import FILE'")
 	}
@@ -153,28 +153,6 @@ func (e *env) backendFor(j jid.JID) (kind, gpgHome string, err error) {
 	}
 	return "", "", withHint(fmt.Errorf("account %s: unknown OpenPGP backend %q", j, kind),
 		"use native or gnupg ('ox account add "+j.String()+" --backend gnupg', or OX_BACKEND)")
-}
-
-// readInput reads a file argument, or standard input for "-" or none.
-func (e *env) readInput(name string) ([]byte, error) {
-	const limit = 64 << 20
-	var r io.Reader = e.stdin
-	if name != "" && name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("input larger than %d MiB", limit>>20)
-	}
-	return b, nil
 }
 
 // parseExpiry reads --expire: never, or a count of y(ears), w(eeks),

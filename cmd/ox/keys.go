@@ -12,22 +12,25 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
 )
 
 func init() {
 	var expire string
-	var force bool
+	var force, protect bool
 	register(&command{
 		name:    "key generate",
 		summary: "make a new key for the account and print its fingerprint",
 		examples: `  ox --account alice@example.org key generate
   ox --account alice@example.org key generate --expire never
   ox --account alice@example.org key generate --expire 90d
+  ox --account alice@example.org key generate --protect   # passphrase: OX_KEY_PASSPHRASE, or asked twice
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&expire, "expire", "2y", "how long the key is valid: never, 2y, 90d, 4w, 12h")
 			fs.BoolVar(&force, "force", false, "make another key even though the account has one")
+			fs.BoolVar(&protect, "protect", false, "protect the secret key with a passphrase (OX_KEY_PASSPHRASE, or asked twice)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 0 {
@@ -36,6 +39,12 @@ func init() {
 			d, err := parseExpiry(expire)
 			if err != nil {
 				return &usageError{err.Error()}
+			}
+			var pass []byte
+			if protect {
+				if pass, err = e.newPassphrase("OX_KEY_PASSPHRASE"); err != nil {
+					return err
+				}
 			}
 			return e.withStore(true, func(ctx context.Context, s *session) error {
 				if !force {
@@ -53,11 +62,15 @@ func init() {
 							"to use it for "+s.jid.String()+", add the user ID with 'ox key add-uid "+f.String()+"'; to make a new key anyway, 'ox key generate --force'")
 					}
 				}
-				k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d})
+				if _, ok := s.backend.(pgp.PassphraseChanger); protect && !ok {
+					return withHint(errors.New("--protect: with GnuPG the key's passphrase is gpg's own"), "leave out --protect: gpg asks for a passphrase through its pinentry")
+				}
+				k, err := s.backend.Generate(ctx, s.jid, pgp.GenerateOptions{Expiry: d, Passphrase: pass})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(e.stdout, k.Fingerprint)
+				writeRevocationCertificate(ctx, e, s, k) // keylife.go
 				return nil
 			})
 		},
@@ -126,12 +139,22 @@ func init() {
 		},
 	})
 
+	var announced bool
+	var listNet netFlags
 	register(&command{
 		name:    "key list",
-		summary: "list the account's own keys",
+		summary: "list the account's own keys; with --announced, every key the account announces over PEP (all devices)",
 		examples: `  ox key list
+  ox key list --announced
 `,
+		flags: func(fs *flag.FlagSet) {
+			listNet.register(fs)
+			fs.BoolVar(&announced, "announced", false, "list the keys the account's metadata node announces, with their dates and whether this device holds the secret")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
+			if announced {
+				return listAnnounced(e, &listNet) // keylife.go
+			}
 			return e.withStore(false, func(ctx context.Context, s *session) error {
 				ks, err := s.backend.SecretKeys(ctx)
 				if err != nil {
@@ -140,7 +163,7 @@ func init() {
 				for _, k := range ks {
 					printKeyLine(e.stdout, &k, s.now())
 				}
-				return nil
+				return warnExpiring(ctx, e.stderr, s) // keylife.go
 			})
 		},
 	})
@@ -152,11 +175,11 @@ func init() {
 		summary: "write the account's public key (minimal: only its xmpp: user ID), or with --secret its secret key",
 		examples: `  ox key export > alice.pgp
   ox key export --armor
-  ox key export --secret --armor > alice-secret.asc    # keep it safe: it is not encrypted
+  ox key export --secret --armor > alice-secret.asc    # protected if the key is ('ox key passwd')
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&armored, "armor", false, "ASCII-armored output")
-			fs.BoolVar(&secret, "secret", false, "export the secret key (unencrypted)")
+			fs.BoolVar(&secret, "secret", false, "export the secret key (as stored: protected by its passphrase, or not)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() > 1 {
@@ -185,6 +208,11 @@ func init() {
 				if err != nil {
 					return err
 				}
+				if secret {
+					if ok, _ := ox.SecretKeyProtected(data); !ok {
+						fmt.Fprintf(e.stderr, "ox: warning: the secret key %s is written unprotected: anyone who reads the file can use it (protect it first with 'ox key passwd')\n", k.Fingerprint)
+					}
+				}
 				return writeKey(e.stdout, data, armored, typ)
 			})
 		},
@@ -201,7 +229,7 @@ func init() {
 			if fs.NArg() != 1 {
 				return usagef("key import takes one FILE (or - for standard input)")
 			}
-			data, err := e.readInput(fs.Arg(0))
+			data, err := e.readLimited(fs.Arg(0), limitKeys)
 			if err != nil {
 				return err
 			}
@@ -331,13 +359,16 @@ func printKeyLine(w io.Writer, k *pgp.KeyInfo, now time.Time) {
 	if k.Validity != "" {
 		st += "  (GnuPG: " + k.Validity + ")"
 	}
+	if k.Protected {
+		st += "  (passphrase)"
+	}
 	fmt.Fprintf(w, "%s  %-8s %s  %s  %s\n", k.Fingerprint, k.Algorithm, k.Created.Format("2006-01-02"), st, strings.Join(k.UserIDs, ", "))
 }
 
 func status(k *pgp.KeyInfo, now time.Time) string {
 	switch {
 	case k.Revoked:
-		return "revoked"
+		return "revoked (" + k.RevocationReason.String() + ")"
 	case k.Expired(now):
 		return "expired " + k.Expires.Format("2006-01-02")
 	case !k.CanEncrypt(now):

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,15 +105,10 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS,
 		SASL: first(e.getenv("OX_SASL"), ac.SASL)}
 	if ca := first(n.caFile, e.getenv("OX_CA_FILE"), ac.CAFile); ca != "" {
-		pem, err := os.ReadFile(ca)
+		pool, err := loadCAFile(ca) // certs.go
 		if err != nil {
 			s.Close()
-			return nil, withHint(fmt.Errorf("CA file: %w", err), "give a PEM file with --ca-file or OX_CA_FILE")
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			s.Close()
-			return nil, withHint(fmt.Errorf("CA file %s holds no PEM certificate", ca), "give a PEM file with --ca-file or OX_CA_FILE")
+			return nil, err
 		}
 		a.TLS = &tls.Config{RootCAs: pool}
 	}

@@ -167,6 +167,7 @@ func init() {
 		examples: `  OX_PASSWORD=… ox key publish
   ox key publish --server 127.0.0.1:5222 --ca-file ca.pem
   ox key publish --with-certifications   # with the certifications you accepted
+  ox key publish FINGERPRINT             # after 'ox key revoke': the revoked key, so contacts learn of it
 `,
 		flags: func(fs *flag.FlagSet) {
 			pubNet.register(fs)
@@ -189,7 +190,11 @@ func init() {
 			if withCerts {
 				o.wot.PublishCertifications()
 			}
-			rep, err := o.client.Publish(ctx, k.Fingerprint)
+			publish := o.client.Publish
+			if k.Revoked {
+				publish = o.client.PublishRevoked // keylife.go: contacts learn of the revocation
+			}
+			rep, err := publish(ctx, k.Fingerprint)
 			if err != nil {
 				return pepHint(err)
 			}
@@ -250,15 +255,27 @@ func init() {
 	})
 
 	var fetchNet netFlags
+	var wkdAddress string
 	register(&command{
 		name:    "cert fetch",
-		args:    "JID",
-		summary: "fetch the keys a contact (or the account itself) announces over PEP; print each with what became of it",
+		args:    "JID | --wkd ADDRESS [JID]",
+		summary: "fetch the keys a contact (or the account itself) announces over PEP, or with --wkd from a Web Key Directory; print each with what became of it",
 		examples: `  ox cert fetch bob@example.org
   ox cert fetch alice@example.org     # what the account itself has published
+  ox cert fetch --wkd bob@example.org # needs the user ID xmpp:bob@example.org on the key
+  ox cert fetch --wkd bob@mail.example.org bob@example.org
 `,
-		flags: fetchNet.register,
+		flags: func(fs *flag.FlagSet) {
+			fetchNet.register(fs)
+			fs.StringVar(&wkdAddress, "wkd", "", "look the key up in the Web Key Directory of `ADDRESS` (advanced, then direct method)")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
+			if wkdAddress != "" {
+				if fs.NArg() > 1 {
+					return usagef("cert fetch --wkd ADDRESS takes at most one JID")
+				}
+				return fetchWKD(e, &fetchNet, wkdAddress, fs.Arg(0)) // certs.go
+			}
 			if fs.NArg() != 1 {
 				return usagef("cert fetch takes one JID")
 			}

@@ -84,7 +84,14 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "script"),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"flip": flip, "wrap": wrap, "silentserver": silentServer, "waitaccept": waitAccept,
+			"flip": flip, "wrap": wrap, "silentserver": silentServer, "waitaccept": waitAccept, "damagekey": damageKey,
+		},
+		// [tty]: ox would prompt on the terminal (passphrase.txtar).
+		Condition: func(cond string) (bool, error) {
+			if cond == "tty" {
+				return hasTerminal(), nil
+			}
+			return false, errors.New("unknown condition " + cond)
 		},
 		Setup: func(e *testscript.Env) error {
 			dst := filepath.Join(e.WorkDir, "vectors")

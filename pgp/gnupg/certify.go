@@ -266,6 +266,7 @@ func sigRecord(field func(int) string) listedSig {
 	if f, err := pgp.ParseFingerprint(field(13)); err == nil {
 		s.issuerFpr = f
 	}
+	s.class, s.reason, s.comment = revocationFields(s.class, field(21))
 	return s
 }
 

@@ -66,6 +66,10 @@ type listedSig struct {
 	created   time.Time
 	class     string
 	issuerFpr pgp.Fingerprint // field 13, where gpg knows it
+	// reason and comment: a revocation's reason code (after the comma in
+	// field 11, "20x,02") and its text (field 21).
+	reason  pgp.RevocationReason
+	comment string
 }
 
 // parseColons reads a colon listing. Records it does not know are skipped,
@@ -256,12 +260,8 @@ func (k *listedKey) info() pgp.KeyInfo {
 	}
 	keyRevoked := p.validity == "r"
 	if keyRevoked {
-		ki.Revoked = true
-		for _, r := range k.revs {
-			if r.good && strings.HasPrefix(r.class, "20") && (ki.RevokedAt.IsZero() || r.created.Before(ki.RevokedAt)) {
-				ki.RevokedAt = r.created
-			}
-		}
+		noteRevocations(&ki, k.revs)
+		ki.Revoked = true // also without a listing of its signatures
 	}
 	if k.disabled {
 		ki.Revoked = true

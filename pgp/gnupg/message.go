@@ -425,6 +425,13 @@ func (s sigState) verdict(signer *pgp.KeyInfo, signing string) error {
 		}
 		se.Reason = "the signing key had expired when the message was signed"
 	case "REVKEYSIG":
+		// gpg says so of any signature by a revoked key; the native
+		// backend (go-crypto judges the key at the signature's time)
+		// accepts one made before a soft revocation (superseded,
+		// retired), and so does OX.
+		if signer != nil && signer.Revoked && !signer.RevocationVoids(s.created) {
+			return nil
+		}
 		se.Reason = "the signing key is revoked"
 	case "EXPSIG":
 		se.Reason = "the signature has expired"

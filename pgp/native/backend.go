@@ -31,6 +31,10 @@ type Backend struct {
 	// mu serialises use of parsed entities: go-crypto caches signature
 	// verdicts inside them.
 	mu sync.Mutex
+	// passphrase unlocks protected secret keys; unlocked holds what it
+	// unlocked (protect.go).
+	passphrase PassphraseFunc
+	unlocked   unlockedKeys
 }
 
 var _ pgp.Backend = (*Backend)(nil)
@@ -88,6 +92,13 @@ func (b *Backend) Generate(ctx context.Context, account jid.JID, opts pgp.Genera
 	e, err := openpgp.NewEntity(pgp.UserID(account), "", "", cfg)
 	if err != nil {
 		return pgp.KeyInfo{}, fmt.Errorf("pgp: generate key: %w", err)
+	}
+	if len(opts.Passphrase) > 0 {
+		// Protected before it is first stored: the secret never reaches
+		// the database in clear.
+		if err := b.protect(e, opts.Passphrase); err != nil {
+			return pgp.KeyInfo{}, fmt.Errorf("pgp: protect the new key: %w", err)
+		}
 	}
 	ki, err := b.put(ctx, e)
 	if err != nil {
@@ -150,11 +161,9 @@ func (b *Backend) Import(ctx context.Context, data []byte) ([]pgp.KeyInfo, error
 		if e.PrimaryKey.Version != 4 {
 			return out, fmt.Errorf("%w: key %X is a v%d key; XEP-0373 §6.1 allows only v4", pgp.ErrUnsupportedKey, e.PrimaryKey.Fingerprint, e.PrimaryKey.Version)
 		}
-		if e.PrivateKey != nil && e.PrivateKey.Encrypted {
-			return out, fmt.Errorf("%w: the secret key %X is protected by a passphrase; remove it first (gpg --passwd, empty passphrase) or use the GnuPG backend", pgp.ErrUnsupportedKey, e.PrimaryKey.Fingerprint)
-		}
 		fpr, _ := pgp.FingerprintFromBytes(e.PrimaryKey.Fingerprint)
 		if old, err := b.entity(ctx, fpr); err == nil {
+			keepProtected(old, e)
 			e = merge(old, e)
 		} else if !errors.Is(err, pgp.ErrNotFound) {
 			return out, err
@@ -218,7 +227,7 @@ func (b *Backend) parseStored(k *store.Key) (*openpgp.Entity, error) {
 	}
 	e, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("pgp: stored key %s is unreadable: %w", k.Fingerprint, err)
+		return nil, damaged(k, "it cannot be read", err)
 	}
 	b.cache.put(k.Fingerprint, e)
 	return e, nil

@@ -45,6 +45,9 @@ func (b *Backend) Certify(ctx context.Context, signer, target pgp.Fingerprint, u
 	if err := usableToCertify(sinfo, now); err != nil {
 		return nil, err
 	}
+	if se, err = b.unlock(ctx, se); err != nil {
+		return nil, err
+	}
 	te, err := b.entity(ctx, target)
 	if err != nil {
 		return nil, err

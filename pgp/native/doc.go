@@ -9,4 +9,9 @@
 // Keys are parsed on demand and kept in a small LRU cache; the keyring handed
 // to go-crypto resolves key IDs through the store's index, so decrypting a
 // message costs the same with ten stored keys or a hundred thousand.
+//
+// Own secret keys may be protected by a passphrase (OpenPGP's own S2K
+// protection, which GnuPG reads; see protect.go): they stay protected in the
+// store and in exports, and are unlocked in memory, once per process,
+// through WithPassphrase.
 package native

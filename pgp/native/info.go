@@ -21,6 +21,7 @@ func keyInfo(e *openpgp.Entity, cfg *packet.Config) pgp.KeyInfo {
 		Algorithm:   algoName(e.PrimaryKey),
 		Created:     e.PrimaryKey.CreationTime.UTC(),
 		Secret:      e.PrivateKey != nil && !e.PrivateKey.Dummy(),
+		Protected:   isProtected(e),
 	}
 	var zero time.Time
 	if sig, err := e.PrimarySelfSignature(zero, cfg); err == nil {
@@ -29,10 +30,7 @@ func keyInfo(e *openpgp.Entity, cfg *packet.Config) pgp.KeyInfo {
 	}
 	for _, r := range e.Revocations {
 		if e.PrimaryKey.VerifyRevocationSignature(r.Packet) == nil {
-			ki.Revoked = true
-			if ki.RevokedAt.IsZero() || r.Packet.CreationTime.Before(ki.RevokedAt) {
-				ki.RevokedAt = r.Packet.CreationTime.UTC()
-			}
+			noteRevocation(&ki, r.Packet)
 		}
 	}
 	for name, id := range e.Identities {

@@ -25,7 +25,12 @@ type keyring struct {
 
 func (k *keyring) EntitiesById(id uint64) []*openpgp.Entity {
 	if es := k.b.cache.byKeyID(id); len(es) > 0 {
-		return es // parsed from the store before, and not changed since by this backend
+		// Parsed from the store before, and not changed since by this backend.
+		out := make([]*openpgp.Entity, len(es))
+		for i, e := range es {
+			out[i] = k.b.keyringView(e)
+		}
+		return out
 	}
 	ks, err := k.b.st.KeysByKeyID(k.ctx, id)
 	if err != nil {
@@ -43,7 +48,7 @@ func (k *keyring) EntitiesById(id uint64) []*openpgp.Entity {
 			}
 			continue
 		}
-		out = append(out, e)
+		out = append(out, k.b.keyringView(e))
 	}
 	return out
 }
@@ -73,7 +78,7 @@ func (b *Backend) Open(ctx context.Context, msg []byte) (*pgp.Opened, error) {
 	defer b.mu.Unlock()
 	cfg := b.config()
 	kr := &keyring{ctx: ctx, b: b}
-	md, err := openpgp.ReadMessage(bytes.NewReader(msg), kr, nil, cfg)
+	md, err := openpgp.ReadMessage(bytes.NewReader(msg), kr, kr.prompt, cfg)
 	if kr.err != nil {
 		return nil, kr.err
 	}
@@ -166,11 +171,17 @@ func (b *Backend) classifyOpenError(ctx context.Context, msg []byte, err error) 
 				return serr
 			}
 			for _, k := range ks {
-				if k.Secret != nil {
-					// Addressed to our key, yet its session key did not
-					// decrypt: the key packet was damaged or forged.
-					return fmt.Errorf("%w: the session key for your key %s does not decrypt", pgp.ErrTampered, pgp.KeyIDString(id))
+				if k.Secret == nil {
+					continue
 				}
+				// Addressed to our key: if the stored key cannot decrypt
+				// with that subkey, the key is at fault, not the message.
+				if err := b.canDecrypt(k, id); err != nil {
+					return err
+				}
+				// It can, yet the session key did not decrypt: the key
+				// packet was damaged or forged.
+				return fmt.Errorf("%w: the session key for your key %s does not decrypt", pgp.ErrTampered, pgp.KeyIDString(id))
 			}
 		}
 		return &pgp.NoDecryptionKeyError{KeyIDs: ids}

@@ -101,7 +101,7 @@ func (b *Backend) signer(ctx context.Context, fpr pgp.Fingerprint, now time.Time
 		}
 		return nil, &pgp.KeyUnusableError{Fingerprint: fpr, Reason: pgp.ReasonNoSigningKey}
 	}
-	return e, nil
+	return b.unlock(ctx, e)
 }
 
 // sign writes an inline-signed (not encrypted) message.

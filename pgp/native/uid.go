@@ -47,8 +47,12 @@ func (b *Backend) AddUserID(ctx context.Context, fpr pgp.Fingerprint, uid string
 		}
 		return fmt.Errorf("pgp: key %s has the user ID %q revoked or without a valid self-signature; make a new key", fpr, uid)
 	}
-	if e.PrivateKey == nil || e.PrivateKey.Dummy() || e.PrivateKey.Encrypted {
+	if e.PrivateKey == nil || e.PrivateKey.Dummy() {
 		return fmt.Errorf("%w: the secret of key %s is not at hand to sign the user ID", pgp.ErrNoSecretKey, fpr)
+	}
+	u, err := b.unlock(ctx, e)
+	if err != nil {
+		return err
 	}
 	ki := keyInfo(e, cfg)
 	if ki.Revoked {
@@ -61,7 +65,13 @@ func (b *Backend) AddUserID(ctx context.Context, fpr pgp.Fingerprint, uid string
 		}
 		cfg.KeyLifetimeSecs = uint32(secs)
 	}
-	if err := e.AddUserId(uid, "", "", cfg); err != nil {
+	// Signed with the unlocked primary key, stored with the key's own
+	// (protected, if it is) secret packet.
+	locked := e.PrivateKey
+	e.PrivateKey = u.PrivateKey
+	err = e.AddUserId(uid, "", "", cfg)
+	e.PrivateKey = locked
+	if err != nil {
 		return fmt.Errorf("pgp: add user ID %q to %s: %w", uid, fpr, err)
 	}
 	_, err = b.put(ctx, e)

@@ -1,0 +1,220 @@
+package ox
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/wkd"
+)
+
+// PublishRevoked announces that the account's key fpr is revoked: the
+// revoked key (minimal, with its revocation signature) goes to its data
+// node, and its entry in the metadata node gets a new date, so that
+// contacts fetch it again (XEP-0373 §4.4) and stop encrypting to it; every
+// other device's entry is kept. The key stays announced, so that contacts
+// who fetch later learn of the revocation too, until the owner takes it
+// out with Unpublish. Publish refuses a revoked key; this is its one
+// exception.
+func (c *Client) PublishRevoked(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	rep, err := c.publishRevoked(ctx, fpr)
+	return rep, c.failure(ctx, err)
+}
+
+func (c *Client) publishRevoked(ctx context.Context, fpr pgp.Fingerprint) (*PublishReport, error) {
+	me := c.JID()
+	k, err := c.Backend.Key(ctx, fpr)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Revoked {
+		return nil, fmt.Errorf("ox: key %s is not revoked; publish it with Publish", fpr)
+	}
+	if !k.HasUserID(me) {
+		return nil, fmt.Errorf("ox: key %s has no user ID %s, so contacts would refuse it: %w", fpr, pgp.UserID(me), pgp.ErrUnsupportedKey)
+	}
+	pub, err := c.Backend.ExportPublic(ctx, fpr, &me)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
+	rep := &PublishReport{Fingerprint: fpr}
+	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
+	if c.Layout == LayoutCompact {
+		itemID = "current"
+	}
+	rep.Data, err = pep.Publish(ctx, c.Session, element.DataNode(fpr.String()), itemID, element.PubKey{Data: pub}.Marshal(), c.keyOptions(true))
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish key %s: %w", fpr, err)
+	}
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return rep, err
+	}
+	// The entry's date must change, or contacts see nothing new (§4.4);
+	// dates have whole seconds, and the key may have been published
+	// within the same second.
+	date := now.Truncate(time.Second)
+	for _, e := range list.Keys {
+		if e.Fingerprint == fpr.String() && !date.After(e.Date) {
+			date = e.Date.Add(time.Second)
+		}
+	}
+	list = withKey(list, fpr.String(), date)
+	metaOpts := c.keyOptions(true)
+	metaID := ""
+	if c.Layout == LayoutCompact {
+		metaID = "current"
+		metaOpts["pubsub#deliver_payloads"] = "false"
+	}
+	rep.Metadata, err = pep.Publish(ctx, c.Session, element.NodePublicKeys, metaID, list.Marshal(), metaOpts)
+	if err != nil {
+		return rep, fmt.Errorf("ox: publish the metadata node: %w", err)
+	}
+	for _, e := range list.Keys {
+		rep.Announced = append(rep.Announced, e.Fingerprint)
+	}
+	rep.AccessModel = rep.Metadata.Applied["pubsub#access_model"]
+	return rep, c.recordOwn(ctx, rep.Metadata.ItemID, list)
+}
+
+// ExpiringKeys returns the account's own keys that carry its user ID and
+// expire within pgp.RenewBefore of now: the owner should renew them
+// (pgp.KeyLifecycle.Renew) and publish them again before contacts stop
+// encrypting to them.
+func (c *Client) ExpiringKeys(ctx context.Context, now time.Time) ([]pgp.KeyInfo, error) {
+	ks, err := c.Backend.SecretKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pgp.KeyInfo
+	for _, k := range ks {
+		if k.HasUserID(c.JID()) && k.ExpiresSoon(now) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// AnnouncedKey is one key the account's metadata node announces (XEP-0373
+// §4.2): this device's, or another device's.
+type AnnouncedKey struct {
+	Fingerprint string
+	Date        time.Time // the metadata entry's date
+	// Key is the key as stored here; nil when this device does not hold
+	// it (Fetch the account's own JID to store it).
+	Key *pgp.KeyInfo
+}
+
+// Secret reports whether this device holds the key's secret.
+func (a *AnnouncedKey) Secret() bool { return a.Key != nil && a.Key.Secret }
+
+// OwnAnnounced reads the account's metadata node and returns every key it
+// announces, in its order, with what this device holds of each.
+func (c *Client) OwnAnnounced(ctx context.Context) ([]AnnouncedKey, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	list, err := c.ownMetadata(ctx)
+	if err != nil {
+		return nil, c.failure(ctx, err)
+	}
+	out := make([]AnnouncedKey, 0, len(list.Keys))
+	for _, e := range list.Keys {
+		a := AnnouncedKey{Fingerprint: e.Fingerprint, Date: e.Date}
+		if fpr, err := pgp.ParseFingerprint(e.Fingerprint); err == nil {
+			if k, err := c.Backend.Key(ctx, fpr); err == nil {
+				a.Key = &k
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeviceRemoval says what RemoveDevice did.
+type DeviceRemoval struct {
+	// Revoked: this device held the key's secret, so the key was revoked
+	// as compromised and published revoked (PublishRevoked): contacts learn
+	// of the revocation. Otherwise the key was unpublished (Unpublish):
+	// contacts stop using it once they see the metadata without it.
+	Revoked bool
+	Key     pgp.KeyInfo // the revoked key, when Revoked
+}
+
+// RemoveDevice takes the key fpr of a lost device out of use. When this
+// device holds its secret (the key was shared, or this is the device), it
+// revokes it as compromised, since the lost device's copy may be in other
+// hands, and publishes the revoked key; otherwise it unpublishes the key,
+// so that contacts stop encrypting to it and refuse what it signs (it is no
+// longer announced). text goes into the revocation.
+func (c *Client) RemoveDevice(ctx context.Context, fpr pgp.Fingerprint, text string) (*DeviceRemoval, error) {
+	if k, err := c.Backend.Key(ctx, fpr); err == nil && k.Secret {
+		if l, ok := c.Backend.(pgp.KeyLifecycle); ok {
+			rk, err := l.Revoke(ctx, fpr, pgp.RevokeOptions{Reason: pgp.RevocationCompromised, Text: text})
+			if err != nil {
+				return nil, err
+			}
+			if _, err := c.PublishRevoked(ctx, fpr); err != nil {
+				return &DeviceRemoval{Revoked: true, Key: rk}, err
+			}
+			return &DeviceRemoval{Revoked: true, Key: rk}, nil
+		}
+	}
+	if err := c.Unpublish(ctx, fpr); err != nil {
+		return nil, err
+	}
+	return &DeviceRemoval{}, nil
+}
+
+// WKDOptions say how to reach a Web Key Directory: the same CA settings as
+// the XMPP connection's (TLS; nil: the system's roots), and a dialer that
+// replaces DNS and TCP (tests, private setups; nil: the system's).
+type WKDOptions struct {
+	TLS         *tls.Config
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// WKDReport is what FetchWKD found and did.
+type WKDReport struct {
+	Method   wkd.Method // advanced or direct
+	URL      string
+	Imported []pgp.KeyInfo
+}
+
+// ErrWKDNotFound: the Web Key Directory has no key for the address.
+var ErrWKDNotFound = wkd.ErrNotFound
+
+// WKDUserIDError: the directory's keys lack the JID's xmpp: user ID and
+// were not imported (see package wkd).
+type WKDUserIDError = wkd.UserIDError
+
+// FetchWKD looks the mail address up in its domain's Web Key Directory
+// (package wkd: the advanced method, then the direct one) and imports the
+// keys found that carry the user ID "xmpp:<j>", as they came. Keys without
+// it are refused: the error is then a *WKDUserIDError, beside the report of
+// what was imported.
+func (c *Client) FetchWKD(ctx context.Context, address string, j jid.JID, opts WKDOptions) (*WKDReport, error) {
+	w := &wkd.Client{TLSConfig: opts.TLS, DialContext: opts.DialContext}
+	r, err := w.Fetch(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	rep := &WKDReport{Method: r.Method, URL: r.URL}
+	rep.Imported, err = wkd.Import(ctx, c.Backend, r.Keys, j)
+	return rep, err
+}
