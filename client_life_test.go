@@ -176,3 +176,48 @@ func TestLockedKeyKeepsMessages(t *testing.T) {
 		t.Fatalf("once unlocked: %+v %v", ms, err)
 	}
 }
+
+// Messages kept in the inbox by a run that ended before it read them are
+// read by the next one, first.
+func TestInboxSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *ox.Client {
+		c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := open()
+	stuck := make(chan struct{})
+	c.OnMessage = func(*ox.Message) { <-stuck }
+	const n = 600 // more than the queue holds: the rest waits in the store
+	for i := 0; i < n; i++ {
+		c.Enqueue(ox.Incoming{Raw: junk(i), Origin: ox.OriginLive})
+	}
+	go func() { close(stuck) }()
+	c.Close() // ends before reading what waits in the store
+
+	c = open()
+	defer c.Close()
+	got := make(chan string, n)
+	c.OnMessage = func(m *ox.Message) { got <- m.ID }
+	c.Enqueue(ox.Incoming{Raw: junk(n), Origin: ox.OriginLive})
+	var before []int
+	for {
+		var i int
+		fmt.Sscanf(<-got, "m%d", &i)
+		if i == n {
+			break
+		}
+		if len(before) > 0 && i <= before[len(before)-1] {
+			t.Fatalf("m%d after m%d: out of order", i, before[len(before)-1])
+		}
+		before = append(before, i)
+	}
+	// The first run read at most its in-memory queue; what it kept in the
+	// store came now, before the new message.
+	if len(before) == 0 || before[len(before)-1] != n-1 {
+		t.Fatalf("read before the new message: %d kept ones, the last m%v; want them all, up to m%d", len(before), before, n-1)
+	}
+}
