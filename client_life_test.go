@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -174,5 +175,112 @@ func TestLockedKeyKeepsMessages(t *testing.T) {
 	ms, err := b.RetryPending(ctx, jid.JID{})
 	if err != nil || len(ms) != 1 || ms[0].Err != nil || ms[0].Body != "while you were locked" {
 		t.Fatalf("once unlocked: %+v %v", ms, err)
+	}
+}
+
+// Messages kept in the inbox by a run that ended before it read them are
+// read by the next one, first.
+func TestInboxSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *ox.Client {
+		c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := open()
+	stuck := make(chan struct{})
+	c.OnMessage = func(*ox.Message) { <-stuck }
+	const n = 600 // more than the queue holds: the rest waits in the store
+	for i := 0; i < n; i++ {
+		c.Enqueue(ox.Incoming{Raw: junk(i), Origin: ox.OriginLive})
+	}
+	go func() { close(stuck) }()
+	c.Close() // ends before reading what waits in the store
+
+	c = open()
+	defer c.Close()
+	got := make(chan string, n)
+	c.OnMessage = func(m *ox.Message) { got <- m.ID }
+	c.Enqueue(ox.Incoming{Raw: junk(n), Origin: ox.OriginLive})
+	var before []int
+	for {
+		var i int
+		fmt.Sscanf(<-got, "m%d", &i)
+		if i == n {
+			break
+		}
+		if len(before) > 0 && i <= before[len(before)-1] {
+			t.Fatalf("m%d after m%d: out of order", i, before[len(before)-1])
+		}
+		before = append(before, i)
+	}
+	// The first run read at most its in-memory queue; what it kept in the
+	// store came now, before the new message.
+	if len(before) == 0 || before[len(before)-1] != n-1 {
+		t.Fatalf("read before the new message: %d kept ones, the last m%v; want them all, up to m%d", len(before), before, n-1)
+	}
+}
+
+// A delay stamp counts only when the account's own server wrote it (the
+// offline store): a sender that dates an old message itself does not get
+// it past the time checks.
+func TestDelayOnlyFromTheServer(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org")
+	yesterday := time.Now().Add(-24 * time.Hour)
+	a, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: alice, Dir: t.TempDir(), Create: true, Now: func() time.Time { return yesterday }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// bob's key is made yesterday too (alice's clock would not take a
+	// key from her future); bob reads today.
+	bobDir := t.TempDir()
+	b0, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: bob, Dir: bobDir, Create: true, Now: func() time.Time { return yesterday }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bk, err := b0.Backend.Generate(ctx, bob, pgp.GenerateOptions{})
+	b0.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ox.OpenLocal(ctx, ox.LocalOptions{JID: bob, Dir: bobDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ak, err := a.Backend.Generate(ctx, alice, pgp.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		from, to *ox.Client
+		fpr      pgp.Fingerprint
+	}{{a, b, ak.Fingerprint}, {b, a, bk.Fingerprint}} {
+		pub, _ := x.from.Backend.ExportPublic(ctx, x.fpr, nil)
+		if _, err := x.to.Backend.Import(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := yesterday.UTC().Format(time.RFC3339)
+	for _, c := range []struct {
+		delayFrom string
+		ok        bool
+	}{
+		{"alice@example.org/phone", false}, // the sender's own claim
+		{"example.org", true},              // the account's server: the offline store
+	} {
+		sealed, err := a.Seal(ctx, []jid.JID{bob}, []pgp.Fingerprint{bk.Fingerprint}, element.BodyPayload("from yesterday, via "+c.delayFrom))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := `<message xmlns="jabber:client" from="alice@example.org/phone" to="bob@example.org"><delay xmlns="urn:xmpp:delay" from="` + c.delayFrom + `" stamp="` + stamp + `"/>` + string(element.MarshalOpenPGP(sealed.OpenPGP)) + `</message>`
+		m, err := b.Process(ctx, ox.Incoming{Raw: []byte(raw), Origin: ox.OriginLive})
+		if err != nil || m == nil || (m.Err == nil) != c.ok {
+			t.Errorf("delay from %s: %+v, %v; accepted: want %v", c.delayFrom, m, err, c.ok)
+		}
 	}
 }

@@ -190,7 +190,7 @@ func (c *Client) Decrypt(ctx context.Context, raw []byte, o DecryptOptions) (*Me
 	// The pipeline reads stanzas: wrap a bare <openpgp/> in one from the
 	// sender, to the account.
 	if o.At.IsZero() {
-		o.At = m.Delay // an offline message: judged at its delay stamp
+		o.At = serverDelay(m, c.JID()) // an offline message: judged at its server's delay stamp
 	}
 	if m.FromRaw == "" || !o.From.Equal(jid.JID{}) {
 		raw = []byte(`<message xmlns="jabber:client" from="` + xmlAttr(sender.Bare().String()) + `" to="` + xmlAttr(c.JID().String()) + `">` +

@@ -190,8 +190,8 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		out.StanzaID = stanzaIDBy(m, me)
 	}
 	if out.Delivered.IsZero() {
-		out.Delivered = m.Delay
-		if !m.Delay.IsZero() && out.Origin == OriginLive {
+		out.Delivered = serverDelay(m, me)
+		if !out.Delivered.IsZero() && out.Origin == OriginLive {
 			out.Origin = OriginOffline
 		}
 	}
@@ -506,6 +506,23 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 		}
 	}
 	return out, nil
+}
+
+// serverDelay is the XEP-0203 delay stamp the account's own server put on
+// a message it kept offline (from its domain, or the account's bare JID);
+// zero if there is none. A stamp anyone else wrote is ignored: a sender
+// could date an old message (a replay) to pass the time checks.
+func serverDelay(m *element.Message, me jid.JID) time.Time {
+	for _, d := range m.Delays {
+		from, err := jid.Parse(d.From)
+		if err != nil || d.Stamp.IsZero() {
+			continue
+		}
+		if from.Equal(me.Domain()) || from.Equal(me.Bare()) {
+			return d.Stamp
+		}
+	}
+	return time.Time{}
 }
 
 // stanzaIDBy is the XEP-0359 <stanza-id/> that by (the account's

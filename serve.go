@@ -302,8 +302,12 @@ func (c *Client) startWorker() {
 		w.queue = make(chan func(context.Context), queueSize)
 		w.ctx, w.cancel = context.WithCancel(context.Background())
 		w.done = make(chan struct{})
+		// Messages a previous run kept in the inbox and did not read (it
+		// ended first) are read before anything new.
+		w.spilled = true
 		go func() {
 			defer close(w.done)
+			c.drainInbox(w)
 			for {
 				select {
 				case job := <-w.queue:

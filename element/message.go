@@ -115,6 +115,11 @@ type Message struct {
 	// absent or unparsable; DelayRaw is the stamp as written.
 	Delay    time.Time
 	DelayRaw string
+	// Delays are all its XEP-0203 <delay/> elements, each with the entity
+	// that says it added it: only one added by a trusted entity (the
+	// account's server for offline delivery) means anything, since a
+	// sender can write any.
+	Delays []Delay
 	// ChatState is the local name of an XEP-0085 chat state element
 	// outside the encryption ("active", "composing", ...), "" if none.
 	ChatState string
@@ -122,6 +127,19 @@ type Message struct {
 	// entity that says it put it there (a server, a room); only the one by
 	// a trusted entity means anything (a sender can write any).
 	StanzaIDs []StanzaID
+}
+
+// Delay is one XEP-0203 <delay from stamp/>; Stamp is zero if unparsable.
+type Delay struct {
+	From  string
+	Stamp time.Time
+}
+
+func delayOf(n *node) Delay {
+	from, _ := n.attrValue("from")
+	raw, _ := n.attrValue("stamp")
+	t, _ := ParseTime(raw)
+	return Delay{From: from, Stamp: t}
 }
 
 // StanzaID is one XEP-0359 <stanza-id by id/>.
@@ -179,10 +197,15 @@ func ParseMessage(data []byte) (*Message, error) {
 			}
 		case c.name.Local == "store" && c.name.Space == NSHints:
 			m.Store = true
+		case c.name.Local == "delay" && c.name.Space == NSDelay && modernDelay:
+			m.Delays = append(m.Delays, delayOf(c))
 		case c.name.Local == "delay" && c.name.Space == NSDelay && !modernDelay,
 			c.name.Local == "x" && c.name.Space == "jabber:x:delay" && m.DelayRaw == "":
 			// The first XEP-0203 delay wins; the legacy XEP-0091 form
 			// only when there is no XEP-0203 one.
+			if c.name.Space == NSDelay {
+				m.Delays = append(m.Delays, delayOf(c))
+			}
 			modernDelay = modernDelay || c.name.Space == NSDelay
 			m.DelayRaw, _ = c.attrValue("stamp")
 			m.Delay, _ = ParseTime(m.DelayRaw)
