@@ -11,14 +11,16 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 )
 
 // A burst of 2,000 messages (the server's offline store, flushed at once
 // when the device comes online) is read to the end without stalling the
 // session: each once, in order, every check made.
-func TestIntegrationBurst(t *testing.T) {
+func TestIntegrationBurst(t *testing.T) { onEachServer(t, testIntegrationBurst, "alice", "bob") }
+
+func testIntegrationBurst(t *testing.T, srv *testenv.Server) {
 	const n = 2000
-	srv := startServer(t, "alice", "bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")

@@ -11,7 +11,7 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/gpgtest"
-	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
@@ -22,8 +22,11 @@ import (
 // exchanges messages both ways with an account on the embedded backend,
 // over a real server.
 func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
+	onEachServer(t, testIntegrationGnuPGBackendOverXMPP, "alice", "bob")
+}
+
+func testIntegrationGnuPGBackendOverXMPP(t *testing.T, srv *testenv.Server) {
 	gpgtest.Require(t)
-	srv := startServer(t, "alice", "bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 
@@ -87,7 +90,7 @@ func TestIntegrationGnuPGBackendOverXMPP(t *testing.T) {
 
 // gnupgDevice logs local in with its keys in the GnuPG home home (the
 // store keeps the rest) and serves it; what it receives goes to the inbox.
-func gnupgDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local, home string) (*ox.Client, *gnupg.Backend, inbox) {
+func gnupgDevice(ctx context.Context, t *testing.T, srv *testenv.Server, local, home string) (*ox.Client, *gnupg.Backend, inbox) {
 	t.Helper()
 	g, err := gnupg.New(gnupg.Options{Home: home})
 	if err != nil {
@@ -108,7 +111,7 @@ func gnupgDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local, 
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(nil) }()
 	t.Cleanup(func() {
-		prosody.CloseSession(s)
+		testenv.CloseSession(s)
 		<-served
 		st.Close()
 	})

@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/gpgtest"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
@@ -41,8 +42,11 @@ func gnupgHome(t *testing.T) (string, func(args ...string) string) {
 // contact's key in the keyring that the contact does not announce is
 // reported, not used.
 func TestIntegrationGnuPGTrust(t *testing.T) {
+	onEachServer(t, testIntegrationGnuPGTrust, "alice", "bob", "carol")
+}
+
+func testIntegrationGnuPGTrust(t *testing.T, srv *testenv.Server) {
 	home, gpg := gnupgHome(t)
-	srv := startServer(t, "alice", "bob", "carol")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 

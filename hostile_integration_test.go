@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -20,7 +21,10 @@ import (
 // its reason; never silence, never two. A raw client sends a burst of good
 // and malformed stanzas; a good one ends it.
 func TestIntegrationOneVerdictPerStanza(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationOneVerdictPerStanza, "alice", "bob")
+}
+
+func testIntegrationOneVerdictPerStanza(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")
@@ -80,7 +84,10 @@ func rawReader(raw string) xml.TokenReader {
 // once as pending, whichever copies of it arrive (the offline store and the
 // archive), and once more when it is finally read.
 func TestIntegrationPendingOnce(t *testing.T) {
-	srv := startServer(t, "bob", "carol")
+	onEachServer(t, testIntegrationPendingOnce, "bob", "carol")
+}
+
+func testIntegrationPendingOnce(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	carol := newDevice(ctx, t, srv, "carol", true, nil) // her key is not published (yet)

@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/mam"
 )
 
@@ -20,7 +21,10 @@ import (
 // ErrConnectionLost, not at the deadline (Prosody closes the stream of a
 // client that sends a stanza over its size limit).
 func TestIntegrationStreamClosedFailsRequests(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationStreamClosedFailsRequests, "alice", "bob")
+}
+
+func testIntegrationStreamClosedFailsRequests(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	bob, _ := listening(ctx, t, srv, "bob")
@@ -49,7 +53,10 @@ func TestIntegrationStreamClosedFailsRequests(t *testing.T) {
 // refused as a replay, while the server's own copies of one stanza (the
 // offline store, the archive, carbons) stay one message, quietly.
 func TestIntegrationReplayRefused(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationReplayRefused, "alice", "bob")
+}
+
+func testIntegrationReplayRefused(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")

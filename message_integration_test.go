@@ -11,7 +11,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/gosendxmpp"
-	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 )
 
 // inbox collects what a device's Serve hands over.
@@ -39,7 +39,7 @@ func (in inbox) none(t *testing.T, within time.Duration) {
 
 // listening logs local in with a fresh store and a key, publishes it, and
 // goes online with carbons; it returns the device and its inbox.
-func listening(ctx context.Context, t *testing.T, srv *prosody.Server, local string) (*device, inbox) {
+func listening(ctx context.Context, t *testing.T, srv *testenv.Server, local string) (*device, inbox) {
 	t.Helper()
 	in := make(inbox, 32)
 	d := newDeviceWith(ctx, t, srv, local, true, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { in <- m } })
@@ -53,7 +53,10 @@ func listening(ctx context.Context, t *testing.T, srv *prosody.Server, local str
 }
 
 func TestIntegrationMessages(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol")
+	onEachServer(t, testIntegrationMessages, "alice", "bob", "carol")
+}
+
+func testIntegrationMessages(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")
@@ -127,7 +130,10 @@ func TestIntegrationMessages(t *testing.T) {
 // Messages sent while the listener was down arrive once each, in order,
 // with their original time, when it comes back.
 func TestIntegrationOfflineExactlyOnce(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationOfflineExactlyOnce, "alice", "bob")
+}
+
+func testIntegrationOfflineExactlyOnce(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")
@@ -171,8 +177,11 @@ func TestIntegrationOfflineExactlyOnce(t *testing.T) {
 
 // go-sendxmpp <-> ox messages.
 func TestIntegrationGoSendXMPPMessages(t *testing.T) {
+	onEachServer(t, testIntegrationGoSendXMPPMessages, "alice", "bob")
+}
+
+func testIntegrationGoSendXMPPMessages(t *testing.T, srv *testenv.Server) {
 	gosendxmpp.Require(t)
-	srv := startServer(t, "alice", "bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	peer := gosendxmpp.New(t, srv, "bob", "bob-pass")
@@ -201,8 +210,9 @@ func TestIntegrationGoSendXMPPMessages(t *testing.T) {
 
 // A message sent from one of the account's devices shows on the others as
 // a carbon copy (XEP-0280), decrypted through the encryption to self.
-func TestIntegrationCarbons(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+func TestIntegrationCarbons(t *testing.T) { onEachServer(t, testIntegrationCarbons, "alice", "bob") }
+
+func testIntegrationCarbons(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")

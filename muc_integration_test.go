@@ -15,6 +15,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 )
@@ -76,7 +77,10 @@ func byBody(t *testing.T, in inbox, n int, what string) map[string]*ox.Message {
 // with the sender's real JID; the keyless occupant is named; the member
 // reads the history later; semi-anonymous rooms are refused.
 func TestIntegrationGroupChat(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol", "dave", "erin")
+	onEachServer(t, testIntegrationGroupChat, "alice", "bob", "carol", "dave", "erin")
+}
+
+func testIntegrationGroupChat(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, aliceIn := listening(ctx, t, srv, "alice")

@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/trust"
 )
@@ -19,7 +20,10 @@ import (
 // by every way a message goes out (send, room send, encrypt) and every way
 // one comes in (listen, decrypt).
 func TestIntegrationOnePath(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol", "dave")
+	onEachServer(t, testIntegrationOnePath, "alice", "bob", "carol", "dave")
+}
+
+func testIntegrationOnePath(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
 	defer cancel()
 

@@ -15,6 +15,7 @@ import (
 	"codeberg.org/ox/ox/backup"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/mam"
 	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pep"
@@ -40,21 +41,21 @@ type device struct {
 }
 
 // newDevice logs local in with a fresh store; with keygen it makes a key.
-func newDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local string, keygen bool, f ox.EventFunc) *device {
+func newDevice(ctx context.Context, t *testing.T, srv *testenv.Server, local string, keygen bool, f ox.EventFunc) *device {
 	t.Helper()
 	return newDeviceAt(ctx, t, srv, local, t.TempDir(), keygen, func(c *ox.Client) { c.OnMessage = nil }, f)
 }
 
 // newDeviceWith is newDevice with a chance to set the client up before it
 // is served.
-func newDeviceWith(ctx context.Context, t *testing.T, srv *prosody.Server, local string, keygen bool, setup func(*ox.Client)) *device {
+func newDeviceWith(ctx context.Context, t *testing.T, srv *testenv.Server, local string, keygen bool, setup func(*ox.Client)) *device {
 	t.Helper()
 	return newDeviceAt(ctx, t, srv, local, t.TempDir(), keygen, setup, nil)
 }
 
 // newDeviceAt logs local in with the store in dir (a device that comes
 // back keeps its store).
-func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
+func newDeviceAt(ctx context.Context, t *testing.T, srv *testenv.Server, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
 	t.Helper()
 	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
 	if err != nil {
@@ -73,7 +74,7 @@ func newDeviceAt(ctx context.Context, t *testing.T, srv *prosody.Server, local, 
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(f) }()
 	d.close = func() {
-		prosody.CloseSession(s)
+		testenv.CloseSession(s)
 		select {
 		case <-served:
 		case <-time.After(5 * time.Second):
@@ -103,19 +104,33 @@ func (d *device) Close(t *testing.T) {
 	d.once.Do(d.close)
 }
 
-func startServer(t *testing.T, users ...string) *prosody.Server {
-	accounts := map[string]string{}
-	for _, u := range users {
-		accounts[u] = u + "-pass"
-	}
-	return prosody.StartT(t, prosody.Options{Accounts: accounts})
+// startServerOn starts the server named name (testenv.Prosody or
+// testenv.Ejabberd) with an account NAME/NAME-pass for each user.
+func startServerOn(t *testing.T, name string, users ...string) *testenv.Server {
+	return testenv.StartT(t, name, testenv.Users(users...))
+}
+
+// startServer is startServerOn Prosody, for tests that run on one server
+// only; onEachServer runs a test on both.
+func startServer(t *testing.T, users ...string) *testenv.Server {
+	return startServerOn(t, testenv.Prosody, users...)
+}
+
+// onEachServer runs test on a fresh server of each kind with an account
+// NAME/NAME-pass for each user, in subtests named after the servers.
+func onEachServer(t *testing.T, test func(*testing.T, *testenv.Server), users ...string) {
+	testenv.ForEachServer(t, testenv.Users(users...), test)
 }
 
 func TestIntegrationPublishAndFetch(t *testing.T) {
+	testenv.EachServer(t, testIntegrationPublishAndFetch)
+}
+
+func testIntegrationPublishAndFetch(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		name := map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout]
 		t.Run(name, func(t *testing.T) {
-			srv := startServer(t, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			alice := newDevice(ctx, t, srv, "alice", true, nil)
@@ -203,7 +218,10 @@ func TestIntegrationPublishAndFetch(t *testing.T) {
 // Keys that do not match their node, or lack the contact's user ID, are
 // not imported, and nothing unknown is published by mistake.
 func TestIntegrationFetchRejectsWrongKeys(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "mallory")
+	onEachServer(t, testIntegrationFetchRejectsWrongKeys, "alice", "bob", "mallory")
+}
+
+func testIntegrationFetchRejectsWrongKeys(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice := newDevice(ctx, t, srv, "alice", true, nil)
@@ -254,9 +272,13 @@ func TestIntegrationFetchRejectsWrongKeys(t *testing.T) {
 // A contact learns of a key change through a PEP notification, with the
 // metadata in it (spec layout) or id-only (compact: notification-only).
 func TestIntegrationKeyChangeNotification(t *testing.T) {
+	testenv.EachServer(t, testIntegrationKeyChangeNotification)
+}
+
+func testIntegrationKeyChangeNotification(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			alice := newDevice(ctx, t, srv, "alice", true, nil)
@@ -309,10 +331,12 @@ func TestIntegrationKeyChangeNotification(t *testing.T) {
 	}
 }
 
-func TestIntegrationBackup(t *testing.T) {
+func TestIntegrationBackup(t *testing.T) { testenv.EachServer(t, testIntegrationBackup) }
+
+func testIntegrationBackup(t *testing.T, server string) {
 	for _, layout := range []ox.Layout{ox.LayoutSpec, ox.LayoutCompact} {
 		t.Run(map[ox.Layout]string{ox.LayoutSpec: "spec", ox.LayoutCompact: "compact"}[layout], func(t *testing.T) {
-			srv := startServer(t, "alice", "bob")
+			srv := startServerOn(t, server, "alice", "bob")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			fresh := newDevice(ctx, t, srv, "alice", false, nil)

@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -51,7 +52,10 @@ func seal(ctx context.Context, t *testing.T, d *device, b pgp.Backend, to []jid.
 // Every hostile message is shown as rejected, with its reason, never as a
 // message.
 func TestIntegrationRejections(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol")
+	onEachServer(t, testIntegrationRejections, "alice", "bob", "carol")
+}
+
+func testIntegrationRejections(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")

@@ -13,6 +13,7 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
 	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/pgp/gnupg"
 	"codeberg.org/ox/ox/store"
@@ -24,7 +25,10 @@ import (
 // by alice reaches bob and, once merged and published, is visible on bob's
 // key. Forged offers are refused with the reason.
 func TestIntegrationWebOfTrust(t *testing.T) {
-	srv := startServer(t, "alice", "bob", "carol", "mallory")
+	onEachServer(t, testIntegrationWebOfTrust, "alice", "bob", "carol", "mallory")
+}
+
+func testIntegrationWebOfTrust(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")
@@ -200,7 +204,10 @@ func TestIntegrationWebOfTrust(t *testing.T) {
 // too: they show the message, and leave the offer to the device whose key
 // it certifies.
 func TestIntegrationWebOfTrustOtherDevice(t *testing.T) {
-	srv := startServer(t, "alice", "bob")
+	onEachServer(t, testIntegrationWebOfTrustOtherDevice, "alice", "bob")
+}
+
+func testIntegrationWebOfTrustOtherDevice(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice, _ := listening(ctx, t, srv, "alice")
@@ -231,7 +238,7 @@ func TestIntegrationWebOfTrustOtherDevice(t *testing.T) {
 
 // wotGnuPGDevice logs local in with its keys in a fresh GnuPG home, makes
 // and publishes a key through gpg, and goes online.
-func wotGnuPGDevice(ctx context.Context, t *testing.T, srv *prosody.Server, local string) (*device, inbox) {
+func wotGnuPGDevice(ctx context.Context, t *testing.T, srv *testenv.Server, local string) (*device, inbox) {
 	t.Helper()
 	home, err := os.MkdirTemp("", "oxwot") // short: gpg-agent's socket lives in it
 	if err != nil {
@@ -262,7 +269,7 @@ func wotGnuPGDevice(ctx context.Context, t *testing.T, srv *prosody.Server, loca
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(nil) }()
 	d.close = func() {
-		prosody.CloseSession(s)
+		testenv.CloseSession(s)
 		<-served
 		c.Close()
 		st.Close()
@@ -285,13 +292,16 @@ func wotGnuPGDevice(ctx context.Context, t *testing.T, srv *prosody.Server, loca
 // a GnuPG user accepts a certification into the keyring and publishes it,
 // and the embedded backend reads it.
 func TestIntegrationWebOfTrustGnuPG(t *testing.T) {
+	onEachServer(t, testIntegrationWebOfTrustGnuPG, "alice", "bob", "carol")
+}
+
+func testIntegrationWebOfTrustGnuPG(t *testing.T, srv *testenv.Server) {
 	if _, err := exec.LookPath("gpg"); err != nil {
 		if prosody.Required() {
 			t.Fatal("gpg is not installed (apt-get install gnupg)")
 		}
 		t.Skip("gpg is not installed (apt-get install gnupg): skipping")
 	}
-	srv := startServer(t, "alice", "bob", "carol")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
 	defer cancel()
 	alice, _ := wotGnuPGDevice(ctx, t, srv, "alice")

@@ -90,8 +90,9 @@ func (e *StanzaError) Is(target error) bool {
 // publish-options, may mean that the server refused the options (rather
 // than the item or the access to the node). XEP-0060 §7.1.5 prescribes
 // conflict with precondition-not-met; servers also send not-acceptable,
-// bad-request, feature-not-implemented (publish-options unsupported) or
-// policy-violation.
+// bad-request, feature-not-implemented (publish-options unsupported),
+// policy-violation or resource-constraint (ejabberd, for an option it does
+// not take as a publish-option).
 func optionsRefused(err error) bool {
 	var se *StanzaError
 	if !errors.As(err, &se) {
@@ -102,6 +103,13 @@ func optionsRefused(err error) bool {
 	}
 	switch se.Condition {
 	case "conflict", "not-acceptable", "bad-request", "feature-not-implemented", "policy-violation":
+		return true
+	case "resource-constraint":
+		// ejabberd 23.01 accepts only pubsub#access_model and
+		// pubsub#persist_items as publish-options and answers any other
+		// with resource-constraint (wait), "Unknown field ... of type
+		// ...#publish-options". A real lack of resources fails the plain
+		// publish that the fallback sends next, and that error is returned.
 		return true
 	}
 	return false

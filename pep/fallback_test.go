@@ -16,7 +16,9 @@ type fakeService struct {
 	strict         bool                // refuses fields it does not know (not-acceptable)
 	configurable   bool                // owner configure works (else forbidden)
 	models         []string            // access models offered
-	calls          []string
+	// onlyOptions, when set, are the only fields taken as publish-options;
+	// any other is refused with resource-constraint, as ejabberd 23.01 does.
+	onlyOptions map[string]bool
 }
 
 var fakeKnown = map[string]bool{AccessModel: true, MaxItems: true, DeliverPayloads: true, PersistItems: true}
@@ -56,8 +58,13 @@ func (f *fakeService) newNode(node string, opts Options) {
 }
 
 func (f *fakeService) publish(_ context.Context, node, itemID string, opts Options) (string, error) {
-	f.calls = append(f.calls, "publish"+map[bool]string{true: "+options", false: ""}[len(opts) > 0])
 	if len(opts) > 0 {
+		for k := range opts {
+			if f.onlyOptions != nil && !f.onlyOptions[k] {
+				return "", &StanzaError{Condition: "resource-constraint", Type: "wait",
+					Text: "Unknown field '" + k + "' of type 'http://jabber.org/protocol/pubsub#publish-options'"}
+			}
+		}
 		if !f.publishOptions {
 			return "", &StanzaError{Condition: "feature-not-implemented", App: "unsupported", Feature: "publish-options"}
 		}
@@ -83,7 +90,6 @@ func (f *fakeService) publish(_ context.Context, node, itemID string, opts Optio
 }
 
 func (f *fakeService) create(_ context.Context, node string, opts Options) error {
-	f.calls = append(f.calls, "create")
 	if _, ok := f.nodes[node]; ok {
 		return se("conflict", "")
 	}
@@ -98,7 +104,6 @@ func (f *fakeService) create(_ context.Context, node string, opts Options) error
 }
 
 func (f *fakeService) configure(_ context.Context, node string, opts Options) error {
-	f.calls = append(f.calls, "configure")
 	if !f.configurable {
 		return se("forbidden", "")
 	}
@@ -118,7 +123,6 @@ func (f *fakeService) configure(_ context.Context, node string, opts Options) er
 }
 
 func (f *fakeService) config(_ context.Context, node string) (Options, error) {
-	f.calls = append(f.calls, "config")
 	if !f.configurable {
 		return nil, se("forbidden", "")
 	}
@@ -139,49 +143,78 @@ func TestPublishFallback(t *testing.T) {
 		err      error
 		fallback []string // substrings of PublishResult.Fallback; nil: none
 		applied  Options
-		calls    string
+		// node: fields the node's configuration must have afterwards (what
+		// the item was published under); nil: not checked.
+		node Options
 	}{
 		{
 			name: "accepted", opts: Options{AccessModel: "open", MaxItems: "1"},
-			applied: Options{AccessModel: "open", MaxItems: "1"}, calls: "publish+options",
+			applied: Options{AccessModel: "open", MaxItems: "1"}, node: Options{AccessModel: "open", MaxItems: "1"},
 		},
 		{
-			name: "no options", opts: nil, calls: "publish",
+			name: "no options", opts: nil, node: Options{AccessModel: "presence"},
 		},
 		{
 			name:  "precondition: configure and publish again",
 			setup: func(f *fakeService) { f.newNode("n", nil) }, opts: open,
 			fallback: []string{"configured the node;", "published without publish-options", "precondition-not-met"},
-			applied:  open, calls: "publish+options configure publish config",
+			applied:  open, node: open,
 		},
 		{
 			name:  "strict server, unknown option, new node: create with the access model, leave the option out",
 			setup: func(f *fakeService) { f.strict = true }, opts: Options{AccessModel: "open", "pubsub#ox-bogus": "1"},
 			fallback: []string{"configured the node without pubsub#ox-bogus (refused)", "not-acceptable"},
-			applied:  open, calls: "publish+options configure create create configure configure publish config",
+			applied:  open, node: open,
+		},
+		{
+			name:  "ejabberd: only access_model and persist_items as publish-options, the rest by node configuration",
+			setup: func(f *fakeService) { f.onlyOptions = map[string]bool{AccessModel: true, PersistItems: true} },
+			opts:  Options{AccessModel: "open", MaxItems: "max"},
+			fallback: []string{"configured the node;", "published without publish-options",
+				"resource-constraint", "Unknown field 'pubsub#max_items'"},
+			applied: Options{AccessModel: "open", MaxItems: "max"}, node: Options{AccessModel: "open", MaxItems: "max"},
+		},
+		{
+			name: "ejabberd, existing node: whitelist kept, max_items set",
+			setup: func(f *fakeService) {
+				f.onlyOptions = map[string]bool{AccessModel: true, PersistItems: true}
+				f.newNode("n", Options{AccessModel: "presence"})
+			},
+			opts:     Options{AccessModel: "whitelist", MaxItems: "1"},
+			fallback: []string{"configured the node;", "resource-constraint"},
+			applied:  Options{AccessModel: "whitelist", MaxItems: "1"}, node: Options{AccessModel: "whitelist", MaxItems: "1"},
 		},
 		{
 			name:  "no publish-options support, configurable",
 			setup: func(f *fakeService) { f.publishOptions = false; f.newNode("n", nil) }, opts: Options{AccessModel: "open", MaxItems: "5"},
 			fallback: []string{"configured the node;", "feature-not-implemented/unsupported publish-options"},
-			applied:  Options{AccessModel: "open", MaxItems: "5"}, calls: "publish+options configure publish config",
+			applied:  Options{AccessModel: "open", MaxItems: "5"}, node: Options{AccessModel: "open", MaxItems: "5"},
 		},
 		{
 			name:  "not configurable, strict: the access model alone as publish-option",
 			setup: func(f *fakeService) { f.strict = true; f.configurable = false }, opts: Options{AccessModel: "open", "pubsub#ox-bogus": "1"},
 			fallback: []string{"could not configure the node (forbidden", "published with only pubsub#access_model"},
-			applied:  open, calls: "publish+options configure publish+options config",
+			applied:  open, node: open,
 		},
 		{
-			name:  "nothing works, open asked: publish plain",
+			name:  "nothing works, open asked: publish plain, the node keeps the server's default (less open)",
 			setup: func(f *fakeService) { f.publishOptions = false; f.configurable = false }, opts: Options{AccessModel: "open", MaxItems: "1"},
 			fallback: []string{"could not configure the node", "published without publish-options"},
-			applied:  nil, calls: "publish+options configure publish+options publish config",
+			applied:  nil, node: Options{AccessModel: "presence"},
 		},
 		{
 			name:  "whitelist refused: nothing published",
 			setup: func(f *fakeService) { f.models = []string{"open", "presence"} }, opts: Options{AccessModel: "whitelist", MaxItems: "1"},
-			err: ErrAccessModel, calls: "publish+options configure create create create configure configure config",
+			err: ErrAccessModel,
+		},
+		{
+			name: "whitelist refused on ejabberd too: nothing published",
+			setup: func(f *fakeService) {
+				f.models = []string{"open", "presence"}
+				f.onlyOptions = map[string]bool{AccessModel: true}
+			},
+			opts: Options{AccessModel: "whitelist", MaxItems: "1"},
+			err:  ErrAccessModel,
 		},
 		{
 			name: "whitelist, nothing configurable: refused even if the node may be whitelist already, unreadable",
@@ -191,7 +224,6 @@ func TestPublishFallback(t *testing.T) {
 				f.configurable = false
 			},
 			opts: Options{AccessModel: "whitelist"}, err: ErrAccessModel,
-			calls: "publish+options configure config",
 		},
 		{
 			name: "whitelist, publish-options unsupported, node whitelist already, config readable",
@@ -201,12 +233,12 @@ func TestPublishFallback(t *testing.T) {
 			},
 			opts:     Options{AccessModel: "whitelist"},
 			fallback: []string{"configured the node;"}, applied: Options{AccessModel: "whitelist"},
-			calls: "publish+options configure publish config",
+			node: Options{AccessModel: "whitelist"},
 		},
 		{
 			name:  "other errors are not a refusal",
 			setup: func(f *fakeService) { f.nodes["n"] = Options{}; f.publishOptions = false; f.models = nil },
-			opts:  open, err: ErrForbidden, calls: "publish+options",
+			opts:  open, err: ErrForbidden,
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -224,8 +256,10 @@ func TestPublishFallback(t *testing.T) {
 			}
 			before := len(f.items["n"])
 			res, err := publishFallback(ctx, f, "n", "i", c.opts)
-			if got := strings.Join(f.calls, " "); got != c.calls {
-				t.Errorf("calls %q, want %q", got, c.calls)
+			for k, v := range c.node {
+				if !sameValue(f.nodes["n"][k], v) {
+					t.Errorf("node configuration %v, want %s=%s", f.nodes["n"], k, v)
+				}
 			}
 			if c.err != nil {
 				if !errors.Is(err, c.err) {

@@ -415,7 +415,35 @@ func Items(ctx context.Context, s *xmpp.Session, owner jid.JID, node string, max
 		return nil, wrap(what, err)
 	}
 	items, err := parseItems(resp)
+	if err == nil && len(ids) > 1 {
+		items = inOrder(items, ids)
+	}
 	return items, wrap(what, err)
+}
+
+// inOrder puts items asked for by id in the order asked: Prosody answers
+// in that order, ejabberd 23.01 in the node's order.
+func inOrder(items []Item, ids []string) []Item {
+	rank := make(map[string]int, len(ids))
+	for i, id := range ids {
+		if _, dup := rank[id]; !dup {
+			rank[id] = i
+		}
+	}
+	slices.SortStableFunc(items, func(a, b Item) int {
+		ra, oka := rank[a.ID]
+		rb, okb := rank[b.ID]
+		switch {
+		case !oka && !okb:
+			return 0
+		case !oka:
+			return 1
+		case !okb:
+			return -1
+		}
+		return ra - rb
+	})
+	return items
 }
 
 // parseItems reads the items of an items result (XEP-0060 §6.5), in

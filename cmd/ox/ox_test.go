@@ -18,7 +18,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -40,36 +40,40 @@ func TestMain(m *testing.M) {
 }
 
 // TestIntegrationScripts runs the network commands as a user would, against
-// a real Prosody that each script gets to itself (accounts alice, bob and
-// carol, password <name>-pass; OX_SERVER and OX_CA_FILE point at it).
+// a real server that each script gets to itself, once on Prosody and once on
+// ejabberd (accounts alice, bob and carol, password <name>-pass; OX_SERVER
+// and OX_CA_FILE point at it). A line that holds on one server only is
+// prefixed with the condition [prosody] or [ejabberd].
 func TestIntegrationScripts(t *testing.T) {
-	if err := prosody.Available(); err != nil {
-		if prosody.Required() {
-			t.Fatalf("prosody is required here: %v", err)
-		}
-		t.Skipf("skipping: %v (%s)", err, prosody.InstallHint)
-	}
-	testscript.Run(t, testscript.Params{
-		Dir:  filepath.Join("testdata", "netscript"),
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
-		Setup: func(e *testscript.Env) error {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			srv, err := prosody.Start(ctx, filepath.Join(e.WorkDir, ".prosody"), prosody.Options{
-				Accounts: map[string]string{"alice": "alice-pass", "bob": "bob-pass", "carol": "carol-pass"},
-			})
-			if err != nil {
-				return err
-			}
-			e.Defer(func() { srv.Stop() })
-			e.Setenv("OX_SERVER", srv.Addr)
-			e.Setenv("OX_STARTTLS_SERVER", srv.Addr)
-			e.Setenv("OX_CA_FILE", srv.CAFile)
-			e.Setenv("OX_TLS_SERVER", srv.TLSAddr) // for --direct-tls
-			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, ".xdg-data"))
-			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".xdg-config"))
-			return nil
-		},
+	testenv.EachServer(t, func(t *testing.T, name string) {
+		testenv.Require(t, name)
+		testscript.Run(t, testscript.Params{
+			Dir:  filepath.Join("testdata", "netscript"),
+			Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"flip": flip, "wrap": wrap},
+			Condition: func(cond string) (bool, error) {
+				switch cond {
+				case testenv.Prosody, testenv.Ejabberd:
+					return cond == name, nil
+				}
+				return false, fmt.Errorf("unknown condition %q", cond)
+			},
+			Setup: func(e *testscript.Env) error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				srv, err := testenv.Start(ctx, name, filepath.Join(e.WorkDir, "."+name), testenv.Users("alice", "bob", "carol"))
+				if err != nil {
+					return err
+				}
+				e.Defer(func() { srv.Stop() })
+				e.Setenv("OX_SERVER", srv.Addr)
+				e.Setenv("OX_STARTTLS_SERVER", srv.Addr)
+				e.Setenv("OX_CA_FILE", srv.CAFile)
+				e.Setenv("OX_TLS_SERVER", srv.TLSAddr) // for --direct-tls
+				e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, ".xdg-data"))
+				e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".xdg-config"))
+				return nil
+			},
+		})
 	})
 }
 

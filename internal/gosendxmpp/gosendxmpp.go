@@ -1,6 +1,6 @@
 // Package gosendxmpp drives Debian's go-sendxmpp binary as an independent
 // OpenPGP for XMPP (XEP-0373) peer in tests, against a server started by
-// codeberg.org/ox/ox/internal/prosody.
+// codeberg.org/ox/ox/internal/testenv (Prosody or ejabberd).
 //
 // It is written for go-sendxmpp 0.5.6+git20221206 as packaged in Debian 12
 // (it reports "0.5.7-dev"). Each Peer runs the binary with its own HOME and
@@ -46,7 +46,8 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testcert"
+	"codeberg.org/ox/ox/internal/testenv"
 )
 
 // Binary is the program this package runs, looked up on PATH.
@@ -82,11 +83,11 @@ func Available() error {
 
 // Require skips the test when go-sendxmpp is missing, or fails it when
 // integration tests are required (CI set, or OX_REQUIRE_INTEGRATION=1), as
-// prosody.StartT does.
+// testenv.StartT does.
 func Require(t testing.TB) {
 	t.Helper()
 	if err := Available(); err != nil {
-		if prosody.Required() {
+		if testcert.Required() {
 			t.Fatalf("%v; integration tests are required here (CI or OX_REQUIRE_INTEGRATION=1)", err)
 		}
 		t.Skipf("go-sendxmpp not installed: %s (set OX_REQUIRE_INTEGRATION=1 to fail instead)", InstallHint)
@@ -99,7 +100,7 @@ type Peer struct {
 	Password string
 	Home     string // HOME of every go-sendxmpp run; XDG dirs are inside
 
-	srv   *prosody.Server
+	srv   *testenv.Server
 	t     testing.TB
 	local string
 
@@ -110,7 +111,7 @@ type Peer struct {
 // New returns a peer for the account local@srv.Domain, which must already be
 // registered, with a fresh HOME in t.TempDir(). It calls Require. Listeners
 // still running when the test ends are stopped in t.Cleanup.
-func New(t testing.TB, srv *prosody.Server, local, password string) *Peer {
+func New(t testing.TB, srv *testenv.Server, local, password string) *Peer {
 	t.Helper()
 	Require(t)
 	host, _, err := net.SplitHostPort(srv.Addr)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"codeberg.org/ox/ox/internal/prosody"
+	"codeberg.org/ox/ox/internal/testenv"
 )
 
 // testTimeout bounds the whole integration test's traffic.
@@ -28,16 +28,15 @@ func timed(t *testing.T, what string, f func() error) error {
 	return err
 }
 
-// TestIntegration runs every go-sendxmpp peer test against one Prosody.
-func TestIntegration(t *testing.T) {
+// TestIntegration runs every go-sendxmpp peer test against one server of
+// each kind.
+func TestIntegration(t *testing.T) { testenv.EachServer(t, testIntegration) }
+
+func testIntegration(t *testing.T, server string) {
 	Require(t)
-	accounts := map[string]string{}
-	for _, u := range []string{"alice", "bob", "carol", "dave"} {
-		accounts[u] = u + "-pass"
-	}
-	var srv *prosody.Server
-	timed(t, "Prosody start with 4 accounts", func() error {
-		srv = prosody.StartT(t, prosody.Options{Accounts: accounts})
+	var srv *testenv.Server
+	timed(t, server+" start with 4 accounts", func() error {
+		srv = testenv.StartT(t, server, testenv.Users("alice", "bob", "carol", "dave"))
 		return nil
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -187,7 +186,15 @@ func TestIntegration(t *testing.T) {
 		if err := alice.Send(ctx, dave.JID, "gone"); !errors.Is(err, ErrNoRecipientKey) {
 			t.Errorf("Send after DeleteNodes: %v, want ErrNoRecipientKey", err)
 		}
-		if err := dave.DeleteNodes(ctx); !errors.Is(err, ErrNoNodes) {
+		// A second run finds nothing to delete. Against Prosody go-sendxmpp
+		// fails to parse the empty disco#items result; against ejabberd it
+		// exits 0 having deleted nothing.
+		err := dave.DeleteNodes(ctx)
+		if srv.Is(testenv.Ejabberd) {
+			if err != nil {
+				t.Errorf("second DeleteNodes on ejabberd: %v, want nil", err)
+			}
+		} else if !errors.Is(err, ErrNoNodes) {
 			t.Errorf("second DeleteNodes: %v, want ErrNoNodes", err)
 		}
 	})

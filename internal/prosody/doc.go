@@ -13,6 +13,8 @@
 // storage, carbons, smacks, blocklist, and a MUC component (conference.DOMAIN)
 // whose rooms are non-anonymous, persistent and open. Encryption is required on
 // c2s: STARTTLS on Server.Addr and direct TLS (XEP-0368) on Server.TLSAddr.
+// Options.HTTPFileShare adds mod_http_file_share (XEP-0363) over HTTPS on
+// Server.HTTPSAddr.
 //
 // Tests normally use StartT, which skips when Prosody is not installed, unless
 // CI is set or OX_REQUIRE_INTEGRATION=1, in which case it fails:

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"codeberg.org/ox/ox/internal/testcert"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -65,6 +67,11 @@ type Options struct {
 	// Server.LogFile.
 	Debug bool
 
+	// HTTPFileShare enables mod_http_file_share (XEP-0363) as the component
+	// "upload."+Domain, over HTTPS on a third loopback port
+	// (Server.HTTPSAddr).
+	HTTPFileShare bool
+
 	// StartTimeout bounds the wait for the server to listen; default 30 s.
 	StartTimeout time.Duration
 }
@@ -76,6 +83,10 @@ type Server struct {
 
 	Addr    string // 127.0.0.1:port, c2s with STARTTLS (required)
 	TLSAddr string // 127.0.0.1:port, c2s with direct TLS (XEP-0368)
+	// HTTPSAddr is 127.0.0.1:port of mod_http_file_share (its component
+	// is UploadDomain), or "" without Options.HTTPFileShare.
+	HTTPSAddr    string
+	UploadDomain string
 
 	CAFile     string // PEM of the throw-away CA that signed the server certificate
 	Dir        string // the directory given to Start: config, certs, data, logs
@@ -103,8 +114,9 @@ type cfgData struct {
 	Domain, MUCDomain                   string
 	DataDir, CertDir, CertFile, KeyFile string
 	LogFile                             string
-	C2SPort, TLSPort                    int
-	Debug                               bool
+	C2SPort, TLSPort, HTTPSPort         int
+	Debug, HTTPFileShare                bool
+	UploadDomain                        string
 	ExtraConfig                         string
 }
 
@@ -120,9 +132,7 @@ func Available() error {
 
 // Required reports whether tests must fail, rather than skip, when Prosody is
 // missing: in CI (CI set to anything) or with OX_REQUIRE_INTEGRATION=1.
-func Required() bool {
-	return os.Getenv("CI") != "" || os.Getenv("OX_REQUIRE_INTEGRATION") == "1"
-}
+func Required() bool { return testcert.Required() }
 
 // StartT starts a server in t.TempDir() and stops it in t.Cleanup. When
 // Prosody is not installed it skips the test, or fails it when Required.
@@ -190,10 +200,14 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		OutFile:    filepath.Join(dir, "prosody.out"),
 	}
 	dnsNames := []string{s.Domain, s.MUCDomain}
+	if opts.HTTPFileShare {
+		s.UploadDomain = "upload." + s.Domain
+		dnsNames = append(dnsNames, s.UploadDomain)
+	}
 	if s.Domain != "localhost" {
 		dnsNames = append(dnsNames, "localhost", "conference.localhost")
 	}
-	certs, err := writeCerts(filepath.Join(dir, "certs"), dnsNames)
+	certs, err := testcert.Write(filepath.Join(dir, "certs"), dnsNames)
 	if err != nil {
 		return nil, err
 	}
@@ -221,17 +235,23 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		LogFile:     s.LogFile,
 		Debug:       opts.Debug,
 		ExtraConfig: opts.ExtraConfig,
+
+		HTTPFileShare: opts.HTTPFileShare,
+		UploadDomain:  s.UploadDomain,
 	}
 
 	var lastErr error
 	for attempt := 1; attempt <= portAttempts; attempt++ {
-		ports, err := pickPorts(2)
+		ports, err := pickPorts(3)
 		if err != nil {
 			return nil, err
 		}
-		data.C2SPort, data.TLSPort = ports[0], ports[1]
+		data.C2SPort, data.TLSPort, data.HTTPSPort = ports[0], ports[1], ports[2]
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(data.C2SPort))
 		s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(data.TLSPort))
+		if opts.HTTPFileShare {
+			s.HTTPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(data.HTTPSPort))
+		}
 		if err := writeConfig(s.ConfigFile, data); err != nil {
 			return nil, err
 		}
@@ -302,6 +322,9 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	want := []string{
 		"Activated service 'c2s' on [127.0.0.1]:" + portOf(s.Addr),
 		"Activated service 'c2s_direct_tls' on [127.0.0.1]:" + portOf(s.TLSAddr),
+	}
+	if s.HTTPSAddr != "" {
+		want = append(want, "Activated service 'https' on [127.0.0.1]:"+portOf(s.HTTPSAddr))
 	}
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
@@ -524,18 +547,8 @@ func luaString(s string) string {
 // checkDomain accepts plain DNS names: the domain goes into the config, the
 // certificate and the prosodyctl command line.
 func checkDomain(d string) error {
-	if len(d) > 253 {
-		return fmt.Errorf("prosody: domain too long")
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("prosody: invalid domain %q", d)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("prosody: invalid domain %q (lower-case letters, digits, '-' and '.' only)", d)
-			}
-		}
+	if err := testcert.CheckDomain(d); err != nil {
+		return fmt.Errorf("prosody: %w", err)
 	}
 	return nil
 }
@@ -543,27 +556,10 @@ func checkDomain(d string) error {
 // pickPorts is freePorts; tests replace it.
 var pickPorts = freePorts
 
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a moment
-// ago: it listens on port 0 and closes. Another process can take one before
-// Prosody binds it; Start notices that in the log and tries again.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("prosody: pick a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// freePorts is testcert.FreePorts: ports that were free on 127.0.0.1 a
+// moment ago. Another process can take one before Prosody binds it; Start
+// notices that in the log and tries again.
+func freePorts(n int) ([]int, error) { return testcert.FreePorts(n) }
 
 func portOf(addr string) string {
 	_, port, _ := net.SplitHostPort(addr)

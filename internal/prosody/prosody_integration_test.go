@@ -425,3 +425,18 @@ func TestIntegrationPortTakenRetries(t *testing.T) {
 	}
 	CloseSession(sess)
 }
+
+// TestIntegrationHTTPFileShare: with Options.HTTPFileShare Prosody serves
+// HTTPS on HTTPSAddr with the throw-away CA, for the upload component.
+func TestIntegrationHTTPFileShare(t *testing.T) {
+	needProsody(t)
+	srv := StartT(t, Options{HTTPFileShare: true})
+	if !strings.HasPrefix(srv.HTTPSAddr, "127.0.0.1:") || srv.UploadDomain != "upload."+srv.Domain {
+		t.Fatalf("HTTPSAddr %q, UploadDomain %q", srv.HTTPSAddr, srv.UploadDomain)
+	}
+	c, err := tls.Dial("tcp", srv.HTTPSAddr, srv.TLSConfig())
+	if err != nil {
+		t.Fatalf("HTTPS on %s: %v", srv.HTTPSAddr, err)
+	}
+	c.Close()
+}

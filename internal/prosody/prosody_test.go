@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/ox/ox/internal/testcert"
 )
 
 func TestLuaString(t *testing.T) {
@@ -43,7 +45,7 @@ func TestCheckDomain(t *testing.T) {
 
 func TestWriteCerts(t *testing.T) {
 	dir := t.TempDir()
-	files, err := writeCerts(filepath.Join(dir, "certs"), []string{"localhost", "conference.localhost"})
+	files, err := testcert.Write(filepath.Join(dir, "certs"), []string{"localhost", "conference.localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}

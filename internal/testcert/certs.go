@@ -1,4 +1,4 @@
-package prosody
+package testcert
 
 import (
 	"crypto/ecdsa"
@@ -15,19 +15,19 @@ import (
 	"time"
 )
 
-// certFiles are the PEM files written by writeCerts.
-type certFiles struct {
+// Files are the PEM files written by Write.
+type Files struct {
 	CAFile   string // the throw-away CA certificate
 	CertFile string // leaf certificate for the domain and the MUC component
 	KeyFile  string // leaf private key (PKCS #8)
 }
 
-// writeCerts makes a throw-away CA and a leaf certificate signed by it, valid
+// Write makes a throw-away CA and a leaf certificate signed by it, valid
 // for the given DNS names plus 127.0.0.1 and ::1, and writes them into dir,
 // each file 0600. The CA's private key is never written: it is dropped once
 // the leaf is signed.
-func writeCerts(dir string, dnsNames []string) (certFiles, error) {
-	var files certFiles
+func Write(dir string, dnsNames []string) (Files, error) {
+	var files Files
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return files, err
 	}
@@ -49,7 +49,7 @@ func writeCerts(dir string, dnsNames []string) (certFiles, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return files, fmt.Errorf("prosody: create CA certificate: %w", err)
+		return files, fmt.Errorf("testcert: create CA certificate: %w", err)
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
@@ -77,14 +77,14 @@ func writeCerts(dir string, dnsNames []string) (certFiles, error) {
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {
-		return files, fmt.Errorf("prosody: create leaf certificate: %w", err)
+		return files, fmt.Errorf("testcert: create leaf certificate: %w", err)
 	}
 	leafKeyDER, err := x509.MarshalPKCS8PrivateKey(leafKey)
 	if err != nil {
 		return files, err
 	}
 
-	files = certFiles{
+	files = Files{
 		CAFile:   filepath.Join(dir, "ca.crt"),
 		CertFile: filepath.Join(dir, cn+".crt"),
 		KeyFile:  filepath.Join(dir, cn+".key"),

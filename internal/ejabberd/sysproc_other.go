@@ -1,0 +1,9 @@
+//go:build !linux
+
+package ejabberd
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func endHelpers(string) {}
