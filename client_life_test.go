@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,24 +65,40 @@ func TestEnqueueNeverBlocksAndLosesNothing(t *testing.T) {
 
 // Close stops every goroutine the Client started.
 func TestCloseStopsGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
 	c := openLocal(t)
 	done := make(chan struct{})
 	c.OnMessage = func(*ox.Message) { close(done) }
 	c.Enqueue(ox.Incoming{Raw: junk(0), Origin: ox.OriginLive})
 	<-done
+	if n := clientGoroutines(); n == 0 {
+		t.Fatal("no goroutine of the Client's is running: the count below means nothing")
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	after := runtime.NumGoroutine()
-	for i := 0; i < 100 && after > before; i++ {
-		runtime.Gosched() // goroutines that were told to stop may still be on their way out
-		after = runtime.NumGoroutine()
+	// Close waits for them to be told and to finish their work; the
+	// scheduler may take a moment to retire them.
+	n := clientGoroutines()
+	for i := 0; i < 10000 && n > 0; i++ {
+		runtime.Gosched()
+		n = clientGoroutines()
 	}
-	if after > before {
+	if n > 0 {
 		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+		t.Fatalf("%d of the Client's goroutines still run after Close:\n%s", n, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// clientGoroutines counts the goroutines running the Client's code.
+func clientGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "codeberg.org/ox/ox.(*Client)") {
+			n++
+		}
+	}
+	return n
 }
 
 // Every OX message stanza yields exactly one verdict, even one whose
