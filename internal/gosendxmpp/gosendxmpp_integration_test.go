@@ -150,7 +150,7 @@ func testIntegration(t *testing.T, server string) {
 
 	t.Run("ImportKey", func(t *testing.T) {
 		if aliceKey == nil {
-			t.Skip("no key from PrivateKey")
+			t.Fatal("no key from PrivateKey: that step failed above")
 		}
 		file := filepath.Join(t.TempDir(), "alice.key")
 		if err := os.WriteFile(file, aliceKey, 0o600); err != nil {
