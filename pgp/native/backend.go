@@ -55,9 +55,20 @@ func New(st *store.Store, opts ...Option) *Backend {
 	return b
 }
 
+// decompressionMargin is how far beyond MaxMessageSize go-crypto may
+// inflate compressed data: room for the packets around the literal data.
+const decompressionMargin = 64 << 10
+
 // config is the one packet.Config every operation uses.
 func (b *Backend) config() *packet.Config {
-	limit := int64(MaxMessageSize + 1)
+	// go-crypto's own bound on inflating is a backstop only: it reports
+	// going over as a generic parsing error (it hides parsing errors of
+	// decrypted data from oracle attacks), which reads as tampering. Open
+	// counts the literal data itself against MaxMessageSize and says "too
+	// large"; the margin covers the packets around the literal data (the
+	// one-pass signature, the literal header, the signature), so Open's
+	// count is always reached first.
+	limit := int64(MaxMessageSize + decompressionMargin)
 	return &packet.Config{
 		// v4 Ed25519 (legacy EdDSA) primary with a Cv25519 (ECDH) subkey:
 		// what every OX client and GnuPG 2.2 read. A nil config would make RSA.

@@ -47,6 +47,7 @@ func Run(t *testing.T, newBackend Factory) {
 		{"Malformed", s.malformed},
 		{"ImportMerges", s.importMerges},
 		{"TooLarge", s.tooLarge},
+		{"DecompressionBomb", s.bomb},
 		{"NotFound", s.notFound},
 		{"LookupNormalises", s.lookup},
 	} {
@@ -863,3 +864,27 @@ func (s *suite) lookup(t *testing.T) {
 func armorKey(bin []byte) []byte { return armored("PGP PUBLIC KEY BLOCK", bin) }
 
 func armorMessage(bin []byte) []byte { return armored("PGP MESSAGE", bin) }
+
+// bomb: a signed and encrypted message whose compressed literal data
+// inflates far beyond the limit (16 MiB of zeros in a few KiB) is "too
+// large", as a message sent uncompressed over the limit is, not "damaged"
+// (issue 12: the embedded backend said tampered).
+func (s *suite) bomb(t *testing.T) {
+	alice, bob, af, bf := pair(t, s.new, s.new)
+	ctx := context.Background()
+	sec, err := alice.ExportSecret(ctx, af)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := bob.ExportPublic(ctx, bf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := compressedMessage(t, sec, pub, 16<<20)
+	if len(ct) > 64<<10 {
+		t.Fatalf("the bomb is %d bytes: not compressed", len(ct))
+	}
+	if o, err := bob.Open(ctx, ct); !errors.Is(err, pgp.ErrTooLarge) || o != nil {
+		t.Errorf("a decompression bomb: %v, want ErrTooLarge", err)
+	}
+}
