@@ -133,11 +133,10 @@ func Message(in Input, opts Options) (*Verdict, error) {
 	if in.Delivered.IsZero() {
 		in.Delivered = time.Now()
 	}
-	if mustSign {
-		if d := o.SignatureTime.Sub(in.Delivered); abs(d) > window {
-			return nil, &TimeError{What: "signature", Stamp: o.SignatureTime, Reference: in.Delivered, Against: "delivery", Window: window}
-		}
-	}
+	// <time/> is checked against the signature first: when they disagree,
+	// that is the evidence of tampering (the signed <time/> is not the one
+	// the signature was made with), and it is the finding to report even
+	// when both are also far from delivery.
 	ref, against := in.Delivered, "delivery"
 	if mustSign {
 		ref, against = o.SignatureTime, "signature"
@@ -147,6 +146,11 @@ func Message(in Input, opts Options) (*Verdict, error) {
 			v.Warnings = append(v.Warnings, fmt.Sprintf("the sender's <time/> is %+dh off the %s time: its client writes local time as UTC", h, against))
 		} else {
 			return nil, &TimeError{What: "<time/>", Stamp: c.Time, Reference: ref, Against: against, Window: window}
+		}
+	}
+	if mustSign {
+		if d := o.SignatureTime.Sub(in.Delivered); abs(d) > window {
+			return nil, &TimeError{What: "signature", Stamp: o.SignatureTime, Reference: in.Delivered, Against: "delivery", Window: window}
 		}
 	}
 	return v, nil

@@ -173,6 +173,11 @@ func TestChecks(t *testing.T) {
 		{"old signature (replay)", func() *pgp.Opened {
 			return synthetic(t, signcrypt([]string{"bob@example.org"}, "2026-11-20T12:00:00Z"), now.Add(-6*24*time.Hour))
 		}, alice, check.Options{}, new(*check.TimeError), "signature time 2026-11-20T12:00:00Z is 144h0m0s before the delivery time"},
+		// Both far from delivery, and far from each other: the <time/>
+		// that does not match its signature is the tampering to report.
+		{"time and signature disagree, both old", func() *pgp.Opened {
+			return synthetic(t, signcrypt([]string{"bob@example.org"}, "2026-11-20T12:37:00Z"), now.Add(-3*24*time.Hour))
+		}, alice, check.Options{}, new(*check.TimeError), "<time/> time 2026-11-20T12:37:00Z is 71h23m0s before the signature time"},
 		{"garbage content", func() *pgp.Opened { return synthetic(t, "<signcrypt", now) }, alice, check.Options{}, new(*check.ContentError), "not a valid OX element"},
 	}
 	for _, c := range cases {
