@@ -69,6 +69,11 @@ type Client struct {
 	// RequestTimeout bounds each operation's requests to the server; zero
 	// means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// MaxKeysPerContact is how many keys ox takes from one account's
+	// metadata list (a contact's or the account's own); entries beyond it
+	// are ignored with a warning and never fetched, and Publish never
+	// writes more. Zero means DefaultMaxKeysPerContact.
+	MaxKeysPerContact int
 	// PingInterval is how long the served session may be idle before the
 	// Client checks it with a ping (XEP-0199); zero means
 	// DefaultPingInterval, negative no pings.
@@ -118,6 +123,11 @@ type PublishReport struct {
 	Announced []string
 	// AccessModel is the metadata node's access model as far as known.
 	AccessModel string
+	// Dropped are the entries of the account's list that were not
+	// published again (not fingerprints, repeated, or beyond
+	// MaxKeysPerContact); Warnings say so in one line.
+	Dropped  []string
+	Warnings []string
 	// Certifiers are the keys whose certifications were published with the
 	// key (PublishCertifications).
 	Certifiers []pgp.Fingerprint
@@ -150,12 +160,26 @@ func (c *Client) publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishRepo
 	if err != nil {
 		return nil, err
 	}
+	rep, err := c.publishKey(ctx, fpr, pub)
+	if rep != nil {
+		rep.Certifiers = certifiers
+	}
+	return rep, err
+}
+
+// publishKey is the one publishing sequence (XEP-0373 §4.1, §4.2): the
+// key pub to fpr's data node first, then fpr's entry into the metadata
+// list, read, vetted and written back with every other device's entry
+// that looks real (vetOwn). The entry gets a new date, or contacts see
+// nothing new (§4.4).
+func (c *Client) publishKey(ctx context.Context, fpr pgp.Fingerprint, pub []byte) (*PublishReport, error) {
 	now := c.now().UTC()
-	rep := &PublishReport{Fingerprint: fpr, Certifiers: certifiers}
+	rep := &PublishReport{Fingerprint: fpr}
 	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
 	if c.Layout == LayoutCompact {
 		itemID = "current"
 	}
+	var err error
 	rep.Data, err = pep.Publish(ctx, c.Session, element.DataNode(fpr.String()), itemID, element.PubKey{Data: pub}.Marshal(), c.keyOptions(true))
 	if err != nil {
 		return rep, fmt.Errorf("ox: publish key %s: %w", fpr, err)
@@ -164,7 +188,15 @@ func (c *Client) publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishRepo
 	if err != nil {
 		return rep, err
 	}
-	list = withKey(list, fpr.String(), now)
+	// Dates have whole seconds, and the key may have been published
+	// within the same second: then a second later.
+	date := now.Truncate(time.Second)
+	for _, e := range list.Keys {
+		if e.Fingerprint == fpr.String() && !date.After(e.Date) {
+			date = e.Date.Add(time.Second)
+		}
+	}
+	list, rep.Dropped, rep.Warnings = c.vetOwn(ctx, withKey(list, fpr.String(), date), fpr)
 	metaOpts := c.keyOptions(true)
 	metaID := ""
 	if c.Layout == LayoutCompact {
@@ -180,6 +212,29 @@ func (c *Client) publish(ctx context.Context, fpr pgp.Fingerprint) (*PublishRepo
 	}
 	rep.AccessModel = rep.Metadata.Applied["pubsub#access_model"]
 	return rep, c.recordOwn(ctx, rep.Metadata.ItemID, list)
+}
+
+// vetOwn keeps of the account's own list what vetList keeps, preferring
+// fpr and the keys this device holds, so that ox never republishes junk
+// or more than MaxKeysPerContact entries (a poisoned list is not
+// amplified). It returns the dropped entries and a warning line.
+func (c *Client) vetOwn(ctx context.Context, l *element.PublicKeysList, fpr pgp.Fingerprint) (*element.PublicKeysList, []string, []string) {
+	kept, dropped := c.vetList(l, func(f string) bool {
+		if f == fpr.String() {
+			return true
+		}
+		p, err := pgp.ParseFingerprint(f)
+		if err != nil {
+			return false
+		}
+		_, err = c.Backend.Key(ctx, p)
+		return err == nil
+	})
+	var warnings []string
+	if w := droppedWarning(c.JID(), len(l.Keys), dropped, c.maxKeys()); w != "" {
+		warnings = append(warnings, w+"; they are left out of what ox publishes")
+	}
+	return &element.PublicKeysList{Keys: kept}, dropped, warnings
 }
 
 // ownMetadata reads the account's metadata list; none yet is an empty list.
@@ -251,6 +306,7 @@ func (c *Client) unpublish(ctx context.Context, fpr pgp.Fingerprint) error {
 	}
 	rest, found := withoutKey(list, fpr.String())
 	if found {
+		rest, _, _ = c.vetOwn(ctx, rest, fpr)
 		opts := c.keyOptions(true)
 		id := ""
 		if c.Layout == LayoutCompact {
@@ -297,6 +353,14 @@ type FetchReport struct {
 	Unchanged []string
 	// Rejected are announced keys that were not taken.
 	Rejected []KeyProblem
+	// Kept are announced keys whose data node failed this time, still
+	// used in the copy held from before (they are in Unchanged too).
+	Kept []KeyProblem
+	// Dropped counts the list's entries left out (not fingerprints,
+	// repeated, or beyond MaxKeysPerContact); nothing of them was fetched.
+	Dropped int
+	// Warnings say, in one line each, what was wrong with the list.
+	Warnings []string
 	// Skipped are metadata entries that could not be read.
 	Skipped []string
 	// Added and Removed are the keys that appeared in or left the
@@ -344,14 +408,16 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	entries, dropped := c.vetList(list, func(f string) bool { _, ok := known[f]; return ok })
+	rep.Dropped = len(dropped)
+	if w := droppedWarning(j, len(list.Keys), dropped, c.maxKeys()); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+		c.warnEvent(ctx, j, "", "capped", w)
+	}
 	var keep []element.PubKeyMetadata
-	for _, e := range list.Keys {
+	for _, e := range entries {
 		rep.Announced = append(rep.Announced, e.Fingerprint)
-		fpr, err := pgp.ParseFingerprint(e.Fingerprint)
-		if err != nil {
-			rep.Rejected = append(rep.Rejected, KeyProblem{e.Fingerprint, "not a v4 fingerprint"})
-			continue
-		}
+		fpr, _ := pgp.ParseFingerprint(e.Fingerprint) // vetList kept only valid ones
 		if a, ok := known[e.Fingerprint]; ok && a.Date.Equal(e.Date) {
 			if _, err := c.Backend.Key(ctx, fpr); err == nil {
 				rep.Unchanged = append(rep.Unchanged, e.Fingerprint)
@@ -364,7 +430,19 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 			return rep, err
 		}
 		if problem != "" {
+			// The node no longer holds a usable copy of an announced key
+			// we hold: keep using the copy we have (a hostile or broken
+			// data node must not silence a contact), and say so.
+			if held, err := c.Backend.Key(ctx, fpr); err == nil && held.HasUserID(j) {
+				why := "its data node now fails (" + problem + "); ox keeps using the copy it has"
+				rep.Kept = append(rep.Kept, KeyProblem{e.Fingerprint, why})
+				c.warnEvent(ctx, j, e.Fingerprint, "kept", why)
+				rep.Unchanged = append(rep.Unchanged, e.Fingerprint)
+				keep = append(keep, e)
+				continue
+			}
 			rep.Rejected = append(rep.Rejected, KeyProblem{e.Fingerprint, problem})
+			c.warnEvent(ctx, j, e.Fingerprint, "refused", problem)
 			continue
 		}
 		rep.Imported = append(rep.Imported, k)
@@ -379,6 +457,68 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 		return rep, err
 	}
 	return rep, nil
+}
+
+// DefaultMaxKeysPerContact is how many keys ox takes from one metadata
+// list when Client.MaxKeysPerContact is zero: far above any real count of
+// devices, far below what a hostile list could make ox fetch.
+const DefaultMaxKeysPerContact = 32
+
+func (c *Client) maxKeys() int {
+	if c.MaxKeysPerContact > 0 {
+		return c.MaxKeysPerContact
+	}
+	return DefaultMaxKeysPerContact
+}
+
+// vetList keeps the entries of a metadata list that look like real
+// devices: valid v4 fingerprints (XEP-0373 §4.2), each once, at most
+// maxKeys of them. Entries prefer(f) says to keep (keys already held, the
+// account's own) go first, so that junk ahead of them in the list cannot
+// push them out. The rest are returned as dropped, in list order.
+func (c *Client) vetList(l *element.PublicKeysList, prefer func(string) bool) (kept []element.PubKeyMetadata, dropped []string) {
+	max := c.maxKeys()
+	seen := map[string]bool{}
+	var valid, first, rest []element.PubKeyMetadata
+	for _, e := range l.Keys {
+		f, err := pgp.ParseFingerprint(e.Fingerprint)
+		if err != nil || seen[f.String()] {
+			dropped = append(dropped, e.Fingerprint)
+			continue
+		}
+		seen[f.String()] = true
+		valid = append(valid, e)
+	}
+	for _, e := range valid {
+		if prefer != nil && prefer(e.Fingerprint) {
+			first = append(first, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	for _, e := range append(first, rest...) {
+		if len(kept) < max {
+			kept = append(kept, e)
+		} else {
+			dropped = append(dropped, e.Fingerprint)
+		}
+	}
+	// Keep the list's own order among the kept entries.
+	pos := map[string]int{}
+	for i, e := range valid {
+		pos[e.Fingerprint] = i
+	}
+	sort.SliceStable(kept, func(a, b int) bool { return pos[kept[a].Fingerprint] < pos[kept[b].Fingerprint] })
+	return kept, dropped
+}
+
+// droppedWarning is the one line that says what vetList left out of j's
+// list of n entries, or "" when nothing was.
+func droppedWarning(j jid.JID, n int, dropped []string, max int) string {
+	if len(dropped) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s's key list has %d entries; ox took %d and ignored %d (not a fingerprint, listed twice, or beyond the limit of %d keys per account)", j, n, n-len(dropped), len(dropped), max)
 }
 
 // fetchKey fetches and vets one announced key. A problem with the key is
@@ -404,6 +544,9 @@ func (c *Client) fetchKey(ctx context.Context, j jid.JID, fpr pgp.Fingerprint) (
 	ks, err := c.Backend.Inspect(ctx, pk.Data)
 	if err != nil {
 		return pgp.KeyInfo{}, "unreadable key: " + err.Error(), nil
+	}
+	if len(ks) == 0 {
+		return pgp.KeyInfo{}, "its data node holds no OpenPGP key", nil
 	}
 	if len(ks) != 1 || ks[0].Fingerprint != fpr {
 		got := make([]string, len(ks))

@@ -9,8 +9,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"codeberg.org/ox/ox/element"
-	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/wkd"
 )
@@ -49,45 +47,7 @@ func (c *Client) publishRevoked(ctx context.Context, fpr pgp.Fingerprint) (*Publ
 	if err != nil {
 		return nil, err
 	}
-	now := c.now().UTC()
-	rep := &PublishReport{Fingerprint: fpr}
-	itemID := element.FormatTime(now) // XEP-0373 §4.1: SHOULD be the publish time
-	if c.Layout == LayoutCompact {
-		itemID = "current"
-	}
-	rep.Data, err = pep.Publish(ctx, c.Session, element.DataNode(fpr.String()), itemID, element.PubKey{Data: pub}.Marshal(), c.keyOptions(true))
-	if err != nil {
-		return rep, fmt.Errorf("ox: publish key %s: %w", fpr, err)
-	}
-	list, err := c.ownMetadata(ctx)
-	if err != nil {
-		return rep, err
-	}
-	// The entry's date must change, or contacts see nothing new (§4.4);
-	// dates have whole seconds, and the key may have been published
-	// within the same second.
-	date := now.Truncate(time.Second)
-	for _, e := range list.Keys {
-		if e.Fingerprint == fpr.String() && !date.After(e.Date) {
-			date = e.Date.Add(time.Second)
-		}
-	}
-	list = withKey(list, fpr.String(), date)
-	metaOpts := c.keyOptions(true)
-	metaID := ""
-	if c.Layout == LayoutCompact {
-		metaID = "current"
-		metaOpts["pubsub#deliver_payloads"] = "false"
-	}
-	rep.Metadata, err = pep.Publish(ctx, c.Session, element.NodePublicKeys, metaID, list.Marshal(), metaOpts)
-	if err != nil {
-		return rep, fmt.Errorf("ox: publish the metadata node: %w", err)
-	}
-	for _, e := range list.Keys {
-		rep.Announced = append(rep.Announced, e.Fingerprint)
-	}
-	rep.AccessModel = rep.Metadata.Applied["pubsub#access_model"]
-	return rep, c.recordOwn(ctx, rep.Metadata.ItemID, list)
+	return c.publishKey(ctx, fpr, pub)
 }
 
 // ExpiringKeys returns the account's own keys that carry its user ID and

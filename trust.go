@@ -17,9 +17,15 @@ import (
 type KeyChange struct {
 	JID         jid.JID
 	Fingerprint string
-	// What happened: "new", "removed", "expired" or "revoked".
+	// What happened: "new", "removed", "expired" or "revoked"; or a
+	// warning about what a fetch found: "refused" (an announced key not
+	// taken), "kept" (its data node failed, the copy held is still used),
+	// "capped" (the key list had junk or too many entries; Fingerprint is
+	// empty).
 	What  string
 	Trust trust.State
+	// Reason says why, for the warnings.
+	Reason string
 }
 
 // TrustError: a message is signed by a key the user rejected, or that the
@@ -195,6 +201,14 @@ func (c *Client) noteKeyChanges(ctx context.Context, j jid.JID, before map[strin
 		}
 	}
 	return nil
+}
+
+// warnEvent records and reports a warning about j's keys (see KeyChange).
+func (c *Client) warnEvent(ctx context.Context, j jid.JID, fpr, what, reason string) {
+	c.Store.LogTrustEvent(ctx, store.TrustEvent{JID: j.String(), Fingerprint: fpr, What: what, At: c.now(), Reason: reason})
+	if c.OnKeyChange != nil {
+		c.OnKeyChange(KeyChange{JID: j, Fingerprint: fpr, What: what, Reason: reason})
+	}
 }
 
 func (c *Client) keyEvent(ctx context.Context, j jid.JID, fpr, what string, st trust.State) {

@@ -115,8 +115,17 @@ func init() {
 							Event       string `json:"event"`
 							JID         string `json:"jid"`
 							Fingerprint string `json:"fingerprint"`
-							Trust       string `json:"trust"`
-						}{"key-" + k.What, k.JID.String(), k.Fingerprint, k.Trust.String()})
+							Trust       string `json:"trust,omitempty"`
+							Reason      string `json:"reason,omitempty"`
+						}{"key-" + k.What, k.JID.String(), k.Fingerprint, trustWord(k), k.Reason})
+						return
+					}
+					if k.Reason != "" && k.Fingerprint == "" {
+						fmt.Fprintf(e.stdout, "%s key warning: %s\n", time.Now().UTC().Format(time.RFC3339), k.Reason)
+						return
+					}
+					if k.Reason != "" {
+						fmt.Fprintf(e.stdout, "%s key warning: %s %s key %s: %s\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Reason)
 						return
 					}
 					fmt.Fprintf(e.stdout, "%s key change: %s %s key %s (trust: %s)\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Trust)
@@ -287,4 +296,13 @@ func (e *env) messageText(fs *flag.FlagSet) (string, error) {
 		return "", usagef("nothing to send: the message is empty")
 	}
 	return text, nil
+}
+
+// trustWord is a key event's trust for --json; the warnings (refused,
+// kept, capped) carry a reason instead.
+func trustWord(k ox.KeyChange) string {
+	if k.Reason != "" {
+		return ""
+	}
+	return k.Trust.String()
 }

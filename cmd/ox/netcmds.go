@@ -207,6 +207,9 @@ func init() {
 					fmt.Fprintf(e.stderr, "ox: warning: %s\n", r.Fallback)
 				}
 			}
+			for _, w := range rep.Warnings {
+				fmt.Fprintf(e.stderr, "ox: warning: %s\n", w)
+			}
 			model := rep.AccessModel
 			if model == "" {
 				model = "unknown"
@@ -305,6 +308,12 @@ func init() {
 			for _, p := range rep.Rejected {
 				fmt.Fprintf(e.stdout, "%s  rejected\n", p.Fingerprint)
 				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s was not taken: %s\n", j, p.Fingerprint, p.Reason)
+			}
+			for _, p := range rep.Kept {
+				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s: %s\n", j, p.Fingerprint, p.Reason)
+			}
+			for _, w := range rep.Warnings {
+				fmt.Fprintf(e.stderr, "ox: warning: %s\n", w)
 			}
 			for _, s := range rep.Skipped {
 				fmt.Fprintf(e.stderr, "ox: warning: %s's metadata has an unreadable entry: %s\n", j, s)
