@@ -204,3 +204,51 @@ func xmlAttr(s string) string { return string(xmlx.AppendAttr(nil, s)) }
 // DefaultWindow is how far the time stamps of a received message may be
 // off by default (check.DefaultWindow).
 const DefaultWindow = check.DefaultWindow
+
+// OwnImport says what ImportOwnKey did.
+type OwnImport struct {
+	// Keys are the keys imported (or merged), as stored now.
+	Keys []pgp.KeyInfo
+	// Trusted are the own keys given ultimate owner trust in the user's
+	// GnuPG (pgp.OwnerTruster), as gpg does for a key it makes.
+	Trusted []pgp.Fingerprint
+	// Lacking are secret keys without the account's user ID: contacts
+	// refuse what they sign.
+	Lacking []pgp.Fingerprint
+}
+
+// ImportOwnKey imports the account's own secret key (data: binary or
+// armored). With a backend that keeps its own trust model (GnuPG), a
+// secret key that carries the account's user ID is given ultimate owner
+// trust, as the key would have had had gpg made it.
+func (c *Client) ImportOwnKey(ctx context.Context, data []byte) (*OwnImport, error) {
+	ks, err := c.Backend.Import(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	rep := &OwnImport{}
+	me := c.JID()
+	for _, k := range ks {
+		if !k.HasUserID(me) {
+			if k.Secret {
+				rep.Lacking = append(rep.Lacking, k.Fingerprint)
+			}
+			rep.Keys = append(rep.Keys, k)
+			continue
+		}
+		if ot, ok := c.Backend.(pgp.OwnerTruster); ok && k.Secret {
+			changed, err := ot.TrustOwn(ctx, k.Fingerprint)
+			if err != nil {
+				return rep, fmt.Errorf("ox: imported key %s, but could not give it ultimate trust in GnuPG: %w", k.Fingerprint, err)
+			}
+			if changed {
+				rep.Trusted = append(rep.Trusted, k.Fingerprint)
+				if now, err := c.Backend.Key(ctx, k.Fingerprint); err == nil {
+					k = now
+				}
+			}
+		}
+		rep.Keys = append(rep.Keys, k)
+	}
+	return rep, nil
+}

@@ -113,3 +113,10 @@ type Backend interface {
 	// Close releases the backend's resources.
 	Close() error
 }
+
+// OwnerTruster is a backend with a trust model of its own (GnuPG) in which
+// the account's own key must be marked as the user's: TrustOwn gives it
+// ultimate owner trust and reports whether that changed anything.
+type OwnerTruster interface {
+	TrustOwn(ctx context.Context, fpr Fingerprint) (bool, error)
+}

@@ -237,17 +237,20 @@ func init() {
 				return withHint(errors.New(fs.Arg(0)+" holds no secret key"), "to add a contact's public key, use 'ox cert import FILE'")
 			}
 			return e.withStore(true, func(ctx context.Context, s *session) error {
-				ks, err := s.backend.Import(ctx, data)
-				if err != nil {
+				rep, err := s.ImportOwnKey(ctx, data)
+				if rep == nil && err != nil {
 					return withHint(err, "nothing was changed by the failed key")
 				}
-				for _, k := range ks {
+				for _, k := range rep.Keys {
 					fmt.Fprintln(e.stdout, k.Fingerprint)
 					if !k.HasUserID(s.jid) {
 						fmt.Fprintf(e.stderr, "ox: warning: key %s has no user ID %s: contacts will refuse messages it signs\n", k.Fingerprint, pgp.UserID(s.jid))
 					}
 				}
-				return nil
+				for _, f := range rep.Trusted {
+					fmt.Fprintf(e.stderr, "ox: gave your key %s ultimate owner trust in GnuPG, as gpg does for a key it makes\n", f)
+				}
+				return err
 			})
 		},
 	})

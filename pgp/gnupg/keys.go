@@ -275,3 +275,25 @@ func (b *Backend) notExportable(ctx context.Context, fpr pgp.Fingerprint) (strin
 	}
 	return "", false
 }
+
+// TrustOwn gives the account's own key fpr ultimate owner trust, as gpg
+// does for a key it generates (an imported secret key stays at "unknown"
+// until the owner says otherwise). It reports whether the trust changed;
+// a key already ultimately trusted is left as it is.
+func (b *Backend) TrustOwn(ctx context.Context, fpr pgp.Fingerprint) (bool, error) {
+	k, err := b.Key(ctx, fpr)
+	if err != nil {
+		return false, err
+	}
+	if !k.Secret {
+		return false, fmt.Errorf("gnupg: will not trust key %s ultimately: %w", fpr, pgp.ErrNoSecretKey)
+	}
+	if k.Validity == pgp.ValidityUltimate {
+		return false, nil
+	}
+	// gpg's ownertrust list: FINGERPRINT:6: is "ultimate" (doc/DETAILS).
+	if _, err := b.run(ctx, []byte(fpr.String()+":6:\n"), 0, "--import-ownertrust"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
