@@ -83,6 +83,18 @@ func TestIntegrationFaultyPath(t *testing.T) {
 			t.Fatalf("Fetch: %v, want ErrTimeout", err)
 		}
 		within("Fetch", start)
+		// Every other request of a command ends at its deadline alike.
+		for name, op := range map[string]func() error{
+			"Publish":    func() error { _, err := c.Publish(ctx, key.Fingerprint); return err },
+			"BackupPush": func() error { _, err := c.BackupPush(ctx, key.Fingerprint, true); return err },
+			"Unpublish":  func() error { return c.Unpublish(ctx, key.Fingerprint) },
+		} {
+			start = time.Now()
+			if err := op(); !errors.Is(err, ox.ErrTimeout) {
+				t.Fatalf("%s: %v, want ErrTimeout", name, err)
+			}
+			within(name, start)
+		}
 		proxy.Resume(faultproxy.Down)
 	})
 
