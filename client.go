@@ -425,9 +425,15 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 				continue
 			}
 		}
+		held, heldErr := c.Backend.Key(ctx, fpr)
 		k, problem, err := c.fetchKey(ctx, j, fpr)
 		if err != nil {
 			return rep, err
+		}
+		if problem == "" && heldErr == nil && k.Revoked && !held.Revoked {
+			// A key already held, revoked since: the contact's client
+			// published the revocation (XEP-0373 §4.4 refetch).
+			c.warnEvent(ctx, j, e.Fingerprint, "revoked", revocationWords(k))
 		}
 		if problem != "" {
 			// The node no longer holds a usable copy of an announced key
@@ -457,6 +463,18 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 		return rep, err
 	}
 	return rep, nil
+}
+
+// revocationWords says why and when k was revoked, for a key event.
+func revocationWords(k pgp.KeyInfo) string {
+	w := "revoked (" + k.RevocationReason.String() + ")"
+	if !k.RevokedAt.IsZero() {
+		w += " at " + k.RevokedAt.UTC().Format(time.RFC3339)
+	}
+	if k.RevocationText != "" {
+		w += ": " + k.RevocationText
+	}
+	return w
 }
 
 // DefaultMaxKeysPerContact is how many keys ox takes from one metadata

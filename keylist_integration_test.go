@@ -166,3 +166,55 @@ func fprs(ks []pgp.KeyInfo) []string {
 	}
 	return out
 }
+
+// A key the contact already holds, revoked and published again by its
+// owner, is a "revoked" key event with the reason and the owner's words
+// (issue 16: receivers act on it), and is no longer encrypted to.
+func TestIntegrationRevocationEvent(t *testing.T) {
+	onEachServer(t, testIntegrationRevocationEvent, "alice", "bob")
+}
+
+func testIntegrationRevocationEvent(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, _ := listening(ctx, t, srv, "alice")
+	events := make(chan ox.KeyChange, 64)
+	bob := newDeviceWith(ctx, t, srv, "bob", true, func(c *ox.Client) {
+		c.OnKeyChange = func(k ox.KeyChange) { events <- k }
+	})
+	if _, err := bob.Fetch(ctx, alice.jid); err != nil {
+		t.Fatal(err)
+	}
+	lc, ok := alice.Backend.(pgp.KeyLifecycle)
+	if !ok {
+		t.Fatal("the embedded backend has no key lifecycle")
+	}
+	if _, err := lc.Revoke(ctx, alice.key.Fingerprint, pgp.RevokeOptions{Reason: pgp.RevocationCompromised, Text: "laptop stolen"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.PublishRevoked(ctx, alice.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Fetch(ctx, alice.jid); err != nil {
+		t.Fatal(err)
+	}
+	var got []ox.KeyChange
+	for len(events) > 0 {
+		got = append(got, <-events)
+	}
+	found := false
+	for _, k := range got {
+		if k.What == "revoked" && k.Fingerprint == alice.key.Fingerprint.String() {
+			found = true
+			if !strings.Contains(k.Reason, "compromised") || !strings.Contains(k.Reason, "laptop stolen") {
+				t.Errorf("revoked event says %q, want the reason and the owner's words", k.Reason)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no revoked event; events: %+v", got)
+	}
+	if _, err := bob.Send(ctx, alice.jid, "to a revoked key?"); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("send to a contact whose only key is revoked: %v, want a refusal naming the revocation", err)
+	}
+}

@@ -181,7 +181,11 @@ func (c *Client) noteKeyChanges(ctx context.Context, j jid.JID, before map[strin
 		if stored {
 			var ue *pgp.KeyUnusableError
 			if errors.As(k.Usable(c.now()), &ue) && (ue.Reason == pgp.ReasonExpired || ue.Reason == pgp.ReasonRevoked) {
-				c.keyEvent(ctx, j, e.Fingerprint, map[pgp.UnusableReason]string{pgp.ReasonExpired: "expired", pgp.ReasonRevoked: "revoked"}[ue.Reason], st)
+				if ue.Reason == pgp.ReasonRevoked {
+					c.warnEvent(ctx, j, e.Fingerprint, "revoked", revocationWords(k))
+				} else {
+					c.keyEvent(ctx, j, e.Fingerprint, "expired", st)
+				}
 			}
 		}
 	}
