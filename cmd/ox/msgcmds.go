@@ -1,8 +1,8 @@
 package main
 
 import (
+	"codeberg.org/ox/ox/feed"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,14 +110,7 @@ func init() {
 					pr.mu.Lock()
 					defer pr.mu.Unlock()
 					if asJSON {
-						enc := json.NewEncoder(e.stdout)
-						enc.Encode(struct {
-							Event       string `json:"event"`
-							JID         string `json:"jid"`
-							Fingerprint string `json:"fingerprint"`
-							Trust       string `json:"trust,omitempty"`
-							Reason      string `json:"reason,omitempty"`
-						}{"key-" + k.What, k.JID.String(), k.Fingerprint, trustWord(k), k.Reason})
+						feed.Write(e.stdout, feed.FromKeyChange(k, time.Now()))
 						return
 					}
 					if k.Reason != "" && k.Fingerprint == "" {
@@ -171,46 +164,8 @@ func init() {
 	})
 }
 
-type jsonMessage struct {
-	From      string   `json:"from"`
-	To        string   `json:"to"`
-	Time      string   `json:"time,omitempty"`
-	Delivered string   `json:"delivered"`
-	Body      string   `json:"body,omitempty"`
-	Payload   string   `json:"payload,omitempty"`
-	Signer    string   `json:"signer,omitempty"`
-	Verified  bool     `json:"verified"`
-	Trust     string   `json:"trust,omitempty"`    // undecided, blind, verified, rejected
-	Validity  string   `json:"validity,omitempty"` // the signer's in your GnuPG: ultimate, full, marginal, unknown, never, ...
-	Verdict   string   `json:"verdict"`            // "ok", "rejected", "pending"
-	Reason    string   `json:"reason,omitempty"`
-	Sent      bool     `json:"sent,omitempty"`
-	Warnings  []string `json:"warnings,omitempty"`
-}
-
 func writeJSON(w io.Writer, m *ox.Message) {
-	if m.Certification != nil {
-		writeCertification(w, m, true) // wotcmds.go
-		return
-	}
-	j := jsonMessage{From: m.From.String(), To: m.To.String(), Delivered: m.Delivered.UTC().Format(time.RFC3339), Sent: m.Sent, Warnings: m.Warnings}
-	switch {
-	case m.Pending:
-		j.Verdict, j.Reason = "pending", m.Err.Error()
-	case m.Err != nil:
-		j.Verdict, j.Reason = "rejected", m.Err.Error()
-		if !m.Signer.IsZero() {
-			j.Signer, j.Trust, j.Validity = m.Signer.String(), m.Trust.String(), m.Validity
-		}
-	default:
-		j.Trust, j.Validity = m.Trust.String(), m.Validity
-		j.Verdict, j.Verified = "ok", true
-		j.Time = m.Time.UTC().Format(time.RFC3339)
-		j.Body, j.Payload, j.Signer = m.Body, string(m.Payload), m.Signer.String()
-	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // bodies are text, not HTML
-	enc.Encode(j)
+	feed.Write(w, feed.FromMessage(m))
 }
 
 func writeHuman(w io.Writer, m *ox.Message) {
@@ -296,13 +251,4 @@ func (e *env) messageText(fs *flag.FlagSet) (string, error) {
 		return "", usagef("nothing to send: the message is empty")
 	}
 	return text, nil
-}
-
-// trustWord is a key event's trust for --json; the warnings (refused,
-// kept, capped) carry a reason instead.
-func trustWord(k ox.KeyChange) string {
-	if k.Reason != "" {
-		return ""
-	}
-	return k.Trust.String()
 }

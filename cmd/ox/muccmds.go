@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -198,7 +196,7 @@ func init() {
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
-					writeRoomJSON(e.stdout, m)
+					writeJSON(e.stdout, m)
 				} else {
 					writeHuman(e.stdout, m)
 				}
@@ -225,28 +223,4 @@ func init() {
 			return nil
 		},
 	})
-}
-
-// writeRoomJSON is writeJSON with the room and the sender's nick for a
-// group message.
-func writeRoomJSON(w io.Writer, m *ox.Message) {
-	if m.Room.Equal(jid.JID{}) {
-		writeJSON(w, m)
-		return
-	}
-	var buf bytes.Buffer
-	writeJSON(&buf, m)
-	var j struct {
-		jsonMessage
-		Room string `json:"room"`
-		Nick string `json:"nick"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &j.jsonMessage); err != nil {
-		w.Write(buf.Bytes())
-		return
-	}
-	j.Room, j.Nick = m.Room.String(), m.Nick
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(j)
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"codeberg.org/ox/ox/feed"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -165,27 +165,7 @@ func certificationID(fs *flag.FlagSet) (int64, error) {
 func writeCertification(w io.Writer, m *ox.Message, asJSON bool) {
 	o := m.Certification
 	if asJSON {
-		j := struct {
-			Event     string   `json:"event"`
-			ID        int64    `json:"id,omitempty"`
-			From      string   `json:"from"`
-			Certifier string   `json:"certifier"`
-			Target    string   `json:"target,omitempty"`
-			UserIDs   []string `json:"user_ids,omitempty"`
-			Trust     string   `json:"trust"`
-			Received  string   `json:"received"`
-			Reason    string   `json:"reason,omitempty"`
-		}{Event: "certification-offer", ID: o.ID, From: o.From.String(), Certifier: o.Certifier.String(), UserIDs: o.UserIDs,
-			Trust: o.Trust.String(), Received: o.Received.UTC().Format(time.RFC3339)}
-		if !o.Target.IsZero() {
-			j.Target = o.Target.String()
-		}
-		if o.Err != nil {
-			j.Event, j.Reason = "certification-refused", o.Err.Error()
-		}
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.Encode(j)
+		feed.Write(w, feed.FromMessage(m))
 		return
 	}
 	at := o.Received.UTC().Format(time.RFC3339)
