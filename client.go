@@ -376,7 +376,10 @@ var ErrNoKeysPublished = errors.New("ox: no OX keys published")
 // stored yet or has changed (XEP-0373 §4.3, §4.4). Only a key whose
 // fingerprint matches its node and that carries the user ID "xmpp:<j>" is
 // imported.
-func (c *Client) fetch0(ctx context.Context, j jid.JID) (*FetchReport, error) {
+// fetch0 reads j's key list and the data nodes of the keys it announces
+// that are new or re-dated; force reads every announced key's node again
+// (ox cert refresh: new certifications and revocations).
+func (c *Client) fetch0(ctx context.Context, j jid.JID, force bool) (*FetchReport, error) {
 	j = j.Bare()
 	items, err := pep.Items(ctx, c.Session, j, element.NodePublicKeys, 1)
 	switch {
@@ -395,10 +398,10 @@ func (c *Client) fetch0(ctx context.Context, j jid.JID) (*FetchReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ox: %s's metadata node: %w", j, err)
 	}
-	return c.fetchListed(ctx, j, it.ID, list)
+	return c.fetchListed(ctx, j, it.ID, list, force)
 }
 
-func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list *element.PublicKeysList) (*FetchReport, error) {
+func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list *element.PublicKeysList, force bool) (*FetchReport, error) {
 	rep := &FetchReport{JID: j, MetadataItem: itemID, Skipped: list.Skipped}
 	known := map[string]store.Announcement{}
 	if prev, _, _, err := c.Store.Announcements(ctx, j.String()); err == nil {
@@ -418,7 +421,7 @@ func (c *Client) fetchListed(ctx context.Context, j jid.JID, itemID string, list
 	for _, e := range entries {
 		rep.Announced = append(rep.Announced, e.Fingerprint)
 		fpr, _ := pgp.ParseFingerprint(e.Fingerprint) // vetList kept only valid ones
-		if a, ok := known[e.Fingerprint]; ok && a.Date.Equal(e.Date) {
+		if a, ok := known[e.Fingerprint]; ok && a.Date.Equal(e.Date) && !force {
 			if _, err := c.Backend.Key(ctx, fpr); err == nil {
 				rep.Unchanged = append(rep.Unchanged, e.Fingerprint)
 				keep = append(keep, e)
@@ -602,7 +605,7 @@ func (c *Client) HandleEvent(ctx context.Context, ev pep.Event) (*FetchReport, e
 		if err != nil {
 			return nil, fmt.Errorf("ox: %s's metadata notification: %w", from, err)
 		}
-		return c.fetchListed(ctx, from.Bare(), it.ID, list)
+		return c.fetchListed(ctx, from.Bare(), it.ID, list, false)
 	}
 	return c.Fetch(ctx, from)
 }

@@ -3,6 +3,7 @@ package ox
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/wkd"
 )
 
@@ -175,6 +177,134 @@ func (c *Client) FetchWKD(ctx context.Context, address string, j jid.JID, opts W
 		return nil, err
 	}
 	rep := &WKDReport{Method: r.Method, URL: r.URL}
+	held := map[pgp.Fingerprint]pgp.KeyInfo{}
+	if ks, err := c.Backend.Inspect(ctx, r.Keys); err == nil {
+		for _, k := range ks {
+			if h, err := c.Backend.Key(ctx, k.Fingerprint); err == nil {
+				held[k.Fingerprint] = h
+			}
+		}
+	}
 	rep.Imported, err = wkd.Import(ctx, c.Backend, r.Keys, j)
+	for _, k := range rep.Imported {
+		// Where it came from, for ox cert refresh.
+		if serr := c.Store.SetKeySource(ctx, store.KeySource{JID: j.Bare().String(), Fingerprint: k.Fingerprint.String(), Source: "wkd", Address: address, Fetched: c.now()}); serr != nil && err == nil {
+			err = serr
+		}
+		if h, ok := held[k.Fingerprint]; ok && k.Revoked && !h.Revoked {
+			c.warnEvent(ctx, j.Bare(), k.Fingerprint.String(), "revoked", revocationWords(k))
+		}
+	}
 	return rep, err
+}
+
+// RefreshReport is what Refresh read again, per source.
+type RefreshReport struct {
+	// PEP has one report per contact whose key list was read again.
+	PEP []*FetchReport
+	// WKD has one report per address looked up again.
+	WKD []WKDRefresh
+	// Failed says what could not be read (one line each); the keys held
+	// from before stay as they were.
+	Failed []string
+}
+
+// WKDRefresh is one Web Key Directory address read again for a JID.
+type WKDRefresh struct {
+	JID     jid.JID
+	Address string
+	Report  *WKDReport
+	Err     error
+}
+
+// RefreshNeedsNetwork says whether Refresh of jids (all contacts when
+// none) has keys to read over XMPP: some came from PEP.
+func (c *Client) RefreshNeedsNetwork(ctx context.Context, jids ...jid.JID) (bool, error) {
+	list, err := c.Store.AnnouncingJIDs(ctx)
+	if err != nil {
+		return false, err
+	}
+	me := c.JID().Bare().String()
+	for _, s := range list {
+		if s != me && refreshWanted(jids, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func refreshWanted(jids []jid.JID, j string) bool {
+	if len(jids) == 0 {
+		return true
+	}
+	for _, x := range jids {
+		if x.Bare().String() == j {
+			return true
+		}
+	}
+	return false
+}
+
+// Refresh reads every contact's keys again from where they came from, so
+// that new certifications, new expiry dates and revocations reach the user
+// (XEP-0373 §4.4 asks a client to refetch; a revocation is only learnt
+// this way when no notification came): each contact's PEP key list and
+// every announced key's data node (when online), and every key taken from
+// a Web Key Directory, from its address. What is read is merged into the
+// key held (the backend merges new signatures); a key held that is
+// revoked now is a "revoked" key event. Only jids are refreshed when some
+// are given. A source that fails is reported and changes nothing.
+func (c *Client) Refresh(ctx context.Context, opts WKDOptions, jids ...jid.JID) (*RefreshReport, error) {
+	want := func(j string) bool { return refreshWanted(jids, j) }
+	rep := &RefreshReport{}
+	if c.Session != nil {
+		list, err := c.Store.AnnouncingJIDs(ctx)
+		if err != nil {
+			return rep, err
+		}
+		me := c.JID().Bare().String()
+		for _, s := range list {
+			if s == me || !want(s) {
+				continue
+			}
+			j, err := jid.Parse(s)
+			if err != nil {
+				continue
+			}
+			rctx, cancel := c.request(ctx)
+			fr, err := c.fetch0(rctx, j, true)
+			err = c.failure(rctx, err)
+			cancel()
+			if errors.Is(err, ErrConnectionLost) || errors.Is(err, context.Canceled) {
+				return rep, err
+			}
+			if err != nil {
+				rep.Failed = append(rep.Failed, fmt.Sprintf("%s (PEP): %v", j, err))
+				continue
+			}
+			rep.PEP = append(rep.PEP, fr)
+		}
+	}
+	sources, err := c.Store.KeySources(ctx)
+	if err != nil {
+		return rep, err
+	}
+	done := map[string]bool{}
+	for _, src := range sources {
+		key := src.JID + " " + src.Address
+		if src.Source != "wkd" || done[key] || !want(src.JID) {
+			continue
+		}
+		done[key] = true
+		j, err := jid.Parse(src.JID)
+		if err != nil {
+			continue
+		}
+		wr, err := c.FetchWKD(ctx, src.Address, j, opts)
+		rep.WKD = append(rep.WKD, WKDRefresh{JID: j, Address: src.Address, Report: wr, Err: err})
+		if err != nil {
+			rep.Failed = append(rep.Failed, fmt.Sprintf("%s (WKD %s): %v", j, src.Address, err))
+		}
+	}
+	return rep, nil
 }

@@ -230,7 +230,7 @@ func (c *Client) Fetch(ctx context.Context, j jid.JID) (*FetchReport, error) {
 	}
 	ctx, cancel := c.request(ctx)
 	defer cancel()
-	rep, err := c.fetch0(ctx, j)
+	rep, err := c.fetch0(ctx, j, false)
 	return rep, c.failure(ctx, err)
 }
 

@@ -128,4 +128,16 @@ CREATE TABLE accepted (                -- signed messages accepted, to refuse a 
 ) WITHOUT ROWID;
 CREATE INDEX accepted_at ON accepted(at);
 `,
+	// 7: where a key came from outside PEP (a Web Key Directory), so that
+	// 'ox cert refresh' can read it again from there.
+	`
+CREATE TABLE key_sources (
+	jid       TEXT NOT NULL,       -- the bare JID the key was taken for
+	fpr       TEXT NOT NULL,       -- the key's fingerprint
+	source    TEXT NOT NULL,       -- "wkd"
+	address   TEXT NOT NULL,       -- the mail address looked up
+	fetched   INTEGER NOT NULL,    -- unix seconds of the last read
+	PRIMARY KEY (jid, fpr, source)
+) WITHOUT ROWID;
+`,
 }

@@ -187,27 +187,9 @@ func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
 		return &usageError{err.Error()}
 	}
 	return e.withStore(true, func(ctx context.Context, s *session) error {
-		var opts ox.WKDOptions
-		cfg, _, err := e.loadConfig()
+		opts, err := e.wkdOptions(n, s.jid.String())
 		if err != nil {
 			return err
-		}
-		saved := ""
-		if ac := cfg.find(s.jid.String()); ac != nil {
-			saved = ac.CAFile
-		}
-		if caFile := first(n.caFile, e.getenv("OX_CA_FILE"), saved); caFile != "" {
-			pool, err := loadCAFile(caFile)
-			if err != nil {
-				return err
-			}
-			opts.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		}
-		if srv := e.getenv("OX_WKD_SERVER"); srv != "" {
-			opts.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, network, srv)
-			}
 		}
 		rep, err := s.FetchWKD(ctx, address, j, opts)
 		if errors.Is(err, ox.ErrWKDNotFound) {
@@ -232,6 +214,36 @@ func fetchWKD(e *env, n *netFlags, address, jidArg string) error {
 		}
 		return err
 	})
+}
+
+// wkdOptions are the HTTPS settings of Web Key Directory lookups for the
+// account: the CA file of its XMPP connection (--ca-file, OX_CA_FILE, the
+// saved one) when one is set; OX_WKD_SERVER (HOST:PORT) connects to that
+// server instead of the domain's.
+func (e *env) wkdOptions(n *netFlags, account string) (ox.WKDOptions, error) {
+	var opts ox.WKDOptions
+	cfg, _, err := e.loadConfig()
+	if err != nil {
+		return opts, err
+	}
+	saved := ""
+	if ac := cfg.find(account); ac != nil {
+		saved = ac.CAFile
+	}
+	if caFile := first(n.caFile, e.getenv("OX_CA_FILE"), saved); caFile != "" {
+		pool, err := loadCAFile(caFile)
+		if err != nil {
+			return opts, err
+		}
+		opts.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if srv := e.getenv("OX_WKD_SERVER"); srv != "" {
+		opts.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, srv)
+		}
+	}
+	return opts, nil
 }
 
 // loadCAFile reads PEM CA certificates.

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
@@ -320,6 +324,98 @@ func init() {
 			}
 			if len(rep.Imported)+len(rep.Unchanged) == 0 {
 				return fmt.Errorf("none of the %d key(s) %s announces could be used", len(rep.Announced), j)
+			}
+			return nil
+		},
+	})
+
+	var refreshNet netFlags
+	register(&command{
+		name:    "cert refresh",
+		args:    "[JID...]",
+		summary: "read every contact's keys again from where they came from (PEP, a Web Key Directory): new certifications, expiry dates and revocations",
+		examples: `  ox cert refresh
+  ox cert refresh bob@example.org
+`,
+		flags: func(fs *flag.FlagSet) { refreshNet.register(fs) },
+		run: func(e *env, fs *flag.FlagSet) error {
+			var jids []jid.JID
+			for _, a := range fs.Args() {
+				j, err := parseAccount(a)
+				if err != nil {
+					return &usageError{err.Error()}
+				}
+				jids = append(jids, j)
+			}
+			// Online only when some contact's keys came over PEP: keys
+			// from a Web Key Directory alone need no XMPP connection.
+			var online bool
+			if err := e.withStore(false, func(ctx context.Context, s *session) error {
+				var err error
+				online, err = s.RefreshNeedsNetwork(ctx, jids...)
+				return err
+			}); err != nil {
+				return err
+			}
+			var rep *ox.RefreshReport
+			refresh := func(ctx context.Context, c *ox.Client) error {
+				opts, err := e.wkdOptions(&refreshNet, c.JID().String())
+				if err != nil {
+					return err
+				}
+				rep, err = c.Refresh(ctx, opts, jids...)
+				return pepHint(err)
+			}
+			if online {
+				o, err := e.connect(e.ctx, &refreshNet, true)
+				if err != nil {
+					return err
+				}
+				defer o.Close()
+				if err := refresh(o.ctx, o.client); err != nil {
+					return err
+				}
+			} else if err := e.withStore(false, func(ctx context.Context, s *session) error { return refresh(ctx, s.Client) }); err != nil {
+				return err
+			}
+			n := 0
+			show := func(j jid.JID, from string, k pgp.KeyInfo) {
+				n++
+				what := "refreshed"
+				switch {
+				case k.Revoked:
+					what = "REVOKED (" + k.RevocationReason.String() + ")"
+				case !k.Expires.IsZero():
+					what += ", expires " + k.Expires.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(e.stdout, "%s  %s  %s from %s\n", k.Fingerprint, j, what, from)
+			}
+			for _, fr := range rep.PEP {
+				for _, k := range fr.Imported {
+					show(fr.JID, "PEP", k)
+				}
+				for _, p := range fr.Rejected {
+					fmt.Fprintf(e.stderr, "ox: warning: %s's key %s was not taken: %s\n", fr.JID, p.Fingerprint, p.Reason)
+				}
+				for _, p := range fr.Kept {
+					fmt.Fprintf(e.stderr, "ox: warning: %s's key %s: %s\n", fr.JID, p.Fingerprint, p.Reason)
+				}
+			}
+			for _, w := range rep.WKD {
+				if w.Report != nil {
+					for _, k := range w.Report.Imported {
+						show(w.JID, "WKD "+w.Address, k)
+					}
+				}
+			}
+			for _, f := range rep.Failed {
+				fmt.Fprintf(e.stderr, "ox: warning: could not refresh %s\n", f)
+			}
+			if n == 0 && len(rep.Failed) > 0 {
+				return errors.New("no key could be read again; the keys held are unchanged")
+			}
+			if n == 0 {
+				fmt.Fprintln(e.stderr, "ox: no contact's keys to refresh: fetch them first with 'ox cert fetch JID'")
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -77,6 +78,30 @@ func TestIntegrationWKDFetch(t *testing.T) {
 		t.Errorf("bob's key lost a user ID:\n%s", stdout)
 	}
 
+	// Refresh, with no XMPP contact, needs no connection: it reads the
+	// directory again. Bob's key is revoked (compromised) and the directory
+	// serves the revoked key: the refresh takes the revocation.
+	stdout, stderr, code = ox("cert", "refresh")
+	if code != 0 || stdout != bobFpr.String()+"  bob@example.org  refreshed, expires "+bobExpiry(t, pubs, bobFpr)+" from WKD bob@example.org\n" {
+		t.Fatalf("refresh: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := pubs.Revoke(ctx, bobFpr, pgp.RevokeOptions{Reason: pgp.RevocationCompromised, Text: "laptop stolen"}); err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := pubs.ExportPublic(ctx, bobFpr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Put(t, "example.org", wkd.Hash("bob"), revoked, false)
+	stdout, stderr, code = ox("cert", "refresh", "bob@example.org")
+	if code != 0 || stdout != bobFpr.String()+"  bob@example.org  REVOKED (compromised) from WKD bob@example.org\n" {
+		t.Fatalf("refresh after revocation: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = ox("cert", "show", "bob@example.org")
+	if !strings.Contains(stdout, "laptop stolen") {
+		t.Errorf("the revocation is not shown:\n%s", stdout)
+	}
+
 	stdout, stderr, code = ox("cert", "fetch", "--wkd", "alice@example.org")
 	want := regexp.MustCompile(`^ox: error: wkd: not imported for alice@example.org, lacking the user ID xmpp:alice@example.org: ` + aliceFpr.String() + ` has only Alice <alice@example.org>\nox: hint: only a key that carries the user ID xmpp:alice@example.org is taken`)
 	if code != 1 || stdout != aliceFpr.String()+"  rejected\n" || !want.MatchString(stderr) {
@@ -90,4 +115,14 @@ func TestIntegrationWKDFetch(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(stderr, "ox: error: wkd: no key for this address") {
 		t.Errorf("nobody: exit %d %s", code, stderr)
 	}
+}
+
+// bobExpiry is the expiry ox prints for the key fpr.
+func bobExpiry(t *testing.T, b pgp.Backend, fpr pgp.Fingerprint) string {
+	t.Helper()
+	k, err := b.Key(context.Background(), fpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Expires.UTC().Format(time.RFC3339)
 }
