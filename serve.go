@@ -389,9 +389,30 @@ func (c *Client) Online(ctx context.Context) error {
 	if c.Session == nil {
 		return ErrOffline
 	}
-	ctx, cancel := c.request(ctx)
+	rctx, cancel := c.request(ctx)
 	defer cancel()
-	return c.failure(ctx, c.Session.Send(ctx, pep.CapsPresence(Features, CapsNode)))
+	if err := c.failure(rctx, c.Session.Send(rctx, pep.CapsPresence(Features, CapsNode))); err != nil {
+		return err
+	}
+	c.noteExpiring(ctx)
+	return nil
+}
+
+// noteExpiring tells OnKeyChange of the account's own keys that expire
+// soon ("expiring", with the date and what to do), so that a listener
+// learns it as the command line does.
+func (c *Client) noteExpiring(ctx context.Context) {
+	if c.OnKeyChange == nil {
+		return
+	}
+	ks, err := c.ExpiringKeys(ctx, c.now())
+	if err != nil {
+		return
+	}
+	for _, k := range ks {
+		c.OnKeyChange(KeyChange{JID: c.JID().Bare(), Fingerprint: k.Fingerprint.String(), What: "expiring",
+			Reason: "your key expires on " + k.Expires.UTC().Format("2006-01-02") + ": renew it with 'ox key renew', then 'ox key publish'"})
+	}
 }
 
 // ErrOffline: the Client has no session (OpenLocal without one), and the

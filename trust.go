@@ -21,7 +21,8 @@ type KeyChange struct {
 	// warning about what a fetch found: "refused" (an announced key not
 	// taken), "kept" (its data node failed, the copy held is still used),
 	// "capped" (the key list had junk or too many entries; Fingerprint is
-	// empty).
+	// empty), "expiring" (one of the account's own keys expires within
+	// 30 days; sent when the Client comes online).
 	What  string
 	Trust trust.State
 	// Reason says why, for the warnings.
