@@ -10,6 +10,9 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"codeberg.org/ox/ox/backup"
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pep"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/wkd"
@@ -307,4 +310,170 @@ func (c *Client) Refresh(ctx context.Context, opts WKDOptions, jids ...jid.JID) 
 		}
 	}
 	return rep, nil
+}
+
+// DefaultRotationGrace is how long a rotated-out key stays announced and
+// encrypted to beside its successor before it is revoked: long enough for
+// every contact's client to fetch the new key (XEP-0373 §4.4) and for
+// messages in flight to arrive.
+const DefaultRotationGrace = 7 * 24 * time.Hour
+
+// RotateOptions say how Rotate makes the new key and how long the old one
+// stays in use.
+type RotateOptions struct {
+	Grace  time.Duration // zero: DefaultRotationGrace; negative: none (revoke at the next FinishRotations)
+	Expiry time.Duration // the new key's lifetime; zero: it never expires
+	// Passphrase protects the new secret key (native backend), as
+	// pgp.GenerateOptions.Passphrase.
+	Passphrase []byte
+}
+
+// Rotation is what Rotate did.
+type Rotation struct {
+	New   pgp.KeyInfo
+	Old   []pgp.Fingerprint // the keys it replaces, revoked at Until
+	Until time.Time
+	// Backup is the new backup code when the account had a backup on the
+	// server: the backup now holds the new key (shown once, never stored).
+	Backup backup.Code
+}
+
+// Rotate replaces the account's keys by a new one: it makes the key (the
+// same kind as 'ox key generate'), publishes it beside the old ones, so that
+// contacts encrypt to both while the grace period runs, and signs with it
+// from then on; once the grace period is over FinishRotations revokes the
+// old keys as superseded and publishes them revoked. When the account had a
+// backup on the server, the backup is replaced by one of the new key.
+func (c *Client) Rotate(ctx context.Context, o RotateOptions) (*Rotation, error) {
+	if c.Session == nil {
+		return nil, ErrOffline
+	}
+	if _, ok := c.Backend.(pgp.KeyLifecycle); !ok {
+		return nil, fmt.Errorf("ox: this backend cannot revoke keys, so it cannot rotate them: %w", pgp.ErrUnsupportedKey)
+	}
+	me := c.JID()
+	now := c.now()
+	ks, err := c.Backend.SecretKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var old []pgp.Fingerprint
+	for _, k := range ks {
+		if k.HasUserID(me) && !k.Revoked && !k.Expired(now) {
+			old = append(old, k.Fingerprint)
+		}
+	}
+	if len(old) == 0 {
+		return nil, &NoSigningKeyError{Account: me}
+	}
+	hadBackup, err := c.HasBackup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := c.Backend.Generate(ctx, me, pgp.GenerateOptions{Expiry: o.Expiry, Passphrase: o.Passphrase})
+	if err != nil {
+		return nil, err
+	}
+	grace := o.Grace
+	if grace == 0 {
+		grace = DefaultRotationGrace
+	}
+	if grace < 0 {
+		grace = 0
+	}
+	r := &Rotation{New: k, Old: old, Until: now.Add(grace)}
+	// Recorded before publishing: from here on the new key signs, and a
+	// failed publish is redone by 'ox key publish'.
+	for _, f := range old {
+		if err := c.Store.AddRotation(ctx, store.Rotation{Old: f.String(), New: k.Fingerprint.String(), Started: now, Until: r.Until}); err != nil {
+			return r, err
+		}
+	}
+	if _, err := c.Publish(ctx, k.Fingerprint); err != nil {
+		return r, fmt.Errorf("ox: the new key %s is made, but publishing it failed (publish it with 'ox key publish'): %w", k.Fingerprint, err)
+	}
+	if hadBackup {
+		if r.Backup, err = c.BackupPush(ctx, k.Fingerprint, true); err != nil {
+			return r, fmt.Errorf("ox: the new key %s is published, but the backup could not be replaced ('ox backup push --replace'): %w", k.Fingerprint, err)
+		}
+	}
+	return r, nil
+}
+
+// HasBackup reports whether the account has a secret key backup on the
+// server (XEP-0373 §5).
+func (c *Client) HasBackup(ctx context.Context) (bool, error) {
+	if c.Session == nil {
+		return false, ErrOffline
+	}
+	rctx, cancel := c.request(ctx)
+	defer cancel()
+	items, err := pep.Items(rctx, c.Session, jid.JID{}, element.NodeSecretKey, 0)
+	if errors.Is(err, pep.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, c.failure(rctx, fmt.Errorf("ox: read the secret-key node: %w", err))
+	}
+	return len(items) > 0, nil
+}
+
+// retiring reports whether fpr is the old key of a rotation: it still
+// decrypts and is encrypted to, but no longer signs.
+func (c *Client) retiring(ctx context.Context, fpr pgp.Fingerprint) bool {
+	rs, err := c.Store.Rotations(ctx)
+	if err != nil {
+		return false
+	}
+	for _, r := range rs {
+		if r.Old == fpr.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// FinishRotations revokes, as superseded, the old keys of rotations whose
+// grace period is over at now, and publishes them revoked (PublishRevoked),
+// so contacts stop encrypting to them. It returns the keys it revoked. Run
+// it whenever the account is online; a rotation that fails is tried again
+// next time.
+func (c *Client) FinishRotations(ctx context.Context, now time.Time) ([]pgp.KeyInfo, error) {
+	rs, err := c.Store.Rotations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc, ok := c.Backend.(pgp.KeyLifecycle)
+	if !ok {
+		return nil, nil
+	}
+	var done []pgp.KeyInfo
+	for _, r := range rs {
+		if !r.Finished.IsZero() || now.Before(r.Until) {
+			continue
+		}
+		old, err := pgp.ParseFingerprint(r.Old)
+		if err != nil {
+			continue
+		}
+		k, err := c.Backend.Key(ctx, old)
+		if err != nil {
+			return done, err
+		}
+		if !k.Revoked {
+			if k, err = lc.Revoke(ctx, old, pgp.RevokeOptions{Reason: pgp.RevocationSuperseded, Text: "superseded by " + r.New}); err != nil {
+				return done, fmt.Errorf("ox: revoke the rotated key %s: %w", old, err)
+			}
+		}
+		if c.Session != nil {
+			if _, err := c.PublishRevoked(ctx, old); err != nil {
+				return done, fmt.Errorf("ox: publish the rotated key %s revoked: %w", old, err)
+			}
+		}
+		if err := c.Store.FinishRotation(ctx, r.Old, now); err != nil {
+			return done, err
+		}
+		done = append(done, k)
+	}
+	return done, nil
 }

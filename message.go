@@ -289,15 +289,27 @@ func (c *Client) signingKey(ctx context.Context) (pgp.Fingerprint, error) {
 		return pgp.Fingerprint{}, err
 	}
 	me := c.JID()
-	var lacking []pgp.Fingerprint
+	var lacking, own []pgp.Fingerprint
 	for _, k := range ks {
 		if !k.CanSign(c.now()) {
 			continue
 		}
 		if k.HasUserID(me) {
-			return k.Fingerprint, nil
+			own = append(own, k.Fingerprint)
+			continue
 		}
 		lacking = append(lacking, k.Fingerprint)
+	}
+	if len(own) > 1 {
+		// A key being rotated out still reads, but its successor signs.
+		for _, f := range own {
+			if !c.retiring(ctx, f) {
+				return f, nil
+			}
+		}
+	}
+	if len(own) > 0 {
+		return own[0], nil
 	}
 	if len(lacking) > 0 {
 		return pgp.Fingerprint{}, &NoUserIDError{Account: me, Keys: lacking}

@@ -140,4 +140,15 @@ CREATE TABLE key_sources (
 	PRIMARY KEY (jid, fpr, source)
 ) WITHOUT ROWID;
 `,
+	// 8: key rotations: the old key stays in use beside the new one until
+	// the grace period ends, then is revoked as superseded.
+	`
+CREATE TABLE rotations (
+	old_fpr     TEXT PRIMARY KEY,    -- the key being replaced
+	new_fpr     TEXT NOT NULL,       -- the key replacing it
+	started     INTEGER NOT NULL,    -- unix seconds
+	until       INTEGER NOT NULL,    -- unix seconds: the end of the grace period
+	finished    INTEGER NOT NULL DEFAULT 0 -- unix seconds when the old key was revoked; 0: not yet
+) WITHOUT ROWID;
+`,
 }

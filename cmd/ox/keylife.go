@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -141,6 +142,68 @@ used); what a superseded or retired key signed before stays readable.
 				fmt.Fprintln(e.stderr, "ox: hint: publish it with 'ox key publish' so that contacts see the new expiry")
 				return nil
 			})
+		},
+	})
+
+	var rotateNet netFlags
+	var rotateGrace, rotateExpire string
+	var rotateProtect bool
+	register(&command{
+		name:    "key rotate",
+		summary: "replace the account's key by a new one: both are used during a grace period, then the old one is revoked (superseded)",
+		examples: `  ox key rotate                     # 7 days of grace, a key for 2 years
+  ox key rotate --grace 30d --expire never
+`,
+		flags: func(fs *flag.FlagSet) {
+			rotateNet.register(fs)
+			fs.StringVar(&rotateGrace, "grace", "7d", "how long the old key stays in use beside the new one: 30d, 12h, 0 (revoked at the next connection)")
+			fs.StringVar(&rotateExpire, "expire", "2y", "how long the new key is valid: never, 2y, 90d")
+			fs.BoolVar(&rotateProtect, "protect", false, "protect the new secret key with a passphrase (OX_KEY_PASSPHRASE, or asked twice)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("key rotate takes no arguments")
+			}
+			opts := ox.RotateOptions{Grace: -1}
+			if rotateGrace != "0" {
+				g, err := parseExpiry(rotateGrace)
+				if err != nil || g <= 0 {
+					return usagef("--grace: want a duration such as 7d, 30d, 12h or 0, not %q", rotateGrace)
+				}
+				opts.Grace = g
+			}
+			d, err := parseExpiry(rotateExpire)
+			if err != nil {
+				return &usageError{err.Error()}
+			}
+			opts.Expiry = d
+			if rotateProtect {
+				if opts.Passphrase, err = e.newPassphrase("OX_KEY_PASSPHRASE"); err != nil {
+					return err
+				}
+			}
+			o, err := e.connect(e.ctx, &rotateNet, false)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			r, err := o.client.Rotate(o.ctx, opts)
+			if r != nil && !r.New.Fingerprint.IsZero() {
+				fmt.Fprintln(e.stdout, r.New.Fingerprint)
+			}
+			if err != nil {
+				return pepHint(err)
+			}
+			writeRevocationCertificate(o.ctx, e, o.session, r.New)
+			for _, f := range r.Old {
+				fmt.Fprintf(e.stderr, "ox: key %s stays in use beside the new one until %s, then it is revoked as superseded (at the first ox command online after that)\n", f, r.Until.UTC().Format(time.RFC3339))
+			}
+			fmt.Fprintf(e.stderr, "ox: published the new key %s; contacts encrypt to both keys until then\n", r.New.Fingerprint)
+			if r.Backup != "" {
+				fmt.Fprintf(e.stderr, "ox: your backup on the server now holds the new key; its new backup code (the old one no longer opens it):\n")
+				fmt.Fprintln(e.stdout, r.Backup)
+			}
+			return nil
 		},
 	})
 }

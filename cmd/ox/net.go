@@ -138,6 +138,15 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	// when ctx ends stops it all the same.
 	unclose := context.AfterFunc(ctx, func() { x.Conn().Close() })
 	o.ctx, o.stop = ctx, func() { unclose(); stop() }
+	// A rotation whose grace period is over ends now: the old key is
+	// revoked as superseded and published revoked.
+	done, err := c.FinishRotations(ctx, s.now())
+	for _, k := range done {
+		fmt.Fprintf(e.stderr, "ox: the key rotation's grace period is over: key %s is revoked (superseded) and published revoked\n", k.Fingerprint)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ox: warning: could not finish a key rotation (tried again next time): %v\n", err)
+	}
 	return o, nil
 }
 
