@@ -68,6 +68,8 @@ type Options struct {
 	// HTTPUpload enables mod_http_upload (XEP-0363) on a third loopback
 	// port (Server.HTTPAddr, HTTPS with the same certificate).
 	HTTPUpload bool
+	// UploadMax is the largest upload taken, in bytes; 0: DefaultUploadMax.
+	UploadMax int64
 
 	// Debug logs at debug level, every stanza, to Server.LogFile.
 	Debug bool
@@ -114,7 +116,11 @@ type cfgData struct {
 	C2SPort, TLSPort, HTTPPort          int
 	HTTPUpload, Debug                   bool
 	ExtraConfig                         string
+	UploadMax                           int64
 }
+
+// DefaultUploadMax is the upload limit of a test server: 16 MiB.
+const DefaultUploadMax = 16 << 20
 
 // Available reports whether erl and ejabberd's Erlang applications are
 // installed.
@@ -276,6 +282,10 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		HTTPUpload:  opts.HTTPUpload,
 		Debug:       opts.Debug,
 		ExtraConfig: opts.ExtraConfig,
+		UploadMax:   opts.UploadMax,
+	}
+	if data.UploadMax <= 0 {
+		data.UploadMax = DefaultUploadMax
 	}
 	var lastErr error
 	for attempt := 1; attempt <= portAttempts; attempt++ {

@@ -71,6 +71,8 @@ type Options struct {
 	// "upload."+Domain, over HTTPS on a third loopback port
 	// (Server.HTTPSAddr).
 	HTTPFileShare bool
+	// UploadMax is the largest upload taken, in bytes; 0: DefaultUploadMax.
+	UploadMax int64
 
 	// StartTimeout bounds the wait for the server to listen; default 30 s.
 	StartTimeout time.Duration
@@ -118,7 +120,11 @@ type cfgData struct {
 	Debug, HTTPFileShare                bool
 	UploadDomain                        string
 	ExtraConfig                         string
+	UploadMax                           int64
 }
+
+// DefaultUploadMax is the upload limit of a test server: 16 MiB.
+const DefaultUploadMax = 16 << 20
 
 // Available reports whether the prosody and prosodyctl binaries are on PATH.
 func Available() error {
@@ -238,6 +244,10 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 
 		HTTPFileShare: opts.HTTPFileShare,
 		UploadDomain:  s.UploadDomain,
+		UploadMax:     opts.UploadMax,
+	}
+	if data.UploadMax <= 0 {
+		data.UploadMax = DefaultUploadMax
 	}
 
 	var lastErr error

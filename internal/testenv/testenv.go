@@ -30,6 +30,11 @@ type Options struct {
 	Accounts map[string]string
 	// Debug logs every stanza to Server.LogFile.
 	Debug bool
+	// Upload adds an HTTP File Upload service (XEP-0363) over HTTPS on
+	// loopback: Prosody's mod_http_file_share, ejabberd's mod_http_upload;
+	// UploadMax is its limit (0: 16 MiB).
+	Upload    bool
+	UploadMax int64
 }
 
 // Users is Options with an account "NAME" with password "NAME-pass" for
@@ -141,9 +146,9 @@ func StartT(t testing.TB, name string, opts Options) *Server {
 	t.Helper()
 	switch name {
 	case Prosody:
-		return fromProsody(prosody.StartT(t, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug}))
+		return fromProsody(prosody.StartT(t, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug, HTTPFileShare: opts.Upload, UploadMax: opts.UploadMax}))
 	case Ejabberd:
-		return fromEjabberd(ejabberd.StartT(t, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug}))
+		return fromEjabberd(ejabberd.StartT(t, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug, HTTPUpload: opts.Upload, UploadMax: opts.UploadMax}))
 	}
 	t.Fatalf("testenv: no server %q", name)
 	return nil
@@ -155,13 +160,13 @@ func StartT(t testing.TB, name string, opts Options) *Server {
 func Start(ctx context.Context, name, dir string, opts Options) (*Server, error) {
 	switch name {
 	case Prosody:
-		p, err := prosody.Start(ctx, dir, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug})
+		p, err := prosody.Start(ctx, dir, prosody.Options{Accounts: opts.Accounts, Debug: opts.Debug, HTTPFileShare: opts.Upload, UploadMax: opts.UploadMax})
 		if err != nil {
 			return nil, err
 		}
 		return fromProsody(p), nil
 	case Ejabberd:
-		e, err := ejabberd.Start(ctx, dir, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug})
+		e, err := ejabberd.Start(ctx, dir, ejabberd.Options{Accounts: opts.Accounts, Debug: opts.Debug, HTTPUpload: opts.Upload, UploadMax: opts.UploadMax})
 		if err != nil {
 			return nil, err
 		}
