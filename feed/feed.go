@@ -69,6 +69,14 @@ type Line struct {
 
 	// At is when an event happened.
 	At string `json:"at,omitempty"`
+
+	// A message that shares a file (an aesgcm:// link, XEP-0454): its
+	// HTTPS address, and once fetched (ox listen --download) where it was
+	// kept and its size, or why it was not kept.
+	FileURL   string `json:"file_url,omitempty"`
+	FilePath  string `json:"file_path,omitempty"`
+	FileSize  int64  `json:"file_size,omitempty"`
+	FileError string `json:"file_error,omitempty"`
 }
 
 func stamp(t time.Time) string {

@@ -24,25 +24,32 @@ import (
 
 func init() {
 	var sendNet netFlags
+	var sendFile string
 	register(&command{
 		name:    "send",
-		args:    "JID [TEXT]",
+		args:    "JID [TEXT] | JID --file PATH",
 		summary: "send an OX-encrypted chat message (TEXT, or standard input); exit 0 once the server has it",
 		examples: `  ox send bob@example.org 'hello bob'
   echo alert | ox send bob@example.org
+  ox send bob@example.org --file report.pdf   # encrypted, uploaded (XEP-0363), its aesgcm:// link sent
 `,
-		flags: sendNet.register,
+		flags: func(fs *flag.FlagSet) {
+			sendNet.register(fs)
+			fs.StringVar(&sendFile, "file", "", "share the file at `PATH`: AES-256-GCM encrypted, uploaded to the server's HTTP File Upload service, its link sent OX-encrypted")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
-			if fs.NArg() < 1 || fs.NArg() > 2 {
-				return usagef("send takes a JID and, optionally, the text")
+			if fs.NArg() < 1 || fs.NArg() > 2 || (sendFile != "" && fs.NArg() != 1) {
+				return usagef("send takes a JID and, optionally, the text (or --file PATH)")
 			}
 			to, err := parseAccount(fs.Arg(0))
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			text, err := e.messageText(fs)
-			if err != nil {
-				return err
+			var text string
+			if sendFile == "" {
+				if text, err = e.messageText(fs); err != nil {
+					return err
+				}
 			}
 			o, err := e.connect(e.ctx, &sendNet, false)
 			if err != nil {
@@ -52,7 +59,16 @@ func init() {
 			// A one-shot command hears no key-change notifications: read
 			// the recipient's metadata node for every message.
 			o.client.MaxKeyAge = -1
-			rep, err := o.client.Send(o.ctx, to, text)
+			var rep *ox.SendReport
+			if sendFile != "" {
+				payload, uerr := e.uploadFile(o, sendFile) // filecmds.go
+				if uerr != nil {
+					return uerr
+				}
+				rep, err = o.client.SendPayload(o.ctx, to, payload)
+			} else {
+				rep, err = o.client.Send(o.ctx, to, text)
+			}
 			var nk *ox.NoUsableKeyError
 			if errors.As(err, &nk) && len(nk.Undecided)+len(nk.NeverValidInGnuPG) > 0 {
 				return withHint(err, "nothing was sent; "+usableKeyHint(nk))
@@ -78,6 +94,7 @@ func init() {
 	var asJSON bool
 	var count int
 	var wait time.Duration
+	var downloadDir, maxDownload string
 	register(&command{
 		name:    "listen",
 		summary: "print incoming OX messages as they arrive (and those that arrived while away); rejected ones with the reason",
@@ -89,18 +106,30 @@ func init() {
 			fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
 			fs.IntVar(&count, "count", 0, "stop after `N` messages (0: never)")
 			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
+			fs.StringVar(&downloadDir, "download", "", "fetch the files that verified messages share into `DIR` (checked, then kept under a safe new name)")
+			fs.StringVar(&maxDownload, "max-download", "100M", "keep no file larger than `SIZE` (512K, 100M, 2G)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 0 {
 				return usagef("listen takes no arguments")
 			}
+			max, err := parseSize(maxDownload)
+			if err != nil {
+				return usagef("--max-download: %v", err)
+			}
+			if downloadDir != "" {
+				if st, err := os.Stat(downloadDir); err != nil || !st.IsDir() {
+					return usagef("--download %s: not a directory", downloadDir)
+				}
+			}
+			dl := newDownloader(e, downloadDir, max)
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
-					writeJSON(e.stdout, m)
+					writeJSON(e.stdout, m, dl)
 				} else {
-					writeHuman(e.stdout, m)
+					writeHuman(e.stdout, m, dl)
 				}
 			})
 			show, done := pr.show, pr.done
@@ -128,6 +157,7 @@ func init() {
 				return err
 			}
 			defer o.Close()
+			dl.connected(o)
 			if err := carbons.Enable(ctx, o.xmpp); err != nil {
 				fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
 			}
@@ -164,11 +194,13 @@ func init() {
 	})
 }
 
-func writeJSON(w io.Writer, m *ox.Message) {
-	feed.Write(w, feed.FromMessage(m))
+func writeJSON(w io.Writer, m *ox.Message, d *downloader) {
+	l := feed.FromMessage(m)
+	d.attach(m, &l) // filecmds.go
+	feed.Write(w, l)
 }
 
-func writeHuman(w io.Writer, m *ox.Message) {
+func writeHuman(w io.Writer, m *ox.Message, d *downloader) {
 	if m.Certification != nil {
 		writeCertification(w, m, false) // wotcmds.go
 		return
@@ -190,6 +222,16 @@ func writeHuman(w io.Writer, m *ox.Message) {
 		fmt.Fprintf(w, "%s %s: %s%s\n", m.Time.UTC().Format(time.RFC3339), from, marker, m.Body)
 		for _, x := range m.Warnings {
 			fmt.Fprintf(w, "  warning: %s\n", x)
+		}
+		var l feed.Line
+		d.attach(m, &l) // filecmds.go
+		switch {
+		case l.FilePath != "":
+			fmt.Fprintf(w, "  file: saved as %s (%s)\n", l.FilePath, humanSize(l.FileSize))
+		case l.FileError != "":
+			fmt.Fprintf(w, "  file: not kept: %s\n", l.FileError)
+		case l.FileURL != "":
+			fmt.Fprintf(w, "  file: %s (encrypted; fetch it with ox listen --download DIR)\n", l.FileURL)
 		}
 	}
 }

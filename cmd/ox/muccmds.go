@@ -86,32 +86,48 @@ func warnMissing(w io.Writer, rep *muc.GroupReport) {
 
 func init() {
 	var sendFlags roomFlags
+	var roomFile string
 	register(&command{
 		name:    "room send",
-		args:    "ROOM [TEXT]",
+		args:    "ROOM [TEXT] | ROOM --file PATH",
 		summary: "join a non-anonymous group chat (XEP-0045), send an OX message (TEXT, or standard input) encrypted to everyone in it, leave",
 		examples: `  ox room send team@conference.example.org 'deploy done'
   echo alert | ox room send --nick cron team@conference.example.org
+  ox room send team@conference.example.org --file notes.pdf
 `,
-		flags: sendFlags.register,
+		flags: func(fs *flag.FlagSet) {
+			sendFlags.register(fs)
+			fs.StringVar(&roomFile, "file", "", "share the file at `PATH` (encrypted, uploaded, its link sent OX-encrypted)")
+		},
 		run: func(e *env, fs *flag.FlagSet) error {
-			if fs.NArg() < 1 || fs.NArg() > 2 {
-				return usagef("room send takes a room JID and, optionally, the text")
+			if fs.NArg() < 1 || fs.NArg() > 2 || (roomFile != "" && fs.NArg() != 1) {
+				return usagef("room send takes a room JID and, optionally, the text (or --file PATH)")
 			}
 			room, err := parseRoom(fs.Arg(0))
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			text, err := e.messageText(fs)
-			if err != nil {
-				return err
+			var text string
+			if roomFile == "" {
+				if text, err = e.messageText(fs); err != nil {
+					return err
+				}
 			}
 			o, r, err := e.join(e.ctx, &sendFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			rep, err := o.rooms.SendGroup(o.ctx, r, text)
+			var rep *muc.GroupReport
+			if roomFile != "" {
+				payload, uerr := e.uploadFile(o, roomFile) // filecmds.go
+				if uerr != nil {
+					return uerr
+				}
+				rep, err = o.rooms.SendPayload(o.ctx, r, payload)
+			} else {
+				rep, err = o.rooms.SendGroup(o.ctx, r, text)
+			}
 			if rep != nil {
 				warnMissing(e.stderr, rep)
 			}
@@ -196,9 +212,9 @@ func init() {
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
 				if asJSON {
-					writeJSON(e.stdout, m)
+					writeJSON(e.stdout, m, nil)
 				} else {
-					writeHuman(e.stdout, m)
+					writeHuman(e.stdout, m, nil)
 				}
 			})
 			show, done := pr.show, pr.done

@@ -45,6 +45,8 @@ type online struct {
 	archive *mam.Archive
 	wot     *wot.WoT
 	served  chan error // Serve's end
+	// tls is the connection's TLS settings (its CA), for HTTPS too.
+	tls *tls.Config
 	// ctx is the command's time online: it ends on Ctrl-C or at
 	// --timeout, and then the connection is closed.
 	ctx  context.Context
@@ -129,7 +131,7 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	if ac.Layout == "compact" {
 		c.Layout = ox.LayoutCompact
 	}
-	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1)}
+	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1), tls: a.TLS}
 	if setup != nil {
 		setup(c)
 	}

@@ -60,7 +60,7 @@ func TestIntegrationScripts(t *testing.T) {
 			Setup: func(e *testscript.Env) error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				srv, err := testenv.Start(ctx, name, filepath.Join(e.WorkDir, "."+name), testenv.Users("alice", "bob", "carol"))
+				srv, err := testenv.Start(ctx, name, filepath.Join(e.WorkDir, "."+name), testenv.Options{Accounts: testenv.Users("alice", "bob", "carol").Accounts, Upload: true})
 				if err != nil {
 					return err
 				}
