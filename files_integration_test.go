@@ -19,6 +19,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/files"
+	"codeberg.org/ox/ox/internal/gosendxmpp"
 	"codeberg.org/ox/ox/internal/testenv"
 )
 
@@ -210,4 +211,44 @@ func tamperedUpload(ctx context.Context, t *testing.T, d *device, svc files.Serv
 		t.Fatal(err)
 	}
 	return l
+}
+
+// go-sendxmpp 0.5.6 (Debian's) sends no files with OX; what ox sends it
+// shows as the aesgcm:// link, which is what its user gets (it fetches and
+// decrypts none itself).
+func TestIntegrationFilesGoSendXMPP(t *testing.T) {
+	testenv.EachServer(t, func(t *testing.T, server string) {
+		gosendxmpp.Require(t)
+		srv := testenv.StartT(t, server, testenv.Options{Accounts: map[string]string{"alice": "alice-pass", "bob": "bob-pass"}, Upload: true})
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		peer := gosendxmpp.New(t, srv, "bob", "bob-pass")
+		if err := peer.GenerateKey(ctx); err != nil {
+			t.Fatal(err)
+		}
+		alice := newDevice(ctx, t, srv, "alice", true, nil)
+		if _, err := alice.Publish(ctx, alice.key.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		l, err := peer.Listen(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Stop()
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.TLSConfig().RootCAs}}}
+		svc, err := files.Discover(ctx, alice.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := files.Upload(ctx, alice.Client, svc, "notes.txt", 5, strings.NewReader("hello"), files.Options{HTTP: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.SendPayload(ctx, srv.JIDParse(t, "bob"), files.Payload(link)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Wait(ctx, link); err != nil {
+			t.Fatalf("go-sendxmpp did not show the link: %v\n%s", err, l.Output())
+		}
+	})
 }

@@ -77,6 +77,15 @@ type Line struct {
 	FilePath  string `json:"file_path,omitempty"`
 	FileSize  int64  `json:"file_size,omitempty"`
 	FileError string `json:"file_error,omitempty"`
+	// Done and Total are a transfer's progress (event "file-progress"),
+	// in bytes.
+	Done  int64 `json:"done,omitempty"`
+	Total int64 `json:"total,omitempty"`
+}
+
+// FileProgress is the event of a file transfer's progress.
+func FileProgress(url string, done, total int64, at time.Time) Line {
+	return Line{Type: TypeEvent, Event: "file-progress", FileURL: url, Done: done, Total: total, At: stamp(at)}
 }
 
 func stamp(t time.Time) string {

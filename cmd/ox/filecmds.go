@@ -95,11 +95,24 @@ type downloader struct {
 	ready chan struct{} // messages may come before connect returns
 	dir   string
 	max   int64
+	json  bool // progress as JSON event lines on stdout, not a terminal line
 	mu    sync.Mutex
 }
 
-func newDownloader(e *env, dir string, max int64) *downloader {
-	return &downloader{e: e, dir: dir, max: max, ready: make(chan struct{})}
+func newDownloader(e *env, dir string, max int64, asJSON bool) *downloader {
+	return &downloader{e: e, dir: dir, max: max, json: asJSON, ready: make(chan struct{})}
+}
+
+// jsonProgress writes a file-progress event each tenth of the way.
+func (d *downloader) jsonProgress(url string) func(done, total int64) {
+	next := int64(0)
+	return func(done, total int64) {
+		if total <= 0 || done*10 < next*total && done != total {
+			return
+		}
+		next = done*10/total + 1
+		feed.Write(d.e.stdout, feed.FileProgress(url, done, total, time.Now()))
+	}
 }
 
 // connected gives the downloader its connection.
@@ -123,6 +136,9 @@ func (d *downloader) attach(m *ox.Message, l *feed.Line) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	show, end := d.e.progress("ox: downloading " + filepath.Base(link.URL))
+	if d.json {
+		show, end = d.jsonProgress(link.URL), func() {}
+	}
 	p, n, err := files.Download(d.o.ctx, link, files.DownloadOptions{Options: files.Options{HTTP: d.o.httpClient(), Progress: show}, Dir: d.dir, MaxSize: d.max})
 	end()
 	if err != nil {

@@ -122,7 +122,7 @@ func init() {
 					return usagef("--download %s: not a directory", downloadDir)
 				}
 			}
-			dl := newDownloader(e, downloadDir, max)
+			dl := newDownloader(e, downloadDir, max, asJSON)
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, func(m *ox.Message) {
