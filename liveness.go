@@ -2,6 +2,8 @@ package ox
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -264,4 +266,44 @@ func connBroken(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// Transient reports whether a failed login or a lost connection is worth
+// trying again by itself: the network failing, the server going away,
+// restarting or not answering. A refused login, a certificate that does not
+// verify or a server without TLS is not: the user has to act, and trying
+// again would only repeat it (or lock the account).
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) || errors.Is(err, ErrNoStartTLS) || errors.Is(err, errStartTLSFailure) {
+		return false
+	}
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		hostname  x509.HostnameError
+		verify    *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify) {
+		return false
+	}
+	return true
+}
+
+// Backoff is how long to wait before attempt n (0, 1, ...) of reconnecting:
+// min doubled with each attempt, at most max, then jittered down by up to a
+// half with rnd (a number in [0, 1)), so that many clients cut at once do
+// not all come back at the same instant.
+func Backoff(n int, min, max time.Duration, rnd float64) time.Duration {
+	d := min
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d - time.Duration(float64(d)/2*rnd)
 }

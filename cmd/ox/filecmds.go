@@ -91,7 +91,8 @@ func (e *env) uploadFile(o *online, path string) ([]byte, error) {
 // downloader fetches the files that listen shows, one at a time, into dir.
 type downloader struct {
 	e     *env
-	o     *online       // set, then ready closed, once connected
+	o     *online       // set, then ready closed, once connected (again after a reconnection)
+	once  sync.Once
 	ready chan struct{} // messages may come before connect returns
 	dir   string
 	max   int64
@@ -117,8 +118,10 @@ func (d *downloader) jsonProgress(url string) func(done, total int64) {
 
 // connected gives the downloader its connection.
 func (d *downloader) connected(o *online) {
+	d.mu.Lock()
 	d.o = o
-	close(d.ready)
+	d.mu.Unlock()
+	d.once.Do(func() { close(d.ready) })
 }
 
 // attach fills l's file fields for a message that shares a file, fetching

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math/rand/v2"
 	"codeberg.org/ox/ox/feed"
 	"context"
 	"errors"
@@ -132,8 +133,9 @@ func init() {
 					writeHuman(e.stdout, m, dl)
 				}
 			})
+			pr.out = e.stdout
 			show, done := pr.show, pr.done
-			o, err := e.connectWith(ctx, &listenNet, false, func(c *ox.Client) {
+			setup := func(c *ox.Client) {
 				c.OnMessage = show
 				c.OnKeyChange = func(k ox.KeyChange) {
 					pr.mu.Lock()
@@ -152,46 +154,84 @@ func init() {
 					}
 					fmt.Fprintf(e.stdout, "%s key change: %s %s key %s (trust: %s)\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Trust)
 				}
-			})
-			if err != nil {
-				return err
 			}
-			defer o.Close()
-			dl.connected(o)
-			if err := carbons.Enable(ctx, o.xmpp); err != nil {
-				fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
-			}
-			if err := o.client.Online(ctx); err != nil {
-				return err
-			}
-			// What arrived while this device was away and went to another
-			// device (so not to the offline store): from the archive.
-			for {
-				_, err := o.archive.CatchUp(ctx)
-				if errors.Is(err, mam.ErrMoreInArchive) {
-					continue
+			// Stay connected: a lost connection is reported, and ox logs in
+			// again after a backoff and catches up (offline store, archive),
+			// so nothing is lost and nothing is shown twice (the pipeline
+			// remembers what it delivered). A refused login or certificate
+			// ends listen: trying again would not mend it.
+			for attempt := 0; ; {
+				lost, err := e.listenOnce(ctx, &listenNet, setup, show, done, dl)
+				if err == nil && lost == nil {
+					return nil
 				}
-				if err != nil {
-					fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
+				if err != nil && (attempt == 0 && lost == nil || !ox.Transient(err)) {
+					return err
 				}
-				break
-			}
-			// Messages kept because their sender's key was missing: the
-			// key may be known by now.
-			if ms, err := o.client.RetryPending(ctx, jid.JID{}); err == nil {
-				for _, m := range ms {
-					show(m)
+				why := lost
+				if why == nil {
+					why = err
+				}
+				wait := ox.Backoff(attempt, 500*time.Millisecond, 30*time.Second, rand.Float64())
+				pr.event(asJSON, "disconnected", fmt.Sprintf("%v; connecting again in %v", why, wait.Round(time.Millisecond)))
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				attempt++
+				if lost != nil {
+					attempt = 0 // the connection was up: start the backoff again
 				}
 			}
-			select {
-			case <-done:
-			case <-ctx.Done():
-			case <-o.served:
-				return errors.New("the server closed the connection")
-			}
-			return nil
 		},
 	})
+}
+
+// listenOnce is one connection of listen: log in, catch up, show what
+// comes until done, ctx's end or the connection's loss (lost).
+func (e *env) listenOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, dl *downloader) (lost, err error) {
+	o, err := e.connectWith(ctx, n, false, setup)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	dl.connected(o)
+	if err := carbons.Enable(ctx, o.xmpp); err != nil {
+		fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
+	}
+	if err := o.client.Online(ctx); err != nil {
+		return err, nil
+	}
+	// What arrived while this device was away and went to another
+	// device (so not to the offline store): from the archive.
+	for {
+		_, err := o.archive.CatchUp(ctx)
+		if errors.Is(err, mam.ErrMoreInArchive) {
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
+		}
+		break
+	}
+	// Messages kept because their sender's key was missing: the
+	// key may be known by now.
+	if ms, err := o.client.RetryPending(ctx, jid.JID{}); err == nil {
+		for _, m := range ms {
+			show(m)
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case err := <-o.served:
+		if err == nil {
+			err = ox.ErrServerClosed
+		}
+		return err, nil
+	}
+	return nil, nil
 }
 
 func writeJSON(w io.Writer, m *ox.Message, d *downloader) {
@@ -245,6 +285,7 @@ type printer struct {
 	write func(*ox.Message)
 	done  chan struct{}
 	once  sync.Once
+	out   io.Writer // for events
 }
 
 func newPrinter(count int, write func(*ox.Message)) *printer {
@@ -262,6 +303,17 @@ func (p *printer) show(m *ox.Message) {
 	if p.count > 0 && p.n >= p.count {
 		p.once.Do(func() { close(p.done) })
 	}
+}
+
+// event shows a connection event (disconnected, ...) between messages.
+func (p *printer) event(asJSON bool, what, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if asJSON {
+		feed.Write(p.out, feed.Line{Type: feed.TypeEvent, Event: what, Reason: reason, At: time.Now().UTC().Format(time.RFC3339)})
+		return
+	}
+	fmt.Fprintf(p.out, "%s %s: %s\n", time.Now().UTC().Format(time.RFC3339), what, reason)
 }
 
 // listenContext ends on ^C, SIGTERM (as parent, the command's context,

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/faultproxy"
+	"codeberg.org/ox/ox/internal/testenv"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/pgp/native"
+	"codeberg.org/ox/ox/store"
+)
+
+// ox listen stays connected: between it and the server, a proxy cuts every
+// connection three times while alice keeps sending; listen reports each
+// loss, logs in again, catches up, and shows every message exactly once, in
+// the same process.
+func TestIntegrationListenStaysConnected(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		const total, cuts = 2000, 3
+		proxy := faultproxy.StartT(t, srv.Addr)
+		work := t.TempDir()
+		t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
+		t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+		t.Setenv("OX_CA_FILE", srv.CAFile)
+		t.Setenv("OX_SERVER", proxy.Addr)
+		t.Setenv("OX_PASSWORD", "bob-pass")
+		bob := func(stdout io.Writer, args ...string) int {
+			var errb strings.Builder
+			code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
+			if code != 0 {
+				t.Logf("ox %v: %s", args, errb.String())
+			}
+			return code
+		}
+		if bob(io.Discard, "key", "generate") != 0 || bob(io.Discard, "key", "publish") != 0 {
+			t.Fatal("bob's key")
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		alice := sender(ctx, t, srv, "alice")
+
+		r, w := io.Pipe()
+		exited := make(chan int, 1)
+		go func() {
+			exited <- bob(w, "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s")
+			w.Close()
+		}()
+		lines := make(chan map[string]any, total+100)
+		go func() {
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var l map[string]any
+				if json.Unmarshal(sc.Bytes(), &l) == nil {
+					lines <- l
+				}
+			}
+			close(lines)
+		}()
+		// Sent in the background, whatever the cuts.
+		sent := make(chan error, 1)
+		go func() {
+			bare := srv.JIDParse(t, "bob")
+			for i := 0; i < total; i++ {
+				if _, err := alice.Send(ctx, bare, fmt.Sprintf("msg-%04d", i)); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		seen := map[string]int{}
+		disconnected, cut := 0, 0
+		for l := range lines {
+			switch l["type"] {
+			case "message":
+				seen[l["body"].(string)]++
+				// A cut counts when it closed listen's connection (not
+				// while listen is between connections).
+				if n := len(seen); cut < cuts && n >= (cut+1)*total/(cuts+1) && proxy.Cut() > 0 {
+					cut++
+				}
+			case "event":
+				if l["event"] == "disconnected" {
+					disconnected++
+				}
+			default:
+				t.Errorf("unexpected line %v", l)
+			}
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if code := <-exited; code != 0 {
+			t.Errorf("listen exited %d", code)
+		}
+		lost, twice := 0, 0
+		for i := 0; i < total; i++ {
+			switch seen[fmt.Sprintf("msg-%04d", i)] {
+			case 0:
+				lost++
+			case 1:
+			default:
+				twice++
+			}
+		}
+		t.Logf("%d messages across %d cuts: %d lost, %d shown twice, %d disconnected events", total, cut, lost, twice, disconnected)
+		if lost != 0 || twice != 0 || cut != cuts || disconnected < cuts {
+			t.Errorf("%d lost, %d shown twice, %d cuts made, %d disconnected events", lost, twice, cut, disconnected)
+		}
+	})
+}
+
+// sender is a library client of local that has published its key.
+func sender(ctx context.Context, t *testing.T, srv *testenv.Server, local string) *ox.Client {
+	t.Helper()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := srv.Dial(ctx, local, local+"-pass", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ox.NewClient(sess, native.New(st), st)
+	served := make(chan error, 1)
+	go func() { served <- c.Serve(nil) }()
+	t.Cleanup(func() { testenv.CloseSession(sess); <-served; c.Close(); st.Close() })
+	k, err := c.Backend.Generate(ctx, c.JID(), pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, k.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
