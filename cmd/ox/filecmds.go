@@ -91,7 +91,7 @@ func (e *env) uploadFile(o *online, path string) ([]byte, error) {
 // downloader fetches the files that listen shows, one at a time, into dir.
 type downloader struct {
 	e     *env
-	o     *online       // set, then ready closed, once connected (again after a reconnection)
+	o     *online // set, then ready closed, once connected (again after a reconnection)
 	once  sync.Once
 	ready chan struct{} // messages may come before connect returns
 	dir   string

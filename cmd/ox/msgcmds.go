@@ -1,13 +1,13 @@
 package main
 
 import (
-	"math/rand/v2"
 	"codeberg.org/ox/ox/feed"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"strings"
