@@ -1,7 +1,6 @@
 package main
 
 import (
-	"codeberg.org/ox/ox/feed"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +18,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/mam"
 	"codeberg.org/ox/ox/trust"
 )

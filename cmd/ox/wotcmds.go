@@ -1,7 +1,6 @@
 package main
 
 import (
-	"codeberg.org/ox/ox/feed"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/wot"
 )
