@@ -354,6 +354,12 @@ func (c *Client) replay(ctx context.Context, out *Message, o *pgp.Opened) (dup b
 		}
 		return false, err
 	}
+	if prev.StanzaID != "" && prev.StanzaID == out.StanzaID {
+		// The very stanza the server gave before (its stanza-id, which a
+		// sender cannot choose), read again because its first reading did
+		// not finish: not a replay; deliver tells if it was shown.
+		return false, nil
+	}
 	serverCopy := func(o string) bool {
 		return o == string(OriginCarbon) || o == string(OriginArchive) || o == string(OriginRoomHistory)
 	}

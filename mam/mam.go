@@ -313,14 +313,16 @@ func (a *Archive) readArchived(ctx context.Context, archive string, results []ma
 		}
 		if in, ok := archivedMessage(res, me); ok {
 			m, err := c.Process(ctx, in)
-			if cerr := ctx.Err(); cerr != nil {
-				return n, cerr // not read to the end: keep the cursor before it
-			}
-			if err == nil && m != nil {
+			switch {
+			case err == nil && m != nil:
+				// Judged and recorded as handed over: it must be shown now,
+				// even when the session is ending, or it never will be.
 				if c.OnMessage != nil {
 					c.OnMessage(m)
 				}
 				n++
+			case ctx.Err() != nil:
+				return n, ctx.Err() // not read to the end: keep the cursor before it
 			}
 		}
 		if err := c.Store.SetMAMCursor(ctx, archive, res.id); err != nil {

@@ -105,7 +105,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			listenNet.register(fs)
 			fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
-			fs.IntVar(&count, "count", 0, "stop after `N` messages (0: never)")
+			fs.IntVar(&count, "count", 0, "stop after `N` messages from others, not counting copies of your own or pending ones (0: never)")
 			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
 			fs.StringVar(&downloadDir, "download", "", "fetch the files that verified messages share into `DIR` (checked, then kept under a safe new name)")
 			fs.StringVar(&maxDownload, "max-download", "100M", "keep no file larger than `SIZE` (512K, 100M, 2G)")
@@ -298,8 +298,14 @@ func (p *printer) show(m *ox.Message) {
 	if p.count > 0 && p.n >= p.count {
 		return
 	}
-	p.n++
 	p.write(m)
+	// --count counts what others send: not the copies of the account's
+	// own messages (carbons, the archive, a room's echo), and a pending
+	// message only once it is read.
+	if m.Sent || m.Pending {
+		return
+	}
+	p.n++
 	if p.count > 0 && p.n >= p.count {
 		p.once.Do(func() { close(p.done) })
 	}

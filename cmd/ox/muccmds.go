@@ -196,7 +196,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			listenFlags.register(fs)
 			fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
-			fs.IntVar(&count, "count", 0, "stop after `N` messages (0: never)")
+			fs.IntVar(&count, "count", 0, "stop after `N` messages from others, not counting the room's echo of your own (0: never)")
 			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
 			fs.IntVar(&history, "history", -1, "ask the room for at most `N` messages of history (-1: the room's default)")
 		},
