@@ -2,18 +2,13 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
 func TestRotations(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t)
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	if err := s.AddRotation(ctx, Rotation{Old: "AA", New: "BB", Started: t0, Until: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
