@@ -23,25 +23,44 @@ const tagSize = 16
 var ErrTampered = errors.New("files: the file was tampered with or damaged (its AES-GCM tag does not match)")
 
 // ghash is GHASH_H over a stream of 16-byte blocks (SP 800-38D §6.4).
+// Field elements are two uint64 in GCM's bit order: the first byte's most
+// significant bit is the coefficient of x^0.
 type ghash struct {
-	hHi, hLo uint64 // H as a 128-bit number, the first byte most significant
+	hHi, hLo uint64
+	tab      [16][2]uint64 // tab[n]: the nibble n (as x^0..x^3) times H
 	yHi, yLo uint64
 	buf      [16]byte
 	n        int    // bytes in buf
 	total    uint64 // bytes hashed (of the ciphertext)
 }
 
-func newGHASH(h []byte) *ghash {
-	return &ghash{hHi: binary.BigEndian.Uint64(h[:8]), hLo: binary.BigEndian.Uint64(h[8:])}
+// red[m] is x^4 times the element whose x^124..x^127 coefficients are the
+// bits of m: what the four bits shifted out by a multiplication by x^4
+// bring back, reduced by the field's polynomial.
+var red = func() (r [16][2]uint64) {
+	for m := range r {
+		hi, lo := uint64(0), uint64(m)
+		for i := 0; i < 4; i++ {
+			hi, lo = mulX(hi, lo)
+		}
+		r[m] = [2]uint64{hi, lo}
+	}
+	return r
+}()
+
+// mulX multiplies by x (SP 800-38D §6.3: a right shift, and R when the
+// x^127 coefficient falls out).
+func mulX(hi, lo uint64) (uint64, uint64) {
+	lsb := lo & 1
+	lo = lo>>1 | hi<<63
+	hi = hi>>1 ^ (0xe1 << 56 & -lsb)
+	return hi, lo
 }
 
-// mul sets y = (y xor x) · H in GF(2^128), bit by bit (SP 800-38D §6.3,
-// Algorithm 1).
-func (g *ghash) block(b []byte) {
-	xHi := g.yHi ^ binary.BigEndian.Uint64(b[:8])
-	xLo := g.yLo ^ binary.BigEndian.Uint64(b[8:])
+// mulBits multiplies x by y bit by bit (SP 800-38D §6.3, Algorithm 1): the
+// reference the table is built with, and that a test checks it against.
+func mulBits(xHi, xLo, yHi, yLo uint64) (uint64, uint64) {
 	var zHi, zLo uint64
-	vHi, vLo := g.hHi, g.hLo
 	for i := 0; i < 128; i++ {
 		var bit uint64
 		if i < 64 {
@@ -49,14 +68,43 @@ func (g *ghash) block(b []byte) {
 		} else {
 			bit = (xLo >> (127 - i)) & 1
 		}
-		mask := -bit
-		zHi ^= vHi & mask
-		zLo ^= vLo & mask
-		lsb := vLo & 1
-		vLo = vLo>>1 | vHi<<63
-		vHi = vHi>>1 ^ (0xe1 << 56 & -lsb)
+		zHi ^= yHi & -bit
+		zLo ^= yLo & -bit
+		yHi, yLo = mulX(yHi, yLo)
 	}
-	g.yHi, g.yLo = zHi, zLo
+	return zHi, zLo
+}
+
+func newGHASH(h []byte) *ghash {
+	g := &ghash{hHi: binary.BigEndian.Uint64(h[:8]), hLo: binary.BigEndian.Uint64(h[8:])}
+	for n := range g.tab {
+		hi, lo := mulBits(uint64(n)<<60, 0, g.hHi, g.hLo)
+		g.tab[n] = [2]uint64{hi, lo}
+	}
+	return g
+}
+
+// mul returns x·H four bits at a time (Horner's rule from the last nibble:
+// z = z·x^4 + nibble·H).
+func (g *ghash) mul(xHi, xLo uint64) (uint64, uint64) {
+	var zHi, zLo uint64
+	for k := 31; k >= 0; k-- {
+		var n uint64
+		if k < 16 {
+			n = xHi >> (60 - 4*k) & 0xf
+		} else {
+			n = xLo >> (60 - 4*(k-16)) & 0xf
+		}
+		r := red[zLo&0xf]
+		zLo = (zLo>>4 | zHi<<60) ^ r[1] ^ g.tab[n][1]
+		zHi = zHi>>4 ^ r[0] ^ g.tab[n][0]
+	}
+	return zHi, zLo
+}
+
+// block sets y = (y xor b) · H.
+func (g *ghash) block(b []byte) {
+	g.yHi, g.yLo = g.mul(g.yHi^binary.BigEndian.Uint64(b[:8]), g.yLo^binary.BigEndian.Uint64(b[8:]))
 }
 
 func (g *ghash) Write(p []byte) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -75,5 +76,21 @@ func BenchmarkEncrypt(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		e, _ := NewEncrypter(bytes.NewReader(data), key, iv)
 		io.Copy(io.Discard, e)
+	}
+}
+
+// The table multiplication is the bit-by-bit one of the standard.
+func TestGHASHTable(t *testing.T) {
+	h := make([]byte, 16)
+	for i := 0; i < 200; i++ {
+		rand.Read(h)
+		g := newGHASH(h)
+		var x [16]byte
+		rand.Read(x[:])
+		xHi, xLo := binary.BigEndian.Uint64(x[:8]), binary.BigEndian.Uint64(x[8:])
+		wHi, wLo := mulBits(xHi, xLo, g.hHi, g.hLo)
+		if gHi, gLo := g.mul(xHi, xLo); gHi != wHi || gLo != wLo {
+			t.Fatalf("x·H by table %x %x, bit by bit %x %x", gHi, gLo, wHi, wLo)
+		}
 	}
 }
