@@ -96,6 +96,7 @@ func init() {
 	var count int
 	var wait time.Duration
 	var downloadDir, maxDownload string
+	var listenWindow time.Duration
 	register(&command{
 		name:    "listen",
 		summary: "print incoming OX messages as they arrive (and those that arrived while away); rejected ones with the reason",
@@ -109,6 +110,7 @@ func init() {
 			fs.DurationVar(&wait, "timeout", 0, "stop after `DURATION` (0: never)")
 			fs.StringVar(&downloadDir, "download", "", "fetch the files that verified messages share into `DIR` (checked, then kept under a safe new name)")
 			fs.StringVar(&maxDownload, "max-download", "100M", "keep no file larger than `SIZE` (512K, 100M, 2G)")
+			fs.DurationVar(&listenWindow, "window", ox.DefaultWindow, "how far a message's time stamps may be off (`DURATION`)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 0 {
@@ -135,7 +137,11 @@ func init() {
 			})
 			pr.out = e.stdout
 			show, done := pr.show, pr.done
+			if listenWindow <= 0 {
+				return usagef("--window must be a positive duration, such as 10m")
+			}
 			setup := func(c *ox.Client) {
+				c.Window = listenWindow
 				c.OnMessage = show
 				c.OnKeyChange = func(k ox.KeyChange) {
 					pr.mu.Lock()
