@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -473,6 +474,53 @@ func (c *Client) selfKeys(ctx context.Context, signer pgp.Fingerprint) []pgp.Fin
 		if k, err := c.Backend.Key(ctx, f); err == nil && k.Usable(c.now()) == nil {
 			out = append(out, f)
 		}
+	}
+	return out
+}
+
+// KeysResult is UsableKeys' answer for one recipient of UsableKeysAll.
+type KeysResult struct {
+	JID  jid.JID
+	Keys []pgp.Fingerprint
+	Err  error
+}
+
+// MaxFetchesInFlight bounds how many recipients UsableKeysAll resolves at
+// once: their key fetches go out together instead of one round trip after
+// another.
+const MaxFetchesInFlight = 128
+
+// UsableKeysAll is UsableKeys for many recipients, with their key fetches
+// pipelined (at most MaxFetchesInFlight under way): coming online with, or
+// writing to a room of, a hundred contacts costs a few round trips, not a
+// hundred. The results are in the order of jids.
+func (c *Client) UsableKeysAll(ctx context.Context, jids []jid.JID) []KeysResult {
+	// One resolution per account, however many times it is named.
+	first := map[string]int{}
+	var uniq []jid.JID
+	for _, j := range jids {
+		if _, ok := first[j.Bare().String()]; !ok {
+			first[j.Bare().String()] = len(uniq)
+			uniq = append(uniq, j)
+		}
+	}
+	res := make([]KeysResult, len(uniq))
+	sem := make(chan struct{}, MaxFetchesInFlight)
+	var wg sync.WaitGroup
+	for i, j := range uniq {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res[i].Keys, res[i].Err = c.UsableKeys(ctx, j)
+		}()
+	}
+	wg.Wait()
+	out := make([]KeysResult, len(jids))
+	for i, j := range jids {
+		out[i] = res[first[j.Bare().String()]]
+		out[i].JID = j
 	}
 	return out
 }

@@ -531,13 +531,23 @@ func (rs *Rooms) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, er
 		rs.readAffiliations(ctx, r, lists)
 	}
 	rep := &GroupReport{Room: r.JID}
-	for _, p := range r.participants(rs.c.JID()) {
+	// Everyone's keys at once: the fetches go out together.
+	parts := r.participants(rs.c.JID())
+	var jids []jid.JID
+	for _, p := range parts {
+		if !p.JID.Equal(jid.JID{}) {
+			jids = append(jids, p.JID)
+		}
+	}
+	keys := rs.c.UsableKeysAll(ctx, jids)
+	for _, p := range parts {
 		if p.JID.Equal(jid.JID{}) {
 			p.Reason = "the room does not give their real JID"
 			rep.Missing = append(rep.Missing, p)
 			continue
 		}
-		ks, err := rs.c.UsableKeys(ctx, p.JID)
+		ks, err := keys[0].Keys, keys[0].Err
+		keys = keys[1:]
 		var nk *ox.NoUsableKeyError
 		switch {
 		case errors.As(err, &nk):
