@@ -62,8 +62,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// No journal_mode in the DSN: setting it writes to the file, which
 	// waits until the file is known to be ours. secure_delete zeroes what
 	// is deleted or replaced, such as a secret key stored unprotected
-	// before it was given a passphrase.
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)"
+	// before it was given a passphrase. Transactions begin IMMEDIATE: they
+	// read and then write, and a deferred one that finds another writer
+	// at its first write fails at once (SQLITE_BUSY) instead of waiting
+	// busy_timeout, as happened when a key-change notification and a
+	// command wrote one contact's list together.
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
