@@ -166,14 +166,17 @@ func init() {
 			// so nothing is lost and nothing is shown twice (the pipeline
 			// remembers what it delivered). A refused login or certificate
 			// ends listen: trying again would not mend it.
-			for attempt := 0; ; {
+			for attempt, connected := 0, false; ; {
 				lost, err := e.listenOnce(ctx, &listenNet, setup, show, done, dl)
 				if err == nil && lost == nil {
 					return nil
 				}
-				if err != nil && (attempt == 0 && lost == nil || !ox.Transient(err)) {
+				// The first login's failure is the user's to see; after
+				// that, only what trying again cannot mend ends listen.
+				if err != nil && (!connected || !ox.Transient(err)) {
 					return err
 				}
+				connected = true
 				why := lost
 				if why == nil {
 					why = err

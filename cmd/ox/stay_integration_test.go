@@ -20,9 +20,10 @@ import (
 )
 
 // ox listen stays connected: between it and the server, a proxy cuts every
-// connection three times while alice keeps sending; listen reports each
-// loss, logs in again, catches up, and shows every message exactly once, in
-// the same process.
+// connection three times while alice keeps sending, and the last time keeps
+// the path down for two login attempts; listen reports each loss, logs in
+// again, catches up, and shows every message exactly once, in the same
+// process.
 func TestIntegrationListenStaysConnected(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		const total, cuts = 2000, 3
@@ -89,6 +90,17 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 				// while listen is between connections).
 				if n := len(seen); cut < cuts && n >= (cut+1)*total/(cuts+1) && proxy.Cut() > 0 {
 					cut++
+					if cut == cuts {
+						// The last time, the path stays down for two
+						// attempts to log in again: listen keeps trying.
+						proxy.SetDown(true)
+						go func(base int) {
+							for proxy.Accepted() < base+2 {
+								time.Sleep(10 * time.Millisecond)
+							}
+							proxy.SetDown(false)
+						}(proxy.Accepted())
+					}
 				}
 			case "event":
 				if l["event"] == "disconnected" {
