@@ -439,6 +439,11 @@ func (c *Client) retiring(ctx context.Context, fpr pgp.Fingerprint) bool {
 // it whenever the account is online; a rotation that fails is tried again
 // next time.
 func (c *Client) FinishRotations(ctx context.Context, now time.Time) ([]pgp.KeyInfo, error) {
+	if c.Session == nil {
+		// A key revoked here but not published would leave contacts
+		// encrypting to it: both happen online, or neither.
+		return nil, ErrOffline
+	}
 	rs, err := c.Store.Rotations(ctx)
 	if err != nil {
 		return nil, err
@@ -465,10 +470,8 @@ func (c *Client) FinishRotations(ctx context.Context, now time.Time) ([]pgp.KeyI
 				return done, fmt.Errorf("ox: revoke the rotated key %s: %w", old, err)
 			}
 		}
-		if c.Session != nil {
-			if _, err := c.PublishRevoked(ctx, old); err != nil {
-				return done, fmt.Errorf("ox: publish the rotated key %s revoked: %w", old, err)
-			}
+		if _, err := c.PublishRevoked(ctx, old); err != nil {
+			return done, fmt.Errorf("ox: publish the rotated key %s revoked: %w", old, err)
 		}
 		if err := c.Store.FinishRotation(ctx, r.Old, now); err != nil {
 			return done, err
