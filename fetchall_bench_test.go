@@ -3,18 +3,13 @@ package ox_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
-	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/faultproxy"
 	"codeberg.org/ox/ox/internal/testenv"
-	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 // BenchmarkComingOnline resolves the keys of 100 contacts that the account
@@ -39,23 +34,13 @@ func BenchmarkComingOnline(b *testing.B) {
 	defer cancel()
 	var jids []jid.JID
 	for i := 0; i < contacts; i++ {
-		local := fmt.Sprintf("c%03d", i)
-		c, done := benchClient(ctx, b, srv, srv.Addr, local)
-		k, err := c.Backend.Generate(ctx, c.JID(), pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Publish(ctx, k.Fingerprint); err != nil {
-			b.Fatal(err)
-		}
-		done()
-		jids = append(jids, c.JID())
+		jids = append(jids, srv.Client(ctx, b, srv.Addr, fmt.Sprintf("c%03d", i), true).JID())
 	}
 	proxy := faultproxy.StartT(b, srv.Addr)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		me, done := benchClient(ctx, b, srv, proxy.Addr, "me")
+		me := srv.Client(ctx, b, proxy.Addr, "me", false)
 		proxy.SetLatency(faultproxy.Up, rtt/2)
 		proxy.SetLatency(faultproxy.Down, rtt/2)
 		b.StartTimer()
@@ -70,31 +55,7 @@ func BenchmarkComingOnline(b *testing.B) {
 				b.Fatalf("%s: %v %v", r.JID, r.Keys, r.Err)
 			}
 		}
-		done()
 		b.ReportMetric(float64(elapsed)/float64(rtt), "RTTs")
 		b.StartTimer()
 	}
-}
-
-// benchClient logs local in at addr (the server, or a proxy before it)
-// with a fresh store.
-func benchClient(ctx context.Context, b *testing.B, srv *testenv.Server, addr, local string) (*ox.Client, func()) {
-	b.Helper()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "ox.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := srv.Account(local, local+"-pass", "", false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a.Server = addr
-	sess, err := ox.Dial(ctx, a)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := ox.NewClient(sess, native.New(st), st)
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(nil) }()
-	return c, func() { testenv.CloseSession(sess); <-served; c.Close(); st.Close() }
 }

@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
 
-	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/files"
 	"codeberg.org/ox/ox/internal/testenv"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 // BenchmarkFileUpload100MB uploads a 100 MB file (read as it streams, from
@@ -35,19 +31,7 @@ func BenchmarkFileUpload100MB(b *testing.B) {
 	srv := testenv.StartT(b, testenv.Prosody, testenv.Options{Accounts: map[string]string{"alice": "alice-pass"}, Upload: true, UploadMax: 128 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "ox.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	sess, err := srv.Dial(ctx, "alice", "alice-pass", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := ox.NewClient(sess, native.New(st), st)
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(nil) }()
-	defer func() { testenv.CloseSession(sess); <-served; c.Close() }()
+	c := srv.Client(ctx, b, srv.Addr, "alice", false)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.TLSConfig().RootCAs}}}
 	svc, err := files.Discover(ctx, c)
 	if err != nil {

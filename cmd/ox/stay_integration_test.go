@@ -11,12 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/faultproxy"
 	"codeberg.org/ox/ox/internal/testenv"
-	"codeberg.org/ox/ox/pgp"
-	"codeberg.org/ox/ox/pgp/native"
-	"codeberg.org/ox/ox/store"
 )
 
 // ox listen stays connected: between it and the server, a proxy cuts every
@@ -48,7 +44,7 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		alice := sender(ctx, t, srv, "alice")
+		alice := srv.Client(ctx, t, srv.Addr, "alice", true)
 
 		r, w := io.Pipe()
 		exited := make(chan int, 1)
@@ -131,29 +127,4 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 			t.Errorf("%d lost, %d shown twice, %d cuts made, %d disconnected events", lost, twice, cut, disconnected)
 		}
 	})
-}
-
-// sender is a library client of local that has published its key.
-func sender(ctx context.Context, t *testing.T, srv *testenv.Server, local string) *ox.Client {
-	t.Helper()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := srv.Dial(ctx, local, local+"-pass", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := ox.NewClient(sess, native.New(st), st)
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(nil) }()
-	t.Cleanup(func() { testenv.CloseSession(sess); <-served; c.Close(); st.Close() })
-	k, err := c.Backend.Generate(ctx, c.JID(), pgp.GenerateOptions{Expiry: pgp.DefaultExpiry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Publish(ctx, k.Fingerprint); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
