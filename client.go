@@ -62,6 +62,12 @@ type Client struct {
 	// OnMessage is handed every OX message Serve reads, rejected ones
 	// included (Message.Err says why); set it before Serve.
 	OnMessage func(*Message)
+	// Journal, when set, makes the line a message is journalled as
+	// (store.MarkDeliveredJournal): written in the same transaction as its
+	// delivered record, so that a process that dies at any moment neither
+	// loses nor repeats it. Message.Seq is the line's number. The daemon
+	// sets it; it must not block.
+	Journal func(*Message) []byte
 
 	// Window is how far the time stamps of a received message may be off
 	// (check.Options.Window); zero means check.DefaultWindow.

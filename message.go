@@ -87,6 +87,9 @@ type Message struct {
 	// of the account's keys (the web of trust, wot.go): an offer to accept
 	// or decline, or one that was refused (its Err says why).
 	Certification *CertificationOffer
+	// Seq is the message's line in the journal, when the Client keeps one
+	// (Client.Journal); 0 otherwise.
+	Seq int64
 }
 
 // DefaultMaxStanzaSize is the stanza size ox stays under unless told

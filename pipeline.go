@@ -422,7 +422,13 @@ func (c *Client) deliver(ctx context.Context, m *Message) (*Message, error) {
 	if m.StanzaID == "" || m.Origin == OriginInput {
 		return m, nil
 	}
-	first, err := c.Store.MarkDelivered(ctx, m.StanzaID, c.now())
+	var first bool
+	var err error
+	if c.Journal != nil {
+		first, m.Seq, err = c.Store.MarkDeliveredJournal(ctx, m.StanzaID, c.now(), c.Journal(m))
+	} else {
+		first, err = c.Store.MarkDelivered(ctx, m.StanzaID, c.now())
+	}
 	if err != nil {
 		return nil, err
 	}

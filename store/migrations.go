@@ -151,4 +151,17 @@ CREATE TABLE rotations (
 	finished    INTEGER NOT NULL DEFAULT 0 -- unix seconds when the old key was revoked; 0: not yet
 ) WITHOUT ROWID;
 `,
+	// 9: the daemon's journal: every line it hands to scripts, written with
+	// the message's delivered record in one transaction, so that a daemon
+	// killed at any moment neither loses nor repeats a line. A subscriber
+	// reads on from its last seq, or from the first line never shown.
+	`
+CREATE TABLE journal (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	at     INTEGER NOT NULL,            -- unix seconds
+	line   BLOB NOT NULL,               -- the feed line (JSON)
+	shown  INTEGER NOT NULL DEFAULT 0   -- 1 once written to a subscriber
+);
+CREATE INDEX journal_unshown ON journal(seq) WHERE shown = 0;
+`,
 }

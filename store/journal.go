@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MarkDeliveredJournal is MarkDelivered that also appends line to the
+// journal, in the same transaction: the line is there exactly when the
+// message counts as delivered. seq is the line's number (0 for a repeat,
+// which is not journalled).
+func (s *Store) MarkDeliveredJournal(ctx context.Context, id string, now time.Time, line []byte) (first bool, seq int64, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		first = true
+		seq, err = appendJournal(ctx, tx, now, line)
+		return err
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("store: %w", err)
+	}
+	return first, seq, nil
+}
+
+func appendJournal(ctx context.Context, tx *sql.Tx, now time.Time, line []byte) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO journal (at, line) VALUES (?, ?)`, now.Unix(), line)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// AppendJournal appends a line that goes with no delivered record (an
+// event, a message without a stanza-id).
+func (s *Store) AppendJournal(ctx context.Context, now time.Time, line []byte) (seq int64, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		seq, err = appendJournal(ctx, tx, now, line)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return seq, nil
+}
+
+// JournalLine is one line of the journal.
+type JournalLine struct {
+	Seq  int64
+	Line []byte
+}
+
+// Journal lists up to limit lines after seq (after < 0: the lines never
+// shown), oldest first.
+func (s *Store) Journal(ctx context.Context, after int64, limit int) ([]JournalLine, error) {
+	q := `SELECT seq, line FROM journal WHERE seq > ? ORDER BY seq LIMIT ?`
+	if after < 0 {
+		q = `SELECT seq, line FROM journal WHERE shown = 0 AND seq > ? ORDER BY seq LIMIT ?`
+	}
+	rows, err := s.db.QueryContext(ctx, q, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []JournalLine
+	for rows.Next() {
+		var l JournalLine
+		if err := rows.Scan(&l.Seq, &l.Line); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// MarkShown records that the lines up to seq were written to a subscriber.
+func (s *Store) MarkShown(ctx context.Context, seqs ...int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range seqs {
+			if _, err := tx.ExecContext(ctx, `UPDATE journal SET shown = 1 WHERE seq = ? AND shown = 0`, q); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// LastJournal is the newest line's seq (0: none).
+func (s *Store) LastJournal(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM journal`).Scan(&seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+// PruneJournal forgets shown lines older than t, and the oldest shown ones
+// beyond keep lines; lines never shown stay.
+func (s *Store) PruneJournal(ctx context.Context, t time.Time, keep int) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM journal WHERE shown = 1 AND (at < ? OR seq <= (SELECT MAX(seq) FROM journal) - ?)`, t.Unix(), keep)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// tx runs f in one transaction: committed if f returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
