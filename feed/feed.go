@@ -3,6 +3,7 @@ package feed
 import (
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	"codeberg.org/ox/ox"
@@ -20,6 +21,10 @@ const (
 // Line is one received thing, as JSON. Times are RFC 3339 in UTC.
 type Line struct {
 	Type string `json:"type"`
+	// Seq numbers the lines a daemon hands out (its journal), so that a
+	// script that lost its connection subscribes again after the last
+	// one it saw; absent in what ox listen prints without a daemon.
+	Seq int64 `json:"seq,omitempty"`
 	// Event names an event (Type "event"): "key-new", "key-revoked",
 	// "certification-offer", ...
 	Event string `json:"event,omitempty"`
@@ -143,6 +148,23 @@ func fromCertification(m *ox.Message) Line {
 		l.Event, l.Reason = "certification-refused", o.Err.Error()
 	}
 	return l
+}
+
+// Counts reports whether l is what `ox listen --count` counts: something
+// another sender sent (a message, a rejection, a certification offer),
+// not a copy of the account's own message, not a pending message (counted
+// once it is read), not an event of the account's own.
+func Counts(l Line) bool {
+	if l.Sent {
+		return false
+	}
+	return l.Type == TypeMessage || l.Type == TypeRejected || strings.HasPrefix(l.Event, "certification-")
+}
+
+// Event is the Line of an event of the connection (connected,
+// disconnected, reconnected) or of the daemon at the time at.
+func Event(what, reason string, at time.Time) Line {
+	return Line{Type: TypeEvent, Event: what, Reason: reason, At: stamp(at)}
 }
 
 // FromKeyChange is the Line of a key event seen at the time at.

@@ -107,6 +107,33 @@ func ownedByMe(path string) error {
 	return nil
 }
 
+// WriteTimeout bounds each write to a peer: a client that stops reading
+// is dropped rather than holding the daemon back.
+const WriteTimeout = 30 * time.Second
+
+type deadlineWriter struct{ c net.Conn }
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	w.c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	return w.c.Write(b)
+}
+
+// DialRaw is Dial's connection without a Client: for passing lines
+// through (ox jsonrpc while a daemon runs).
+func DialRaw(path string) (*net.UnixConn, error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoDaemon
+	}
+	if err := ownedByMe(path); err != nil {
+		return nil, err
+	}
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		return nil, ErrNoDaemon
+	}
+	return c.(*net.UnixConn), nil
+}
+
 // Dial connects to the daemon at path: ErrNoDaemon when none answers, a
 // *ForeignError when the socket is another user's.
 func Dial(path string) (*Client, error) {
@@ -174,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, owner uint32) error 
 		}
 		go func() {
 			defer nc.Close()
-			c := NewConn(nc, nc.Close)
+			c := NewConn(deadlineWriter{nc}, nc.Close)
 			uid, err := PeerUID(nc)
 			if err != nil || uid != owner {
 				c.write(response{JSONRPC: Version, ID: json.RawMessage("null"), Error: Errorf(CodePermission, "this daemon serves uid %d only, not uid %d", owner, uid)})

@@ -58,11 +58,11 @@ type JournalLine struct {
 	Line []byte
 }
 
-// Journal lists up to limit lines after seq (after < 0: the lines never
-// shown), oldest first.
-func (s *Store) Journal(ctx context.Context, after int64, limit int) ([]JournalLine, error) {
+// Journal lists up to limit lines after seq (with unshown, only those
+// never shown), oldest first.
+func (s *Store) Journal(ctx context.Context, after int64, unshown bool, limit int) ([]JournalLine, error) {
 	q := `SELECT seq, line FROM journal WHERE seq > ? ORDER BY seq LIMIT ?`
-	if after < 0 {
+	if unshown {
 		q = `SELECT seq, line FROM journal WHERE shown = 0 AND seq > ? ORDER BY seq LIMIT ?`
 	}
 	rows, err := s.db.QueryContext(ctx, q, after, limit)
@@ -101,6 +101,15 @@ func (s *Store) LastJournal(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	return seq.Int64, nil
+}
+
+// Unshown counts the lines never shown.
+func (s *Store) Unshown(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE shown = 0`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return n, nil
 }
 
 // PruneJournal forgets shown lines older than t, and the oldest shown ones

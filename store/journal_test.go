@@ -25,14 +25,14 @@ func TestJournal(t *testing.T) {
 	if ok, _ := s.IsDelivered(ctx, "sid-1"); !ok {
 		t.Error("the journalled message is not recorded as delivered")
 	}
-	all, _ := s.Journal(ctx, 0, 10)
+	all, _ := s.Journal(ctx, 0, false, 10)
 	if len(all) != 2 || string(all[1].Line) != `{"n":2}` {
 		t.Fatalf("journal: %v", all)
 	}
 	if err := s.MarkShown(ctx, seq1); err != nil {
 		t.Fatal(err)
 	}
-	unshown, _ := s.Journal(ctx, -1, 10)
+	unshown, _ := s.Journal(ctx, 0, true, 10)
 	if len(unshown) != 1 || unshown[0].Seq != seq2 {
 		t.Fatalf("unshown: %v", unshown)
 	}
@@ -40,7 +40,7 @@ func TestJournal(t *testing.T) {
 	if err := s.PruneJournal(ctx, now.Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	all, _ = s.Journal(ctx, 0, 10)
+	all, _ = s.Journal(ctx, 0, false, 10)
 	if len(all) != 1 || all[0].Seq != seq2 {
 		t.Fatalf("after pruning: %v", all)
 	}

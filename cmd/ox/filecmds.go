@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -21,13 +22,37 @@ import (
 // ox listen --download.
 
 // httpClient fetches over HTTPS with the XMPP connection's CA settings.
-func (o *online) httpClient() *http.Client {
+func (o *online) httpClient() *http.Client { return httpsWith(o.tls) }
+
+func httpsWith(t *tls.Config) *http.Client {
 	var cfg *tls.Config
-	if o.tls != nil {
-		cfg = o.tls.Clone()
+	if t != nil {
+		cfg = t.Clone()
 		cfg.ServerName = "" // the HTTPS host's own name, not the XMPP domain
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}
+}
+
+// httpsClient fetches over HTTPS with the CA settings a connection would
+// use (listen through a daemon has no connection of its own).
+func (e *env) httpsClient(n *netFlags) (*http.Client, error) {
+	cfg, _, err := e.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	j, _, err := e.whichAccount()
+	if err != nil {
+		return nil, err
+	}
+	ac := cfg.find(j.String())
+	if ac == nil {
+		ac = &accountConfig{}
+	}
+	t, err := e.tlsConfig(n, ac)
+	if err != nil {
+		return nil, err
+	}
+	return httpsWith(t), nil
 }
 
 // progress shows a transfer on a terminal as one line that changes; off a
@@ -91,7 +116,10 @@ func (e *env) uploadFile(o *online, path string) ([]byte, error) {
 // downloader fetches the files that listen shows, one at a time, into dir.
 type downloader struct {
 	e     *env
-	o     *online // set, then ready closed, once connected (again after a reconnection)
+	// ctx and http are set, then ready closed, once connected (again
+	// after a reconnection).
+	ctx   context.Context
+	http  *http.Client
 	once  sync.Once
 	ready chan struct{} // messages may come before connect returns
 	dir   string
@@ -117,9 +145,13 @@ func (d *downloader) jsonProgress(url string) func(done, total int64) {
 }
 
 // connected gives the downloader its connection.
-func (d *downloader) connected(o *online) {
+func (d *downloader) connected(o *online) { d.offline(o.ctx, o.httpClient()) }
+
+// offline gives the downloader its HTTPS client without a connection
+// (listen through a daemon).
+func (d *downloader) offline(ctx context.Context, hc *http.Client) {
 	d.mu.Lock()
-	d.o = o
+	d.ctx, d.http = ctx, hc
 	d.mu.Unlock()
 	d.once.Do(func() { close(d.ready) })
 }
@@ -142,7 +174,7 @@ func (d *downloader) attach(m *ox.Message, l *feed.Line) {
 	if d.json {
 		show, end = d.jsonProgress(link.URL), func() {}
 	}
-	p, n, err := files.Download(d.o.ctx, link, files.DownloadOptions{Options: files.Options{HTTP: d.o.httpClient(), Progress: show}, Dir: d.dir, MaxSize: d.max})
+	p, n, err := files.Download(d.ctx, link, files.DownloadOptions{Options: files.Options{HTTP: d.http, Progress: show}, Dir: d.dir, MaxSize: d.max})
 	end()
 	if err != nil {
 		l.FileError = err.Error()

@@ -346,26 +346,37 @@ func report(w io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	msg := err.Error()
-	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: ", "muc: ", "mam: ", "wot: "} {
-		msg = strings.TrimPrefix(msg, p)
-	}
-	fmt.Fprintf(w, "ox: error: %s\n", oneLine(msg))
-	var h *hinted
-	var lib interface{ Hint() string } // the library's errors with a hint (gnupg.Error)
-	switch {
-	case errors.As(err, &h) && h.hint != "":
-		fmt.Fprintf(w, "ox: hint: %s\n", h.hint)
-	case errors.As(err, &lib) && lib.Hint() != "":
-		fmt.Fprintf(w, "ox: hint: %s\n", oneLine(lib.Hint()))
-	case libraryHint(err) != "":
-		fmt.Fprintf(w, "ox: hint: %s\n", libraryHint(err))
+	msg, hint := errorText(err)
+	fmt.Fprintf(w, "ox: error: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(w, "ox: hint: %s\n", hint)
 	}
 	var u *usageError
 	if errors.As(err, &u) {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// errorText is what ox prints of err: the message, on one line without a
+// package's prefix, and the hint of what to do (""). The daemon's
+// JSON-RPC errors carry the same.
+func errorText(err error) (msg, hint string) {
+	msg = err.Error()
+	for _, p := range []string{"ox: ", "pgp: ", "gnupg: ", "check: ", "element: ", "store: ", "backup: ", "pep: ", "muc: ", "mam: ", "wot: ", "rpc: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	var h *hinted
+	var lib interface{ Hint() string } // the library's errors with a hint (gnupg.Error)
+	switch {
+	case errors.As(err, &h) && h.hint != "":
+		hint = h.hint
+	case errors.As(err, &lib) && lib.Hint() != "":
+		hint = oneLine(lib.Hint())
+	default:
+		hint = libraryHint(err)
+	}
+	return oneLine(msg), hint
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -52,6 +52,19 @@ func init() {
 					return err
 				}
 			}
+			// While a daemon runs for the account, it sends (one
+			// connection, no login).
+			if dc, err := e.daemonClient(); err != nil {
+				return err
+			} else if dc != nil {
+				defer dc.Close()
+				var res sendResult
+				if err := dc.Call(e.ctx, "send", sendParams{To: to.String(), Text: text, File: absPath(sendFile)}, &res); err != nil {
+					return fromDaemon(err)
+				}
+				printSent(e.stderr, to, res)
+				return nil
+			}
 			o, err := e.connect(e.ctx, &sendNet, false)
 			if err != nil {
 				return err
@@ -60,33 +73,11 @@ func init() {
 			// A one-shot command hears no key-change notifications: read
 			// the recipient's metadata node for every message.
 			o.client.MaxKeyAge = -1
-			var rep *ox.SendReport
-			if sendFile != "" {
-				payload, uerr := e.uploadFile(o, sendFile) // filecmds.go
-				if uerr != nil {
-					return uerr
-				}
-				rep, err = o.client.SendPayload(o.ctx, to, payload)
-			} else {
-				rep, err = o.client.Send(o.ctx, to, text)
-			}
-			var nk *ox.NoUsableKeyError
-			if errors.As(err, &nk) && len(nk.Undecided)+len(nk.NeverValidInGnuPG) > 0 {
-				return withHint(err, "nothing was sent; "+usableKeyHint(nk))
-			}
-			if errors.As(err, &nk) {
-				return withHint(err, "nothing was sent; ask "+to.String()+" to publish a current OX key, or import one with 'ox cert import FILE'")
-			}
+			rep, err := e.sendTo(o, to, text, sendFile)
 			if err != nil {
-				return pepHint(err)
+				return err
 			}
-			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d of their key(s) and %d of yours\n", to, len(rep.Recipients), len(rep.Self))
-			for _, f := range rep.Undecided {
-				fmt.Fprintf(e.stderr, "ox: warning: %s's key %s is undecided, so that device cannot read it; compare fingerprints and run 'ox trust verify %s %s'\n", to, f, to, f)
-			}
-			for _, f := range rep.Unannounced {
-				fmt.Fprintf(e.stderr, "ox: warning: key %s with the user ID xmpp:%s is stored but %s does not announce it, so it was not encrypted to\n", f, to, to)
-			}
+			printSent(e.stderr, to, sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)})
 			return nil
 		},
 	})
@@ -125,87 +116,84 @@ func init() {
 					return usagef("--download %s: not a directory", downloadDir)
 				}
 			}
-			dl := newDownloader(e, downloadDir, max, asJSON)
-			ctx, stop := listenContext(e.ctx, wait)
-			defer stop()
-			pr := newPrinter(count, func(m *ox.Message) {
-				if asJSON {
-					writeJSON(e.stdout, m, dl)
-				} else {
-					writeHuman(e.stdout, m, dl)
-				}
-			})
-			pr.out = e.stdout
-			show, done := pr.show, pr.done
 			if listenWindow <= 0 {
 				return usagef("--window must be a positive duration, such as 10m")
 			}
+			dl := newDownloader(e, downloadDir, max, asJSON)
+			ctx, stop := listenContext(e.ctx, wait)
+			defer stop()
+			pr := newPrinter(count, asJSON, e.stdout)
+			// While a daemon runs for the account, it holds the one
+			// connection: listen reads what it hands out (daemoncmds.go).
+			if dc, err := e.daemonClient(); err != nil {
+				return err
+			} else if dc != nil {
+				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet)
+			}
+			show := func(m *ox.Message) { pr.message(m, dl) }
 			setup := func(c *ox.Client) {
 				c.Window = listenWindow
 				c.OnMessage = show
-				c.OnKeyChange = func(k ox.KeyChange) {
-					pr.mu.Lock()
-					defer pr.mu.Unlock()
-					if asJSON {
-						feed.Write(e.stdout, feed.FromKeyChange(k, time.Now()))
-						return
-					}
-					if k.Reason != "" && k.Fingerprint == "" {
-						fmt.Fprintf(e.stdout, "%s key warning: %s\n", time.Now().UTC().Format(time.RFC3339), k.Reason)
-						return
-					}
-					if k.Reason != "" {
-						fmt.Fprintf(e.stdout, "%s key warning: %s %s key %s: %s\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Reason)
-						return
-					}
-					fmt.Fprintf(e.stdout, "%s key change: %s %s key %s (trust: %s)\n", time.Now().UTC().Format(time.RFC3339), k.JID, k.What, k.Fingerprint, k.Trust)
-				}
+				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
-			// Stay connected: a lost connection is reported, and ox logs in
-			// again after a backoff and catches up (offline store, archive),
-			// so nothing is lost and nothing is shown twice (the pipeline
-			// remembers what it delivered). A refused login or certificate
-			// ends listen: trying again would not mend it.
-			for attempt, connected := 0, false; ; {
-				lost, err := e.listenOnce(ctx, &listenNet, setup, show, done, dl)
-				if err == nil && lost == nil {
-					return nil
-				}
-				// The first login's failure is the user's to see; after
-				// that, only what trying again cannot mend ends listen.
-				if err != nil && (!connected || !ox.Transient(err)) {
-					return err
-				}
-				connected = true
-				why := lost
-				if why == nil {
-					why = err
-				}
-				wait := ox.Backoff(attempt, 500*time.Millisecond, 30*time.Second, rand.Float64())
-				pr.event(asJSON, "disconnected", fmt.Sprintf("%v; connecting again in %v", why, wait.Round(time.Millisecond)))
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(wait):
-				}
-				attempt++
-				if lost != nil {
-					attempt = 0 // the connection was up: start the backoff again
-				}
-			}
+			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, pr.event)
 		},
 	})
 }
 
-// listenOnce is one connection of listen: log in, catch up, show what
-// comes until done, ctx's end or the connection's loss (lost).
-func (e *env) listenOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, dl *downloader) (lost, err error) {
+// stayOnline keeps the account online until ctx ends or done is closed:
+// it logs in, tells up, catches up (offline store, archive, pending
+// messages) and serves until the connection is lost; a lost connection is
+// an event ("disconnected"), and ox logs in again after a backoff
+// (ox.Backoff) and catches up, so nothing is lost and nothing is shown
+// twice (the pipeline remembers what it delivered); "reconnected" follows.
+// The first login's failure ends it, as does one that trying again cannot
+// mend (a refused password or certificate: ox.Transient). listen and the
+// daemon both stay online through it.
+func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), event func(what, reason string)) error {
+	for attempt, connected := 0, false; ; {
+		lost, err := e.onlineOnce(ctx, n, setup, show, done, func(o *online) {
+			if connected {
+				event("reconnected", "")
+			}
+			up(o)
+		})
+		if err == nil && lost == nil {
+			return nil
+		}
+		if err != nil && (!connected || !ox.Transient(err)) {
+			return err
+		}
+		connected = true
+		why := lost
+		if why == nil {
+			why = err
+		}
+		wait := ox.Backoff(attempt, 500*time.Millisecond, 30*time.Second, rand.Float64())
+		event("disconnected", fmt.Sprintf("%v; connecting again in %v", why, wait.Round(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+			return nil
+		case <-time.After(wait):
+		}
+		attempt++
+		if lost != nil {
+			attempt = 0 // the connection was up: start the backoff again
+		}
+	}
+}
+
+// onlineOnce is one connection: log in, catch up, serve until done, ctx's
+// end or the connection's loss (lost).
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online)) (lost, err error) {
 	o, err := e.connectWith(ctx, n, false, setup)
 	if err != nil {
 		return nil, err
 	}
 	defer o.Close()
-	dl.connected(o)
+	up(o)
 	if err := carbons.Enable(ctx, o.xmpp); err != nil {
 		fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
 	}
@@ -243,37 +231,79 @@ func (e *env) listenOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	return nil, nil
 }
 
-func writeJSON(w io.Writer, m *ox.Message, d *downloader) {
-	l := feed.FromMessage(m)
-	d.attach(m, &l) // filecmds.go
-	feed.Write(w, l)
+// sendTo sends text, or the file at path, to `to`: ox send and the
+// daemon's send.
+func (e *env) sendTo(o *online, to jid.JID, text, path string) (*ox.SendReport, error) {
+	var rep *ox.SendReport
+	var err error
+	if path != "" {
+		payload, uerr := e.uploadFile(o, path) // filecmds.go
+		if uerr != nil {
+			return nil, uerr
+		}
+		rep, err = o.client.SendPayload(o.ctx, to, payload)
+	} else {
+		rep, err = o.client.Send(o.ctx, to, text)
+	}
+	var nk *ox.NoUsableKeyError
+	if errors.As(err, &nk) && len(nk.Undecided)+len(nk.NeverValidInGnuPG) > 0 {
+		return nil, withHint(err, "nothing was sent; "+usableKeyHint(nk))
+	}
+	if errors.As(err, &nk) {
+		return nil, withHint(err, "nothing was sent; ask "+to.String()+" to publish a current OX key, or import one with 'ox cert import FILE'")
+	}
+	if err != nil {
+		return nil, pepHint(err)
+	}
+	return rep, nil
 }
 
-func writeHuman(w io.Writer, m *ox.Message, d *downloader) {
-	if m.Certification != nil {
-		writeCertification(w, m, false) // wotcmds.go
+// printSent says what ox send did.
+func printSent(w io.Writer, to jid.JID, res sendResult) {
+	fmt.Fprintf(w, "ox: sent to %s, encrypted to %d of their key(s) and %d of yours\n", to, len(res.Recipients), len(res.Self))
+	for _, f := range res.Undecided {
+		fmt.Fprintf(w, "ox: warning: %s's key %s is undecided, so that device cannot read it; compare fingerprints and run 'ox trust verify %s %s'\n", to, f, to, f)
+	}
+	for _, f := range res.Unannounced {
+		fmt.Fprintf(w, "ox: warning: key %s with the user ID xmpp:%s is stored but %s does not announce it, so it was not encrypted to\n", f, to, to)
+	}
+}
+
+// writeLine prints one received line: as JSON, or for a person.
+func writeLine(w io.Writer, l feed.Line, asJSON bool) {
+	if asJSON {
+		feed.Write(w, l)
 		return
 	}
-	from := m.From.Bare().String()
-	if m.Sent {
-		from = "you -> " + m.To.Bare().String()
+	writeHuman(w, l)
+}
+
+// writeHuman prints a line for a person: a message, a rejection, a
+// pending message, a certification offer, a key change or a connection
+// event.
+func writeHuman(w io.Writer, l feed.Line) {
+	if l.Type == feed.TypeEvent {
+		writeHumanEvent(w, l)
+		return
 	}
-	switch {
-	case m.Pending:
-		fmt.Fprintf(w, "%s %s: [pending] %s\n", m.Delivered.UTC().Format(time.RFC3339), from, m.Err)
-	case m.Err != nil:
-		fmt.Fprintf(w, "%s %s: [rejected] %s\n", m.Delivered.UTC().Format(time.RFC3339), from, m.Err)
+	from := bare(l.From)
+	if l.Sent {
+		from = "you -> " + bare(l.To)
+	}
+	switch l.Type {
+	case feed.TypePending:
+		fmt.Fprintf(w, "%s %s: [pending] %s\n", l.Delivered, from, l.Reason)
+	case feed.TypeRejected:
+		fmt.Fprintf(w, "%s %s: [rejected] %s\n", l.Delivered, from, l.Reason)
 	default:
 		marker := ""
-		if m.Trust == trust.Undecided {
-			marker = "[undecided key " + m.Signer.String() + "] "
+		if l.Trust == trust.Undecided.String() {
+			marker = "[undecided key " + l.Signer + "] "
 		}
-		fmt.Fprintf(w, "%s %s: %s%s\n", m.Time.UTC().Format(time.RFC3339), from, marker, m.Body)
-		for _, x := range m.Warnings {
+		fmt.Fprintf(w, "%s %s: %s%s\n", l.Time, from, marker, l.Body)
+		for _, x := range l.Warnings {
 			fmt.Fprintf(w, "  warning: %s\n", x)
 		}
-		var l feed.Line
-		d.attach(m, &l) // filecmds.go
 		switch {
 		case l.FilePath != "":
 			fmt.Fprintf(w, "  file: saved as %s (%s)\n", l.FilePath, humanSize(l.FileSize))
@@ -285,50 +315,92 @@ func writeHuman(w io.Writer, m *ox.Message, d *downloader) {
 	}
 }
 
+func writeHumanEvent(w io.Writer, l feed.Line) {
+	switch {
+	case l.Event == "certification-refused":
+		fmt.Fprintf(w, "%s %s: [certification refused] %s\n", l.At, l.From, l.Reason)
+	case l.Event == "certification-offer":
+		fmt.Fprintf(w, "%s %s: [certification %d] certified %s of your key %s with key %s (trust: %s); accept it with 'ox trust accept-certification %d'\n",
+			l.At, l.From, l.Offer, strings.Join(l.UserIDs, ", "), l.Target, l.Certifier, l.Trust, l.Offer)
+	case l.Event == "file-progress":
+		fmt.Fprintf(w, "%s file: %s: %d of %d bytes\n", l.At, l.FileURL, l.Done, l.Total)
+	case strings.HasPrefix(l.Event, "key-") && l.Reason != "" && l.Fingerprint == "":
+		fmt.Fprintf(w, "%s key warning: %s\n", l.At, l.Reason)
+	case strings.HasPrefix(l.Event, "key-") && l.Reason != "":
+		fmt.Fprintf(w, "%s key warning: %s %s key %s: %s\n", l.At, l.JID, strings.TrimPrefix(l.Event, "key-"), l.Fingerprint, l.Reason)
+	case strings.HasPrefix(l.Event, "key-"):
+		fmt.Fprintf(w, "%s key change: %s %s key %s (trust: %s)\n", l.At, l.JID, strings.TrimPrefix(l.Event, "key-"), l.Fingerprint, l.Trust)
+	case l.Reason != "":
+		fmt.Fprintf(w, "%s %s: %s\n", l.At, l.Event, l.Reason)
+	default:
+		fmt.Fprintf(w, "%s %s\n", l.At, l.Event)
+	}
+}
+
+// bare is a JID's bare form: without its resource.
+func bare(j string) string {
+	b, _, _ := strings.Cut(j, "/")
+	return b
+}
+
 // printer prints what listen commands receive, up to count messages
 // (0: no limit), one at a time; done is closed once count is reached.
 type printer struct {
-	mu    sync.Mutex
-	n     int
-	count int
-	write func(*ox.Message)
-	done  chan struct{}
-	once  sync.Once
-	out   io.Writer // for events
+	mu     sync.Mutex
+	n      int
+	count  int
+	asJSON bool
+	out    io.Writer
+	done   chan struct{}
+	once   sync.Once
 }
 
-func newPrinter(count int, write func(*ox.Message)) *printer {
-	return &printer{count: count, write: write, done: make(chan struct{})}
+func newPrinter(count int, asJSON bool, out io.Writer) *printer {
+	return &printer{count: count, asJSON: asJSON, out: out, done: make(chan struct{})}
 }
 
-func (p *printer) show(m *ox.Message) {
+// message prints a message the pipeline delivered, with its file fetched
+// first when dl is told to.
+func (p *printer) message(m *ox.Message, dl *downloader) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.count > 0 && p.n >= p.count {
+	if p.full() {
 		return
 	}
-	p.write(m)
-	// --count counts what others send: not the copies of the account's
-	// own messages (carbons, the archive, a room's echo), and a pending
-	// message only once it is read.
-	if m.Sent || m.Pending {
+	l := feed.FromMessage(m)
+	dl.attach(m, &l) // filecmds.go
+	p.print(l)
+}
+
+// line prints l unless count is reached; false: it was not printed.
+func (p *printer) line(l feed.Line) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.full() && feed.Counts(l) {
+		return false
+	}
+	p.print(l)
+	return true
+}
+
+func (p *printer) full() bool { return p.count > 0 && p.n >= p.count }
+
+func (p *printer) print(l feed.Line) {
+	writeLine(p.out, l, p.asJSON)
+	// --count counts what others send (feed.Counts): not the copies of
+	// the account's own messages, and a pending message only once read.
+	if !feed.Counts(l) {
 		return
 	}
 	p.n++
-	if p.count > 0 && p.n >= p.count {
+	if p.full() {
 		p.once.Do(func() { close(p.done) })
 	}
 }
 
 // event shows a connection event (disconnected, ...) between messages.
-func (p *printer) event(asJSON bool, what, reason string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if asJSON {
-		feed.Write(p.out, feed.Line{Type: feed.TypeEvent, Event: what, Reason: reason, At: time.Now().UTC().Format(time.RFC3339)})
-		return
-	}
-	fmt.Fprintf(p.out, "%s %s: %s\n", time.Now().UTC().Format(time.RFC3339), what, reason)
+func (p *printer) event(what, reason string) {
+	p.line(feed.Event(what, reason, time.Now()))
 }
 
 // listenContext ends on ^C, SIGTERM (as parent, the command's context,

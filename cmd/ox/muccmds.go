@@ -57,6 +57,39 @@ func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*
 	return o, r, nil
 }
 
+// roomSendTo sends text, or the file at path, to the joined room r: ox
+// room send and the daemon's roomSend. Who cannot read it is a warning.
+func (e *env) roomSendTo(o *online, r *muc.Room, text, path string) (*muc.GroupReport, error) {
+	var rep *muc.GroupReport
+	var err error
+	if path != "" {
+		payload, uerr := e.uploadFile(o, path) // filecmds.go
+		if uerr != nil {
+			return nil, uerr
+		}
+		rep, err = o.rooms.SendPayload(o.ctx, r, payload)
+	} else {
+		rep, err = o.rooms.SendGroup(o.ctx, r, text)
+	}
+	if rep != nil {
+		warnMissing(e.stderr, rep)
+	}
+	if errors.Is(err, muc.ErrNoGroupRecipients) {
+		return nil, withHint(err, "ask the others to publish a current OX key ('ox key publish')")
+	}
+	if err != nil {
+		return nil, pepHint(joinHint(err))
+	}
+	return rep, nil
+}
+
+func printRoomSent(w io.Writer, room jid.JID, res roomSendResult) {
+	for _, m := range res.Missing {
+		fmt.Fprintf(w, "ox: warning: %s\n", m)
+	}
+	fmt.Fprintf(w, "ox: sent to %s, encrypted to %d participant(s) (%d key(s)) and %d of your keys\n", room, res.Participants, res.Keys, res.Self)
+}
+
 func joinHint(err error) error {
 	var je *muc.JoinError
 	switch {
@@ -113,35 +146,31 @@ func init() {
 					return err
 				}
 			}
+			if dc, err := e.daemonClient(); err != nil {
+				return err
+			} else if dc != nil {
+				defer dc.Close()
+				var res roomSendResult
+				if err := dc.Call(e.ctx, "roomSend", roomSendParams{Room: room.String(), Text: text, File: absPath(roomFile), Nick: sendFlags.nick}, &res); err != nil {
+					return fromDaemon(err)
+				}
+				printRoomSent(e.stderr, room, res)
+				return nil
+			}
 			o, r, err := e.join(e.ctx, &sendFlags, room, nil, muc.MaxHistory(0))
 			if err != nil {
 				return err
 			}
 			defer leave(o, r)
-			var rep *muc.GroupReport
-			if roomFile != "" {
-				payload, uerr := e.uploadFile(o, roomFile) // filecmds.go
-				if uerr != nil {
-					return uerr
-				}
-				rep, err = o.rooms.SendPayload(o.ctx, r, payload)
-			} else {
-				rep, err = o.rooms.SendGroup(o.ctx, r, text)
-			}
-			if rep != nil {
-				warnMissing(e.stderr, rep)
-			}
-			if errors.Is(err, muc.ErrNoGroupRecipients) {
-				return withHint(err, "ask the others to publish a current OX key ('ox key publish')")
-			}
+			rep, err := e.roomSendTo(o, r, text, roomFile)
 			if err != nil {
-				return pepHint(joinHint(err))
+				return err
 			}
-			n := 0
+			res := roomSendResult{ID: rep.ID, Participants: len(rep.Recipients), Self: len(rep.Self)}
 			for _, p := range rep.Recipients {
-				n += len(p.Keys)
+				res.Keys += len(p.Keys)
 			}
-			fmt.Fprintf(e.stderr, "ox: sent to %s, encrypted to %d participant(s) (%d key(s)) and %d of your keys\n", room, len(rep.Recipients), n, len(rep.Self))
+			printRoomSent(e.stderr, room, res)
 			return nil
 		},
 	})
@@ -210,14 +239,9 @@ func init() {
 			}
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
-			pr := newPrinter(count, func(m *ox.Message) {
-				if asJSON {
-					writeJSON(e.stdout, m, nil)
-				} else {
-					writeHuman(e.stdout, m, nil)
-				}
-			})
-			show, done := pr.show, pr.done
+			pr := newPrinter(count, asJSON, e.stdout)
+			show := func(m *ox.Message) { pr.message(m, nil) }
+			done := pr.done
 			var opts []muc.JoinOption
 			if history >= 0 {
 				opts = append(opts, muc.MaxHistory(history))

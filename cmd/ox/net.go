@@ -106,13 +106,9 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	}
 	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS,
 		SASL: first(e.getenv("OX_SASL"), ac.SASL)}
-	if ca := first(n.caFile, e.getenv("OX_CA_FILE"), ac.CAFile); ca != "" {
-		pool, err := loadCAFile(ca) // certs.go
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		a.TLS = &tls.Config{RootCAs: pool}
+	if a.TLS, err = e.tlsConfig(n, ac); err != nil {
+		s.Close()
+		return nil, err
 	}
 	a.Password, err = e.password(ctx, s.jid.String(), ac.PasswordCommand)
 	if err != nil {
@@ -150,6 +146,20 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 		fmt.Fprintf(e.stderr, "ox: warning: could not finish a key rotation (tried again next time): %v\n", err)
 	}
 	return o, nil
+}
+
+// tlsConfig is the connection's TLS settings: the CA from the flags, the
+// environment or the account's config; nil for the system's.
+func (e *env) tlsConfig(n *netFlags, ac *accountConfig) (*tls.Config, error) {
+	ca := first(n.caFile, e.getenv("OX_CA_FILE"), ac.CAFile)
+	if ca == "" {
+		return nil, nil
+	}
+	pool, err := loadCAFile(ca) // certs.go
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool}, nil
 }
 
 // dialHint names what to do about a failed login, by its cause.

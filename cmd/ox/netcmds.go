@@ -295,13 +295,9 @@ func init() {
 				return err
 			}
 			defer o.Close()
-			ctx := o.ctx
-			rep, err := o.client.Fetch(ctx, j)
+			rep, err := fetchKeys(o, j)
 			if err != nil {
-				if errors.Is(err, ox.ErrNoKeysPublished) {
-					return withHint(err, j.String()+" has not published an OX key; ask them to, or import one with 'ox cert import FILE'")
-				}
-				return pepHint(err)
+				return err
 			}
 			for _, k := range rep.Imported {
 				fmt.Fprintf(e.stdout, "%s  fetched\n", k.Fingerprint)
@@ -420,6 +416,19 @@ func init() {
 			return nil
 		},
 	})
+}
+
+// fetchKeys fetches j's announced keys: ox cert fetch and the daemon's
+// fetchKeys.
+func fetchKeys(o *online, j jid.JID) (*ox.FetchReport, error) {
+	rep, err := o.client.Fetch(o.ctx, j)
+	if errors.Is(err, ox.ErrNoKeysPublished) {
+		return nil, withHint(err, j.String()+" has not published an OX key; ask them to, or import one with 'ox cert import FILE'")
+	}
+	if err != nil {
+		return nil, pepHint(err)
+	}
+	return rep, nil
 }
 
 func pepHint(err error) error {

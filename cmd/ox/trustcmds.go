@@ -154,17 +154,7 @@ func init() {
 					return &usageError{err.Error()}
 				}
 				return e.withStore(false, func(ctx context.Context, s *session) error {
-					k, err := s.backend.Key(ctx, f)
-					if errors.Is(err, pgp.ErrNotFound) {
-						return withHint(fmt.Errorf("no key %s is stored: the fingerprint does not match any key you have", f), "check the fingerprint, or fetch the contact's keys with 'ox cert fetch "+j.String()+"'")
-					}
-					if err != nil {
-						return err
-					}
-					if !k.HasUserID(j) {
-						return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
-					}
-					if err := offlineClient(s).SetTrust(ctx, j, f, v.state, ox.ReasonByUser); err != nil {
+					if err := setTrust(ctx, s, j, f, v.state); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stderr, "ox: %s's key %s is now %s\n", j, f, v.state)
@@ -243,3 +233,26 @@ func writeQR(w io.Writer, c *qr.Code) {
 		fmt.Fprintln(w, b.String())
 	}
 }
+
+// setTrust records the user's decision on j's key f: ox trust verify,
+// reject, undecide and the daemon's trustVerify and trustReject.
+func setTrust(ctx context.Context, s *session, j jid.JID, f pgp.Fingerprint, state trust.State) error {
+	k, err := s.backend.Key(ctx, f)
+	if errors.Is(err, pgp.ErrNotFound) {
+		return withHint(&notFound{fmt.Sprintf("no key %s is stored: the fingerprint does not match any key you have", f)}, "check the fingerprint, or fetch the contact's keys with 'ox cert fetch "+j.String()+"'")
+	}
+	if err != nil {
+		return err
+	}
+	if !k.HasUserID(j) {
+		return fmt.Errorf("key %s does not carry the user ID %s, so it is not %s's key", f, pgp.UserID(j), j)
+	}
+	return offlineClient(s).SetTrust(ctx, j, f, state, ox.ReasonByUser)
+}
+
+// notFound says what was not found; it matches pgp.ErrNotFound (the
+// daemon's code for it).
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string        { return e.msg }
+func (e *notFound) Is(target error) bool { return target == pgp.ErrNotFound }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"codeberg.org/ox/ox"
-	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/wot"
 )
@@ -158,23 +157,6 @@ func certificationID(fs *flag.FlagSet) (int64, error) {
 		return 0, usagef("%q is not a certification ID (see 'ox trust certifications')", fs.Arg(0))
 	}
 	return id, nil
-}
-
-// writeCertification shows a message that carries a certification (ox
-// listen): the offer, or why it was refused, as one line.
-func writeCertification(w io.Writer, m *ox.Message, asJSON bool) {
-	o := m.Certification
-	if asJSON {
-		feed.Write(w, feed.FromMessage(m))
-		return
-	}
-	at := o.Received.UTC().Format(time.RFC3339)
-	if o.Err != nil {
-		fmt.Fprintf(w, "%s %s: [certification refused] %s\n", at, o.From, o.Err)
-		return
-	}
-	fmt.Fprintf(w, "%s %s: [certification %d] certified %s of your key %s with key %s (trust: %s); accept it with 'ox trust accept-certification %d'\n",
-		at, o.From, o.ID, strings.Join(o.UserIDs, ", "), o.Target, o.Certifier, o.Trust, o.ID)
 }
 
 // showCertification is a line of 'ox cert show': who certified which user

@@ -15,7 +15,7 @@ import (
 // Addr, or a proxy before it) with a fresh store and the embedded backend,
 // serves the session, and ends it all when tb ends. With publish it makes a
 // key and publishes it.
-func (s *Server) Client(ctx context.Context, tb testing.TB, addr, local string, publish bool) *ox.Client {
+func (s *Server) Client(ctx context.Context, tb testing.TB, addr, local string, publish bool, setup ...func(*ox.Client)) *ox.Client {
 	tb.Helper()
 	st, err := store.Open(ctx, filepath.Join(tb.TempDir(), "ox.db"))
 	if err != nil {
@@ -33,6 +33,9 @@ func (s *Server) Client(ctx context.Context, tb testing.TB, addr, local string, 
 		tb.Fatal(err)
 	}
 	c := ox.NewClient(sess, native.New(st), st)
+	for _, f := range setup {
+		f(c) // before Serve: OnMessage and the like
+	}
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(nil) }()
 	tb.Cleanup(func() { CloseSession(sess); <-served; c.Close(); st.Close() })

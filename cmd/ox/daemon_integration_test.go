@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/feed"
+	"codeberg.org/ox/ox/internal/testenv"
+	"codeberg.org/ox/ox/rpc"
+)
+
+// daemonWorld is one account's home, run by ox in this process (Main) or
+// as an `ox daemon` process, against srv.
+type daemonWorld struct {
+	t       *testing.T
+	srv     *testenv.Server
+	work    string
+	account string
+	home    string
+}
+
+// newDaemonWorld sets the environment for local's account: its password,
+// the server (addr), the CA, a short runtime directory for the socket.
+func newDaemonWorld(t *testing.T, srv *testenv.Server, local, addr string) *daemonWorld {
+	work := t.TempDir()
+	rt, err := os.MkdirTemp("", "oxrt") // a Unix socket's path must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(rt) })
+	t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	t.Setenv("OX_CA_FILE", srv.CAFile)
+	t.Setenv("OX_SERVER", addr)
+	t.Setenv("OX_PASSWORD", local+"-pass")
+	t.Setenv("OX_NO_DAEMON", "")
+	return &daemonWorld{t: t, srv: srv, work: work, account: local + "@" + srv.Domain, home: filepath.Join(work, local)}
+}
+
+// ox runs ox in this process as the account; it returns the exit status,
+// standard output and standard error.
+func (w *daemonWorld) ox(args ...string) (int, string, string) {
+	var out, errb strings.Builder
+	code := Main(append([]string{"--home", w.home, "--account", w.account}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (w *daemonWorld) mustOX(args ...string) string {
+	w.t.Helper()
+	code, out, errs := w.ox(args...)
+	if code != 0 {
+		w.t.Fatalf("ox %v: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+// daemonProc is a running `ox daemon`.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	socket string
+	mu     sync.Mutex
+	log    strings.Builder
+	exited chan error
+}
+
+// startDaemon starts `ox daemon` (the test binary, as testscript set it
+// up in PATH) and returns once its socket listens.
+func (w *daemonWorld) startDaemon() *daemonProc {
+	w.t.Helper()
+	cmd := exec.Command("ox", "--home", w.home, "--account", w.account, "daemon")
+	cmd.Env = os.Environ()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	d := &daemonProc{cmd: cmd, exited: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.log.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
+			if _, path, ok := strings.Cut(sc.Text(), " listening on "); ok {
+				ready <- path
+			}
+		}
+		d.exited <- cmd.Wait()
+	}()
+	w.t.Cleanup(func() { d.stop(w.t) })
+	select {
+	case d.socket = <-ready:
+	case err := <-d.exited:
+		w.t.Fatalf("ox daemon ended before listening (%v): %s", err, d.logText())
+	case <-time.After(time.Minute):
+		w.t.Fatalf("ox daemon did not listen within a minute: %s", d.logText())
+	}
+	return d
+}
+
+func (d *daemonProc) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// stop ends the daemon with SIGTERM (if it still runs) and waits for it.
+func (d *daemonProc) stop(t *testing.T) {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.exited <- nil // stop may be called again
+}
+
+// kill ends the daemon with SIGKILL: no chance to tidy up.
+func (d *daemonProc) kill(t *testing.T) {
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
+	d.exited <- nil
+}
+
+// client connects to the daemon and waits until it is online.
+func (d *daemonProc) client(ctx context.Context, t *testing.T) *rpc.Client {
+	t.Helper()
+	c, err := rpc.Dial(d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Call(ctx, "status", map[string]bool{"wait": true}, nil); err != nil {
+		t.Fatalf("the daemon did not come online: %v\n%s", err, d.logText())
+	}
+	return c
+}
+
+// rawCall writes one line to the daemon's socket and reads one line back.
+func rawCall(t *testing.T, socket, line string) map[string]any {
+	t.Helper()
+	nc, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(nc, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: no answer: %v", line, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(answer), &m); err != nil {
+		t.Fatalf("%s: answer %q: %v", line, answer, err)
+	}
+	return m
+}
+
+func errCode(m map[string]any) int {
+	e, _ := m["error"].(map[string]any)
+	if e == nil {
+		return 0
+	}
+	c, _ := e["code"].(float64)
+	return int(c)
+}
+
+// The daemon serves a script: send, subscribe and receive, the other
+// methods, bad requests; and ox send and ox listen go through it.
+func TestIntegrationDaemonJSONRPC(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob", "carol"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		w := newDaemonWorld(t, srv, "alice", srv.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		bobJID := srv.JIDParse(t, "bob")
+		received := make(chan string, 10)
+		bob := srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+			c.OnMessage = func(m *ox.Message) {
+				if m.Err == nil && !m.Sent {
+					received <- m.Body
+				} else if !m.Sent {
+					t.Logf("bob: %v", m.Err)
+				}
+			}
+		})
+
+		if err := bob.Online(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d := w.startDaemon()
+		st, err := os.Stat(d.socket)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("socket %s: %v, mode %v; want 0600", d.socket, err, st.Mode().Perm())
+		}
+		if _, out, _ := w.ox("daemon", "--print-socket"); strings.TrimSpace(out) != d.socket {
+			t.Errorf("ox daemon --print-socket says %q, the daemon listens on %q", out, d.socket)
+		}
+		c := d.client(ctx, t)
+
+		// subscribe, then a message from bob arrives as a receive
+		// notification: the line of ox listen --json.
+		var sub struct{ Last int64 }
+		if err := c.Call(ctx, "subscribe", nil, &sub); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.Send(ctx, srv.JIDParse(t, "alice"), "hello daemon"); err != nil {
+			t.Fatal(err)
+		}
+		l := nextMessage(ctx, t, c)
+		if l.Body != "hello daemon" || l.Type != feed.TypeMessage || !l.Verified || l.Seq == 0 || l.From == "" || l.StanzaID == "" {
+			t.Errorf("receive: %+v", l)
+		}
+
+		// send: bob reads it; the result has the message id.
+		var sent sendResult
+		if err := c.Call(ctx, "send", map[string]string{"to": bobJID.String(), "text": "hi bob, from a script"}, &sent); err != nil {
+			t.Fatal(err)
+		}
+		if sent.ID == "" || len(sent.Recipients) != 1 || len(sent.Self) != 1 {
+			t.Errorf("send result %+v", sent)
+		}
+		if got := waitBody(ctx, t, received); got != "hi bob, from a script" {
+			t.Errorf("bob read %q", got)
+		}
+
+		// The other methods.
+		var keys []keyResult
+		if err := c.Call(ctx, "listKeys", nil, &keys); err != nil || len(keys) != 2 {
+			t.Errorf("listKeys: %v %+v", err, keys)
+		}
+		var fetched map[string][]string
+		if err := c.Call(ctx, "fetchKeys", map[string]string{"jid": bobJID.String()}, &fetched); err != nil {
+			t.Errorf("fetchKeys: %v", err)
+		}
+		var bobKey string
+		for _, k := range keys {
+			if !k.Own {
+				bobKey = k.Fingerprint
+			}
+		}
+		if err := c.Call(ctx, "trustVerify", map[string]string{"jid": bobJID.String(), "fingerprint": bobKey}, nil); err != nil {
+			t.Errorf("trustVerify: %v", err)
+		}
+		var trusts []trustResult
+		if err := c.Call(ctx, "trustList", map[string]string{"jid": bobJID.String()}, &trusts); err != nil || len(trusts) != 1 || trusts[0].State != "verified" {
+			t.Errorf("trustList after trustVerify: %v %+v", err, trusts)
+		}
+
+		// Bad requests get JSON-RPC errors and change nothing.
+		var before struct{ Last int64 }
+		c.Call(ctx, "status", nil, &before)
+		for _, bad := range []struct {
+			line string
+			code int
+		}{
+			{`{"jsonrpc":"2.0","id":1,"method":"send","params":{"to":"bob@` + srv.Domain + `","text":`, rpc.CodeParse},
+			{`{"jsonrpc":"2.0","id":2,"method":"sendd","params":{}}`, rpc.CodeMethodNotFound},
+			{`{"jsonrpc":"2.0","id":3,"method":"send","params":{"to":5,"text":"x"}}`, rpc.CodeInvalidParams},
+			{`{"jsonrpc":"2.0","id":4,"method":"send","params":{"to":"bob@` + srv.Domain + `"}}`, rpc.CodeInvalidParams},
+			{`{"jsonrpc":"2.0","id":5,"method":"send","params":{"to":"bob@` + srv.Domain + `","text":"x","cc":"eve"}}`, rpc.CodeInvalidParams},
+			{`{"jsonrpc":"2.0","id":6,"method":"trustReject","params":{"jid":"bob@` + srv.Domain + `","fingerprint":"12"}}`, rpc.CodeInvalidParams},
+			{`{"jsonrpc":"2.0","id":7,"method":"trustReject","params":{"jid":"bob@` + srv.Domain + `","fingerprint":"` + strings.Repeat("AB", 20) + `"}}`, rpc.CodeNotFound},
+			{`{"id":8,"method":"send"}`, rpc.CodeInvalidRequest},
+		} {
+			if got := errCode(rawCall(t, d.socket, bad.line)); got != bad.code {
+				t.Errorf("%s: code %d, want %d", bad.line, got, bad.code)
+			}
+		}
+		if err := c.Call(ctx, "trustList", map[string]string{"jid": bobJID.String()}, &trusts); err != nil || len(trusts) != 1 || trusts[0].State != "verified" {
+			t.Errorf("trust after bad requests: %v %+v", err, trusts)
+		}
+		var after struct{ Last int64 }
+		c.Call(ctx, "status", nil, &after)
+		if after.Last != before.Last {
+			t.Errorf("bad requests journalled lines: last %d, then %d", before.Last, after.Last)
+		}
+		select {
+		case b := <-received:
+			t.Errorf("bob got %q from a bad request", b)
+		default:
+		}
+
+		// The same error as the command line: a JID without keys.
+		carol := srv.JID("carol")
+		var re *rpc.Error
+		err = c.Call(ctx, "send", map[string]string{"to": carol, "text": "x"}, nil)
+		if !errors.As(err, &re) || re.Code != rpc.CodeNotFound && re.Code != rpc.CodeNoUsableKey {
+			t.Fatalf("send to a JID without keys: %v", err)
+		}
+		t.Setenv("OX_NO_DAEMON", "1")
+		_, _, cliErr := w.ox("send", carol, "x")
+		t.Setenv("OX_NO_DAEMON", "")
+		if first, _, _ := strings.Cut(cliErr, "\n"); first != "ox: error: "+re.Message {
+			t.Errorf("the daemon says %q, the command line %q", re.Message, first)
+		}
+
+		// ox send goes through the daemon: it works with the server
+		// address made wrong, which a login of its own would need.
+		t.Setenv("OX_SERVER", "127.0.0.1:1")
+		if code, _, errs := w.ox("send", bobJID.String(), "through the daemon"); code != 0 {
+			t.Fatalf("ox send through the daemon: %s", errs)
+		}
+		if got := waitBody(ctx, t, received); got != "through the daemon" {
+			t.Errorf("bob read %q", got)
+		}
+		// ox listen too. While no script subscribes, lines wait in the
+		// daemon's journal; each listen --count 1 shows the next one, and
+		// what comes after the count stays for the next listen.
+		if err := c.Call(ctx, "unsubscribe", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{"first for listen", "second for listen"} {
+			if _, err := bob.Send(ctx, srv.JIDParse(t, "alice"), body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, want := range []string{"first for listen", "second for listen"} {
+			code, out, errs := w.ox("listen", "--json", "--count", "1", "--timeout", "60s")
+			if code != 0 {
+				t.Fatalf("ox listen through the daemon: %s", errs)
+			}
+			var got []string
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var l feed.Line
+				if json.Unmarshal([]byte(line), &l) == nil && l.Type == feed.TypeMessage {
+					got = append(got, l.Body)
+				}
+			}
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("ox listen --count 1 showed %q, want %q once", got, want)
+			}
+		}
+		var left struct{ Unshown int64 }
+		if err := c.Call(ctx, "status", nil, &left); err != nil || left.Unshown != 0 {
+			t.Errorf("after the two listens, %d line(s) not shown (%v)", left.Unshown, err)
+		}
+	})
+}
+
+// nextMessage is the next receive notification of type message.
+func nextMessage(ctx context.Context, t *testing.T, c *rpc.Client) feed.Line {
+	t.Helper()
+	for {
+		select {
+		case n, ok := <-c.Notifications():
+			if !ok {
+				t.Fatal("the daemon closed the connection")
+			}
+			var l feed.Line
+			if err := json.Unmarshal(n.Params, &l); err != nil {
+				t.Fatalf("receive params %s: %v", n.Params, err)
+			}
+			if n.Method == "receive" && l.Type != feed.TypeEvent {
+				return l
+			}
+		case <-ctx.Done():
+			t.Fatal("no message")
+		}
+	}
+}
+
+func waitBody(ctx context.Context, t *testing.T, ch chan string) string {
+	t.Helper()
+	select {
+	case b := <-ch:
+		return b
+	case <-ctx.Done():
+		t.Fatal("nothing arrived")
+	}
+	return ""
+}
+

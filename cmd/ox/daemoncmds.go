@@ -1,0 +1,829 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/feed"
+	"codeberg.org/ox/ox/files"
+	"codeberg.org/ox/ox/muc"
+	"codeberg.org/ox/ox/pgp"
+	"codeberg.org/ox/ox/rpc"
+	"codeberg.org/ox/ox/store"
+	"codeberg.org/ox/ox/trust"
+)
+
+// ox daemon and ox jsonrpc: one connection per account, served to scripts
+// over JSON-RPC 2.0 (package rpc), as signal-cli does. The methods do what
+// the commands do, through the same functions (sendTo, fetchKeys,
+// setTrust...), and answer with the same error text; `receive`
+// notifications are the lines of ox listen --json (package feed).
+
+func init() {
+	var daemonNet netFlags
+	var printSocket bool
+	var daemonWindow time.Duration
+	register(&command{
+		name:    "daemon",
+		summary: "stay connected and serve scripts over JSON-RPC 2.0 on a Unix socket; ox send, ox room send and ox listen then go through it",
+		examples: `  ox daemon &                      # the socket: $XDG_RUNTIME_DIR/ox/ACCOUNT-HASH.sock (mode 0600)
+  ox daemon --print-socket           # where the socket of this home and account is
+  echo '{"jsonrpc":"2.0","id":1,"method":"send","params":{"to":"bob@example.org","text":"hi"}}' | socat - UNIX-CONNECT:$(ox daemon --print-socket)
+
+The socket is $XDG_RUNTIME_DIR/ox/ACCOUNT-HASH.sock (without XDG_RUNTIME_DIR:
+/tmp/ox-UID/), HASH being 8 hex digits of the account's data directory; its
+directory has mode 0700, and a connection from another user is refused.
+Methods: send {to, text | file}, roomSend {room, text | file, nick},
+fetchKeys {jid}, listKeys {jid}, trustList {jid}, trustVerify and
+trustReject {jid, fingerprint}, subscribe {after, count}, unsubscribe,
+status {wait} (connected, last seq, lines not yet shown). subscribe streams "receive" notifications, whose params are the
+lines of ox listen --json; each has a seq: subscribe again with
+{"after": SEQ} to read on after it. Errors are JSON-RPC errors with a
+stable code: -32001 offline, -32002 no usable key, -32003 not found,
+-32004 refused by the server, -32005 timeout, -32000 other failures.
+`,
+		flags: func(fs *flag.FlagSet) {
+			daemonNet.register(fs)
+			fs.BoolVar(&printSocket, "print-socket", false, "print the socket's path and exit")
+			fs.DurationVar(&daemonWindow, "window", ox.DefaultWindow, "how far a message's time stamps may be off (`DURATION`)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("daemon takes no arguments")
+			}
+			path, err := e.socketPath()
+			if err != nil {
+				return err
+			}
+			if printSocket {
+				fmt.Fprintln(e.stdout, path)
+				return nil
+			}
+			if daemonWindow <= 0 {
+				return usagef("--window must be a positive duration, such as 10m")
+			}
+			l, err := rpc.Listen(path)
+			if errors.Is(err, rpc.ErrRunning) {
+				return withHint(err, "one daemon serves an account; stop the other one first")
+			}
+			if err != nil {
+				return err
+			}
+			defer os.Remove(path)
+			defer l.Close()
+			d, err := e.newDaemon(&daemonNet, daemonWindow)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			ctx, stop := listenContext(e.ctx, 0)
+			defer stop()
+			fmt.Fprintf(e.stderr, "ox: daemon for %s listening on %s\n", d.local.jid, path)
+			served := make(chan error, 1)
+			go func() { served <- d.srv.Serve(ctx, l, uint32(os.Getuid())) }()
+			err = d.run(ctx)
+			stop()
+			<-served
+			return err
+		},
+	})
+
+	var rpcNet netFlags
+	var rpcWindow time.Duration
+	register(&command{
+		name:    "jsonrpc",
+		summary: "serve JSON-RPC 2.0 on standard input and output (the methods of ox daemon); through the daemon when one runs",
+		examples: `  printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"listKeys"}' | ox jsonrpc
+`,
+		flags: func(fs *flag.FlagSet) {
+			rpcNet.register(fs)
+			fs.DurationVar(&rpcWindow, "window", ox.DefaultWindow, "how far a message's time stamps may be off (`DURATION`)")
+		},
+		run: func(e *env, fs *flag.FlagSet) error {
+			if fs.NArg() != 0 {
+				return usagef("jsonrpc takes no arguments")
+			}
+			path, err := e.socketPath()
+			if err != nil {
+				return err
+			}
+			if c, err := rpc.DialRaw(path); err == nil {
+				// A daemon holds the account's connection: pass the lines
+				// through to it.
+				defer c.Close()
+				go func() { io.Copy(c, e.stdin); c.CloseWrite() }()
+				_, err := io.Copy(e.stdout, c)
+				return err
+			}
+			d, err := e.newDaemon(&rpcNet, rpcWindow)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			ctx, stop := listenContext(e.ctx, 0)
+			defer stop()
+			conn := rpc.NewConn(e.stdout, func() error { return nil })
+			ran := make(chan error, 1)
+			go func() { ran <- d.run(ctx) }()
+			err = d.srv.ServeConn(ctx, conn, e.stdin)
+			stop()
+			if rerr := <-ran; err == nil {
+				err = rerr
+			}
+			return err
+		},
+	})
+}
+
+// socketPath is the daemon's socket for the account and home in use.
+func (e *env) socketPath() (string, error) {
+	j, dir, err := e.whichAccount()
+	if err != nil {
+		return "", err
+	}
+	return rpc.SocketPath(e.getenv("XDG_RUNTIME_DIR"), j.String(), dir), nil
+}
+
+// daemonClient is a connection to the account's daemon; nil when none
+// runs (the command then does the work itself).
+func (e *env) daemonClient() (*rpc.Client, error) {
+	if e.getenv("OX_NO_DAEMON") != "" {
+		return nil, nil
+	}
+	path, err := e.socketPath()
+	if err != nil {
+		return nil, nil // the command itself says what is wrong
+	}
+	c, err := rpc.Dial(path)
+	if errors.Is(err, rpc.ErrNoDaemon) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, withHint(err, "remove the socket, or run ox without a daemon: OX_NO_DAEMON=1")
+	}
+	return c, nil
+}
+
+// fromDaemon is a daemon's JSON-RPC error as the command's own error: the
+// same text and hint.
+func fromDaemon(err error) error {
+	var re *rpc.Error
+	if !errors.As(err, &re) {
+		if errors.Is(err, rpc.ErrClosed) {
+			return withHint(err, "the daemon ended; start it again, or run ox without it (OX_NO_DAEMON=1)")
+		}
+		return err
+	}
+	e := errors.New(re.Message)
+	if re.Code == rpc.CodeInvalidParams {
+		e = &usageError{re.Message}
+	}
+	if d, ok := re.Data.(map[string]any); ok {
+		if h, _ := d["hint"].(string); h != "" {
+			return withHint(e, h)
+		}
+	}
+	return e
+}
+
+// daemon holds an account's connection for scripts.
+type daemon struct {
+	e      *env
+	n      *netFlags
+	window time.Duration
+	srv    *rpc.Server
+	// local is the account's store for what needs no server (trust, keys,
+	// the journal); the connection has a Client of its own.
+	local *session
+
+	mu    sync.Mutex
+	o     *online       // nil while offline
+	up    chan struct{} // closed while o is set
+	rooms map[string]*muc.Room
+	subs  map[*rpc.Conn]*subscription
+	sent  int // lines journalled since the last pruning
+}
+
+type subscription struct {
+	last  int64 // the last seq written
+	count int   // lines feed.Counts still to hand out; -1: no limit
+}
+
+func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
+	s, err := e.open(e.ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{e: e, n: n, window: window, srv: rpc.NewServer(), local: s, up: make(chan struct{}),
+		rooms: map[string]*muc.Room{}, subs: map[*rpc.Conn]*subscription{}}
+	d.srv.ErrorOf = rpcError
+	d.handlers()
+	// Shown lines are kept a week (a script resuming with "after" finds
+	// them), at most 100,000; lines never shown stay.
+	if err := s.Store.PruneJournal(e.ctx, clock().Add(-7*24*time.Hour), 100_000); err != nil {
+		fmt.Fprintf(e.stderr, "ox: warning: could not prune the daemon's journal: %v\n", err)
+	}
+	return d, nil
+}
+
+func (d *daemon) close() { d.local.Close() }
+
+// run keeps the account online until ctx ends (stayOnline, as listen).
+func (d *daemon) run(ctx context.Context) error {
+	show := func(m *ox.Message) { d.deliver(m) }
+	setup := func(c *ox.Client) {
+		c.Window = d.window
+		c.OnMessage = show
+		c.Journal = func(m *ox.Message) []byte {
+			b, _ := json.Marshal(lineOf(m))
+			return b
+		}
+		c.OnKeyChange = func(k ox.KeyChange) { d.event(feed.FromKeyChange(k, time.Now())) }
+	}
+	connected := func(o *online) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.o = o
+		select {
+		case <-d.up:
+		default:
+			close(d.up)
+		}
+		d.rooms = map[string]*muc.Room{}
+		context.AfterFunc(o.ctx, func() { d.offline(o) })
+	}
+	err := d.e.stayOnline(ctx, d.n, setup, show, nil, connected, func(what, reason string) {
+		d.event(feed.Event(what, reason, time.Now()))
+	})
+	return err
+}
+
+// offline forgets the connection o once it has ended.
+func (d *daemon) offline(o *online) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.o == o {
+		d.o = nil
+		d.up = make(chan struct{})
+	}
+}
+
+// online waits for the connection, at most a while.
+func (d *daemon) online(ctx context.Context) (*online, error) {
+	for {
+		d.mu.Lock()
+		o, up := d.o, d.up
+		d.mu.Unlock()
+		if o != nil && o.ctx.Err() == nil {
+			return o, nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		select {
+		case <-up:
+			cancel()
+		case <-wctx.Done():
+			cancel()
+			return nil, errOffline
+		}
+	}
+}
+
+var errOffline = withHint(errors.New("the daemon is not connected to the server now"), "it connects again by itself; try again in a moment")
+
+// lineOf is the line of a delivered message, with the link of a file it
+// shares.
+func lineOf(m *ox.Message) feed.Line {
+	l := feed.FromMessage(m)
+	if link, ok := files.Find(m); ok {
+		l.FileURL = link.URL
+	}
+	return l
+}
+
+// deliver journals a message (unless the pipeline did, with its delivered
+// record) and hands it to the subscribers.
+func (d *daemon) deliver(m *ox.Message) {
+	l := lineOf(m)
+	if m.Seq != 0 {
+		l.Seq = m.Seq
+		d.hand(l)
+		return
+	}
+	d.event(l)
+}
+
+// event journals a line and hands it to the subscribers.
+func (d *daemon) event(l feed.Line) {
+	b, _ := json.Marshal(l)
+	seq, err := d.local.Store.AppendJournal(context.Background(), clock(), b)
+	if err != nil {
+		fmt.Fprintf(d.e.stderr, "ox: warning: could not journal a line (%v); it goes to the subscribers only\n", err)
+	}
+	l.Seq = seq
+	d.hand(l)
+}
+
+// hand writes l to every subscriber that has not had it, and records it
+// as shown once one has.
+func (d *daemon) hand(l feed.Line) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	shown := false
+	for c, s := range d.subs {
+		if l.Seq != 0 && l.Seq <= s.last {
+			continue // the subscription's replay had it
+		}
+		if !s.write(c, l) {
+			delete(d.subs, c)
+			continue
+		}
+		shown = true
+		if s.count == 0 {
+			delete(d.subs, c)
+		}
+	}
+	if shown && l.Seq != 0 {
+		if err := d.local.Store.MarkShown(context.Background(), l.Seq); err != nil {
+			fmt.Fprintf(d.e.stderr, "ox: warning: %v\n", err)
+		}
+	}
+	d.sent++
+	if d.sent >= 10_000 {
+		d.sent = 0
+		d.local.Store.PruneJournal(context.Background(), clock().Add(-7*24*time.Hour), 100_000)
+	}
+}
+
+// write sends l to c; false: the subscriber is gone.
+func (s *subscription) write(c *rpc.Conn, l feed.Line) bool {
+	if err := c.Notify("receive", l); err != nil {
+		return false
+	}
+	if l.Seq > s.last {
+		s.last = l.Seq
+	}
+	if s.count > 0 && feed.Counts(l) {
+		s.count--
+	}
+	return true
+}
+
+// subscribe hands c the journal's lines after `after` (after < 0: those
+// never shown), then every new line, until count lines that
+// feed.Counts counts (0: no limit) or until c goes.
+func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count int) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &subscription{count: -1}
+	if count > 0 {
+		s.count = count
+	}
+	unshown := after < 0
+	for s.count != 0 {
+		page, err := d.local.Store.Journal(ctx, max(after, 0), unshown, 500)
+		if err != nil {
+			return 0, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		var shown []int64
+		for _, jl := range page {
+			after = jl.Seq
+			var l feed.Line
+			if json.Unmarshal(jl.Line, &l) != nil {
+				continue
+			}
+			l.Seq = jl.Seq
+			if !s.write(c, l) {
+				return 0, rpc.ErrClosed
+			}
+			shown = append(shown, jl.Seq)
+			if s.count == 0 {
+				break
+			}
+		}
+		if err := d.local.Store.MarkShown(ctx, shown...); err != nil {
+			return 0, err
+		}
+	}
+	if s.count == 0 {
+		return s.last, nil
+	}
+	d.subs[c] = s
+	go func() {
+		<-c.Done()
+		d.mu.Lock()
+		delete(d.subs, c)
+		d.mu.Unlock()
+	}()
+	return s.last, nil
+}
+
+func (d *daemon) unsubscribe(c *rpc.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.subs, c)
+}
+
+// The methods' params and results.
+type (
+	sendParams struct {
+		To   string `json:"to"`
+		Text string `json:"text,omitempty"`
+		File string `json:"file,omitempty"`
+	}
+	sendResult struct {
+		ID          string   `json:"id"`
+		Recipients  []string `json:"recipients"`
+		Self        []string `json:"self"`
+		Undecided   []string `json:"undecided,omitempty"`
+		Unannounced []string `json:"unannounced,omitempty"`
+	}
+	roomSendParams struct {
+		Room string `json:"room"`
+		Text string `json:"text,omitempty"`
+		File string `json:"file,omitempty"`
+		Nick string `json:"nick,omitempty"`
+	}
+	roomSendResult struct {
+		ID           string   `json:"id"`
+		Participants int      `json:"participants"`
+		Keys         int      `json:"keys"`
+		Self         int      `json:"self"`
+		Missing      []string `json:"missing,omitempty"`
+	}
+	jidParams struct {
+		JID string `json:"jid,omitempty"`
+	}
+	trustParams struct {
+		JID         string `json:"jid"`
+		Fingerprint string `json:"fingerprint"`
+	}
+	subscribeParams struct {
+		After *int64 `json:"after,omitempty"`
+		Count int    `json:"count,omitempty"`
+	}
+	keyResult struct {
+		Fingerprint string   `json:"fingerprint"`
+		UserIDs     []string `json:"user_ids"`
+		Own         bool     `json:"own"`
+		Status      string   `json:"status"`
+		Created     string   `json:"created"`
+		Expires     string   `json:"expires,omitempty"`
+	}
+	trustResult struct {
+		JID         string `json:"jid"`
+		Fingerprint string `json:"fingerprint"`
+		State       string `json:"state"`
+		Since       string `json:"since"`
+		Reason      string `json:"reason,omitempty"`
+	}
+)
+
+func fprs(fs []pgp.Fingerprint) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, f.String())
+	}
+	return out
+}
+
+// reqJID reads a JID parameter; empty is an error unless optional.
+func reqJID(s string, optional bool) (jid.JID, error) {
+	if s == "" && optional {
+		return jid.JID{}, nil
+	}
+	j, err := parseAccount(s)
+	if err != nil {
+		return jid.JID{}, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
+	}
+	return j, nil
+}
+
+func (d *daemon) handlers() {
+	d.srv.Handle("send", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p sendParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		to, err := reqJID(p.To, false)
+		if err != nil {
+			return nil, err
+		}
+		if (p.Text == "") == (p.File == "") {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: give "text" or "file"`)
+		}
+		o, err := d.online(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := d.e.sendTo(o, to, p.Text, p.File)
+		if err != nil {
+			return nil, err
+		}
+		return sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)}, nil
+	})
+	d.srv.Handle("roomSend", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p roomSendParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		room, err := parseRoom(p.Room)
+		if err != nil {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+		if (p.Text == "") == (p.File == "") {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: give "text" or "file"`)
+		}
+		o, err := d.online(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r, err := d.room(o, room, p.Nick)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := d.e.roomSendTo(o, r, p.Text, p.File)
+		if err != nil {
+			return nil, err
+		}
+		res := roomSendResult{ID: rep.ID, Participants: len(rep.Recipients), Self: len(rep.Self)}
+		for _, q := range rep.Recipients {
+			res.Keys += len(q.Keys)
+		}
+		for _, q := range rep.Missing {
+			res.Missing = append(res.Missing, q.Name()+" cannot read it: "+q.Reason)
+		}
+		return res, nil
+	})
+	d.srv.Handle("fetchKeys", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p jidParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		j, err := reqJID(p.JID, false)
+		if err != nil {
+			return nil, err
+		}
+		o, err := d.online(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := fetchKeys(o, j)
+		if err != nil {
+			return nil, err
+		}
+		res := map[string][]string{"fetched": {}, "unchanged": rep.Unchanged, "rejected": {}, "warnings": rep.Warnings}
+		for _, k := range rep.Imported {
+			res["fetched"] = append(res["fetched"], k.Fingerprint.String())
+		}
+		for _, q := range rep.Rejected {
+			res["rejected"] = append(res["rejected"], q.Fingerprint+": "+q.Reason)
+		}
+		return res, nil
+	})
+	d.srv.Handle("listKeys", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p jidParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		j, err := reqJID(p.JID, true)
+		if err != nil {
+			return nil, err
+		}
+		ks, err := d.local.backend.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		now := d.local.now()
+		out := []keyResult{}
+		for _, k := range ks {
+			if !j.Equal(jid.JID{}) && !k.HasUserID(j) {
+				continue
+			}
+			r := keyResult{Fingerprint: k.Fingerprint.String(), UserIDs: k.UserIDs, Own: k.Secret, Status: status(&k, now), Created: k.Created.UTC().Format(time.RFC3339)}
+			if !k.Expires.IsZero() {
+				r.Expires = k.Expires.UTC().Format(time.RFC3339)
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	})
+	d.srv.Handle("trustList", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p jidParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		j, err := reqJID(p.JID, true)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := d.local.TrustRecords(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		out := []trustResult{}
+		for _, r := range recs {
+			out = append(out, trustResult{JID: r.JID, Fingerprint: r.Fingerprint, State: r.State, Since: r.Since.UTC().Format(time.RFC3339), Reason: r.Reason})
+		}
+		return out, nil
+	})
+	for method, state := range map[string]string{"trustVerify": "verified", "trustReject": "rejected"} {
+		d.srv.Handle(method, func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+			var p trustParams
+			if err := rpc.Params(raw, &p); err != nil {
+				return nil, err
+			}
+			j, err := reqJID(p.JID, false)
+			if err != nil {
+				return nil, err
+			}
+			f, err := pgp.ParseFingerprint(p.Fingerprint)
+			if err != nil {
+				return nil, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			st := trust.Verified
+			if state == "rejected" {
+				st = trust.Rejected
+			}
+			if err := setTrust(ctx, d.local, j, f, st); err != nil {
+				return nil, err
+			}
+			return map[string]string{"jid": j.String(), "fingerprint": f.String(), "state": state}, nil
+		})
+	}
+	d.srv.Handle("subscribe", func(ctx context.Context, c *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p subscribeParams
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		after := int64(-1)
+		if p.After != nil {
+			if *p.After < 0 {
+				return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: "after" is a seq, 0 or more`)
+			}
+			after = *p.After
+		}
+		if p.Count < 0 {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: "count" is 0 (no limit) or more`)
+		}
+		last, err := d.subscribe(ctx, c, after, p.Count)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int64{"last": last}, nil
+	})
+	d.srv.Handle("unsubscribe", func(_ context.Context, c *rpc.Conn, raw json.RawMessage) (any, error) {
+		if err := rpc.Params(raw, &struct{}{}); err != nil {
+			return nil, err
+		}
+		d.unsubscribe(c)
+		return nil, nil
+	})
+	d.srv.Handle("status", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p struct {
+			// Wait: answer once connected (at most 30 s).
+			Wait bool `json:"wait,omitempty"`
+		}
+		if err := rpc.Params(raw, &p); err != nil {
+			return nil, err
+		}
+		if p.Wait {
+			if _, err := d.online(ctx); err != nil {
+				return nil, err
+			}
+		}
+		d.mu.Lock()
+		connected := d.o != nil
+		subs := len(d.subs)
+		d.mu.Unlock()
+		last, err := d.local.Store.LastJournal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		unshown, err := d.local.Store.Unshown(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"account": d.local.jid.String(), "connected": connected, "subscribers": subs, "last": last, "unshown": unshown}, nil
+	})
+}
+
+// room is the joined room, joined now if need be; it stays joined while
+// the connection lasts.
+func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
+	d.mu.Lock()
+	r := d.rooms[room.String()]
+	d.mu.Unlock()
+	if r != nil && r.Joined() {
+		return r, nil
+	}
+	if nick == "" {
+		nick = o.jid.Localpart()
+	}
+	r, err := o.rooms.Join(o.ctx, room, nick, muc.MaxHistory(0))
+	if err != nil {
+		return nil, joinHint(err)
+	}
+	d.mu.Lock()
+	d.rooms[room.String()] = r
+	d.mu.Unlock()
+	return r, nil
+}
+
+// rpcError is a command's error as a JSON-RPC error: the text ox prints,
+// the hint in data, and the code of its kind.
+func rpcError(err error) *rpc.Error {
+	msg, hint := errorText(err)
+	e := &rpc.Error{Code: rpc.CodeFailed, Message: msg}
+	if hint != "" {
+		e.Data = map[string]string{"hint": hint}
+	}
+	var (
+		nk *ox.NoUsableKeyError
+		u  *usageError
+		to *ox.TimeoutError
+		je *muc.JoinError
+	)
+	switch {
+	case errors.As(err, &nk) || errors.Is(err, muc.ErrNoGroupRecipients):
+		e.Code = rpc.CodeNoUsableKey
+	case errors.Is(err, errOffline) || errors.Is(err, ox.ErrOffline):
+		e.Code = rpc.CodeOffline
+	case errors.As(err, &u):
+		e.Code = rpc.CodeInvalidParams
+	case errors.As(err, &to) || errors.Is(err, context.DeadlineExceeded):
+		e.Code = rpc.CodeTimeout
+	case errors.Is(err, pgp.ErrNotFound) || errors.Is(err, store.ErrNotFound) || errors.Is(err, ox.ErrNoKeysPublished) || errors.Is(err, os.ErrNotExist):
+		e.Code = rpc.CodeNotFound
+	case errors.As(err, &je) || errors.Is(err, muc.ErrSemiAnonymous):
+		e.Code = rpc.CodeRefused
+	}
+	return e
+}
+
+// listenThroughDaemon is ox listen while a daemon runs: the lines it
+// hands out, printed as listen prints them, until --count or ctx's end.
+// Files are fetched here, with the connection's CA settings.
+func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags) error {
+	defer c.Close()
+	if dl.dir != "" {
+		hc, err := e.httpsClient(n)
+		if err != nil {
+			return err
+		}
+		dl.offline(ctx, hc)
+	}
+	var res struct{ Last int64 }
+	params := subscribeParams{Count: pr.count}
+	if err := c.Call(ctx, "subscribe", params, &res); err != nil {
+		return fromDaemon(err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-pr.done:
+			return nil
+		case nt, ok := <-c.Notifications():
+			if !ok {
+				return fromDaemon(rpc.ErrClosed)
+			}
+			if nt.Method != "receive" {
+				continue
+			}
+			var l feed.Line
+			if err := json.Unmarshal(nt.Params, &l); err != nil {
+				continue
+			}
+			if l.FileURL != "" && dl.dir != "" {
+				dl.attach(&ox.Message{Body: l.Body, Payload: []byte(l.Payload)}, &l)
+			}
+			pr.line(l)
+		}
+	}
+}
+
+// absPath is path made absolute, for a daemon whose working directory
+// is not the command's.
+func absPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
+}
