@@ -397,4 +397,3 @@ func waitBody(ctx context.Context, t *testing.T, ch chan string) string {
 	}
 	return ""
 }
-

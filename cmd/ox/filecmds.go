@@ -115,7 +115,7 @@ func (e *env) uploadFile(o *online, path string) ([]byte, error) {
 
 // downloader fetches the files that listen shows, one at a time, into dir.
 type downloader struct {
-	e     *env
+	e *env
 	// ctx and http are set, then ready closed, once connected (again
 	// after a reconnection).
 	ctx   context.Context
