@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/feed"
+	"codeberg.org/ox/ox/internal/faultproxy"
 	"codeberg.org/ox/ox/internal/testenv"
 	"codeberg.org/ox/ox/rpc"
 )
@@ -396,4 +398,134 @@ func waitBody(ctx context.Context, t *testing.T, ch chan string) string {
 		t.Fatal("nothing arrived")
 	}
 	return ""
+}
+
+// The daemon stays connected and loses nothing: a proxy between it and
+// the server cuts its connection three times while alice sends 2,000
+// messages, and the daemon is killed (SIGKILL) and started again once. A
+// script that subscribes again after the last seq it saw gets every
+// message exactly once.
+func TestIntegrationDaemonStaysConnected(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		daemonSoak(t, srv, 2000, 3)
+	})
+}
+
+// daemonSoak sends total messages to a daemon across cuts of its
+// connection and one SIGKILL, and checks that a resuming subscriber sees
+// each once.
+func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
+	proxy := faultproxy.StartT(t, srv.Addr)
+	w := newDaemonWorld(t, srv, "bob", proxy.Addr)
+	w.mustOX("key", "generate")
+	w.mustOX("key", "publish")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(total/10+120)*time.Second)
+	defer cancel()
+	alice := srv.Client(ctx, t, srv.Addr, "alice", true)
+
+	d := w.startDaemon()
+	// Every receive line, from whichever daemon runs; a new subscription
+	// after a restart starts after the last seq seen.
+	lines := make(chan feed.Line, 1024)
+	var last int64
+	subscribe := func(d *daemonProc, after *int64) *rpc.Client {
+		c := d.client(ctx, t)
+		if err := c.Call(ctx, "subscribe", subscribeParams{After: after}, nil); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for n := range c.Notifications() {
+				var l feed.Line
+				if n.Method == "receive" && json.Unmarshal(n.Params, &l) == nil {
+					lines <- l
+				}
+			}
+		}()
+		return c
+	}
+	subscribe(d, nil)
+
+	sent := make(chan error, 1)
+	go func() {
+		bare := srv.JIDParse(t, "bob")
+		for i := 0; i < total; i++ {
+			if _, err := alice.Send(ctx, bare, fmt.Sprintf("msg-%05d", i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	seen := map[string]int{}
+	disconnected, cut, killed, dupSeq := 0, 0, false, 0
+	for len(seen) < total {
+		var l feed.Line
+		select {
+		case l = <-lines:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d messages after %v; daemon log:\n%s", len(seen), total, ctx.Err(), d.logText())
+		}
+		if l.Seq <= last {
+			dupSeq++
+		}
+		last = max(last, l.Seq)
+		switch {
+		case l.Type == feed.TypeMessage:
+			seen[l.Body]++
+		case l.Event == "disconnected":
+			disconnected++
+		case l.Type != feed.TypeEvent:
+			t.Errorf("unexpected line %+v", l)
+		}
+		n := len(seen)
+		// Cuts at 1/5, 2/5, 3/5 of the way (when one closed the
+		// daemon's connection), the SIGKILL at 4/5.
+		if l.Type == feed.TypeMessage && cut < cuts && n >= (cut+1)*total/(cuts+2) && proxy.Cut() > 0 {
+			cut++
+		}
+		if l.Type == feed.TypeMessage && !killed && n >= (cuts+1)*total/(cuts+2) {
+			killed = true
+			d.kill(t)
+			d = w.startDaemon()
+			after := last
+			subscribe(d, &after)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	// Nothing more is to come: the journal's end is the last line seen.
+	var st struct {
+		Last    int64
+		Unshown int64
+	}
+	c := d.client(ctx, t)
+	if err := c.Call(ctx, "status", nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	for last < st.Last {
+		select {
+		case l := <-lines:
+			if l.Type == feed.TypeMessage {
+				seen[l.Body]++
+			}
+			last = max(last, l.Seq)
+		case <-ctx.Done():
+			t.Fatalf("lines up to %d seen, the journal ends at %d", last, st.Last)
+		}
+	}
+	lost, twice := 0, 0
+	for i := 0; i < total; i++ {
+		switch seen[fmt.Sprintf("msg-%05d", i)] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	t.Logf("%d messages across %d cuts and a SIGKILL: %d lost, %d shown twice, %d disconnected events, %d lines repeated", total, cut, lost, twice, disconnected, dupSeq)
+	if lost != 0 || twice != 0 || dupSeq != 0 || cut != cuts || disconnected < cuts || !killed {
+		t.Errorf("%d lost, %d shown twice, %d lines repeated, %d cuts made, %d disconnected events, killed %v", lost, twice, dupSeq, cut, disconnected, killed)
+	}
 }
