@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +28,7 @@ import (
 // daemonWorld is one account's home, run by ox in this process (Main) or
 // as an `ox daemon` process, against srv.
 type daemonWorld struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *testenv.Server
 	work    string
 	account string
@@ -36,7 +37,7 @@ type daemonWorld struct {
 
 // newDaemonWorld sets the environment for local's account: its password,
 // the server (addr), the CA, a short runtime directory for the socket.
-func newDaemonWorld(t *testing.T, srv *testenv.Server, local, addr string) *daemonWorld {
+func newDaemonWorld(t testing.TB, srv *testenv.Server, local, addr string) *daemonWorld {
 	work := t.TempDir()
 	rt, err := os.MkdirTemp("", "oxrt") // a Unix socket's path must be short
 	if err != nil {
@@ -124,7 +125,7 @@ func (d *daemonProc) logText() string {
 }
 
 // stop ends the daemon with SIGTERM (if it still runs) and waits for it.
-func (d *daemonProc) stop(t *testing.T) {
+func (d *daemonProc) stop(t testing.TB) {
 	if d.cmd.ProcessState != nil {
 		return
 	}
@@ -139,7 +140,7 @@ func (d *daemonProc) stop(t *testing.T) {
 }
 
 // kill ends the daemon with SIGKILL: no chance to tidy up.
-func (d *daemonProc) kill(t *testing.T) {
+func (d *daemonProc) kill(t testing.TB) {
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func (d *daemonProc) kill(t *testing.T) {
 }
 
 // client connects to the daemon and waits until it is online.
-func (d *daemonProc) client(ctx context.Context, t *testing.T) *rpc.Client {
+func (d *daemonProc) client(ctx context.Context, t testing.TB) *rpc.Client {
 	t.Helper()
 	c, err := rpc.Dial(d.socket)
 	if err != nil {
@@ -405,9 +406,15 @@ func waitBody(ctx context.Context, t *testing.T, ch chan string) string {
 // messages, and the daemon is killed (SIGKILL) and started again once. A
 // script that subscribes again after the last seq it saw gets every
 // message exactly once.
+//
+// go run ./bench -soak runs it with 10,000 messages (OX_SOAK_MESSAGES).
 func TestIntegrationDaemonStaysConnected(t *testing.T) {
+	total := 2000
+	if n, err := strconv.Atoi(os.Getenv("OX_SOAK_MESSAGES")); err == nil && n > 0 {
+		total = n
+	}
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
-		daemonSoak(t, srv, 2000, 3)
+		daemonSoak(t, srv, total, 3)
 	})
 }
 

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/testenv"
+)
+
+// BenchmarkSendProcess is a whole `ox send` process against Prosody:
+// one-shot (it logs in, sends, logs out) and through a running daemon (it
+// hands the message to the daemon's connection). The target: through the
+// daemon at most 1/10 of one-shot (issue 14).
+func BenchmarkSendProcess(b *testing.B) {
+	if err := testenv.Available(testenv.Prosody); err != nil {
+		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
+		b.Skip(err)
+	}
+	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
+	w := newDaemonWorld(b, srv, "alice", srv.Addr)
+	w.mustOX("key", "generate")
+	w.mustOX("key", "publish")
+	send := func(b *testing.B, noDaemon string) {
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command("ox", "--home", w.home, "--account", w.account, "send", bob, "a benchmark")
+			cmd.Env = append(os.Environ(), "OX_NO_DAEMON="+noDaemon)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("ox send: %v: %s", err, out)
+			}
+		}
+	}
+	b.Run("one-shot", func(b *testing.B) { send(b, "1") })
+	b.Run("daemon", func(b *testing.B) {
+		b.StopTimer()
+		d := w.startDaemon()
+		d.client(ctx, b) // online
+		b.StartTimer()
+		send(b, "")
+		b.StopTimer()
+		d.stop(b)
+	})
+}
+
+// BenchmarkSendRPC is the daemon's send alone, called from Go: what the
+// daemon's connection costs without a process to start.
+func BenchmarkSendRPC(b *testing.B) {
+	if err := testenv.Available(testenv.Prosody); err != nil {
+		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
+		b.Skip(err)
+	}
+	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
+	w := newDaemonWorld(b, srv, "alice", srv.Addr)
+	w.mustOX("key", "generate")
+	w.mustOX("key", "publish")
+	d := w.startDaemon()
+	c := d.client(ctx, b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Call(ctx, "send", sendParams{To: bob, Text: "a benchmark"}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListenDrain: `ox listen` (a whole process, no daemon) drains
+// messages that waited on the server for it, against Prosody. Reported:
+//   - drain/decrypt: its rate over 1,000 messages, as a fraction of the
+//     rate of decrypt+checks alone (Client.Decrypt, in this process, on the
+//     same machine, the same run); the target is at least 0.5;
+//   - rss-10k/1k: its peak memory after 10,000 messages over that after
+//     1,000; the target is at most 1.2.
+func BenchmarkListenDrain(b *testing.B) {
+	if err := testenv.Available(testenv.Prosody); err != nil {
+		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
+		b.Skip(err)
+	}
+	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	alice := srv.Client(ctx, b, srv.Addr, "alice", true)
+	w := newDaemonWorld(b, srv, "bob", srv.Addr)
+	w.mustOX("key", "generate")
+	w.mustOX("key", "publish")
+	w.mustOX("cert", "fetch", alice.JID().String())
+	bob := srv.JIDParse(b, "bob")
+
+	// drain sends n messages while bob is away, then times ox listen
+	// reading them; it returns the seconds and the peak RSS in KiB.
+	drain := func(n int) (float64, int64) {
+		for i := 0; i < n; i++ {
+			if _, err := alice.Send(ctx, bob, fmt.Sprintf("drain %d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cmd := exec.Command("ox", "--home", w.home, "--account", w.account, "listen", "--json", "--count", fmt.Sprint(n), "--timeout", "10m")
+		cmd.Env = append(os.Environ(), "OX_NO_DAEMON=1")
+		var out countingWriter
+		cmd.Stdout = &out
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("ox listen: %v", err)
+		}
+		took := time.Since(start).Seconds()
+		if out.lines < n {
+			b.Fatalf("ox listen printed %d lines for %d messages", out.lines, n)
+		}
+		return took, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	}
+
+	for i := 0; i < b.N; i++ {
+		const n = 1000
+		// Baseline: decrypt+checks alone, on bob's store, in this process.
+		var elems [][]byte
+		for j := 0; j < n; j++ {
+			el, _, err := alice.Encrypt(ctx, []jid.JID{bob}, fmt.Sprintf("baseline %d", j))
+			if err != nil {
+				b.Fatal(err)
+			}
+			elems = append(elems, el)
+		}
+		e := &env{ctx: ctx, getenv: os.Getenv, home: w.home, account: w.account, stdout: io.Discard, stderr: io.Discard}
+		s, err := e.open(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for _, el := range elems {
+			m, err := s.Client.Decrypt(ctx, el, ox.DecryptOptions{From: alice.JID()})
+			if err != nil || m.Err != nil {
+				b.Fatalf("decrypt: %v %v", err, m.Err)
+			}
+		}
+		base := time.Since(start).Seconds()
+		s.Close()
+
+		t1k, rss1k := drain(n)
+		_, rss10k := drain(10 * n)
+		b.ReportMetric(base/t1k, "drain/decrypt")
+		b.ReportMetric(float64(n)/t1k, "drained/s")
+		b.ReportMetric(float64(n)/base, "decrypted/s")
+		b.ReportMetric(float64(rss10k)/float64(rss1k), "rss-10k/1k")
+		b.ReportMetric(float64(rss1k)/1024, "rss-1k-MiB")
+	}
+}
+
+// countingWriter counts lines.
+type countingWriter struct{ lines int }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.lines += bytes.Count(p, []byte("\n"))
+	return len(p), nil
+}
