@@ -6,6 +6,7 @@
 //	go run ./bench -count 1        # once each (about 45 s)
 //	go run ./bench -traffic        # key distribution on the wire, against Prosody
 //	go run ./bench -all            # both
+//	go run ./bench -soak           # the daemon's soak: 10,000 messages across cuts, a server restart, a SIGKILL
 //
 // It runs `go test -run '^$' -bench … -benchmem` with a fixed -benchtime
 // over ./pgp/native (and . for -traffic) and reads its output; -v shows
@@ -37,11 +38,16 @@ func main() {
 	traffic := flag.Bool("traffic", false, "measure key distribution against a local Prosody instead of timing")
 	all := flag.Bool("all", false, "the timing table and the traffic table")
 	verbose := flag.Bool("v", false, "show go test's output as it runs")
+	soak := flag.Bool("soak", false, "run the daemon's soak test (10,000 messages; -soak-n) instead of the tables")
+	soakN := flag.Int("soak-n", 10000, "messages in the soak test")
 	flag.Parse()
 
 	root, err := moduleRoot()
 	if err != nil {
 		fatal(err)
+	}
+	if *soak {
+		os.Exit(runSoak(root, *soakN))
 	}
 	if !*traffic || *all {
 		res, err := run(root, *verbose, "-bench", timingBenchmarks, "-benchtime", *benchtime, "-count", strconv.Itoa(*count), "./pgp/native/")
@@ -465,4 +471,24 @@ func printTraffic(w io.Writer, r *results) {
 			fmt.Fprintf(w, "%s: %s\n", layout, l)
 		}
 	}
+}
+
+// runSoak runs TestIntegrationDaemonStaysConnected with n messages on both
+// servers and prints its result lines; its exit status is the test's.
+func runSoak(root string, n int) int {
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout", "90m", "-run", "^TestIntegrationDaemonStaysConnected$", "./cmd/ox")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "OX_SOAK_MESSAGES="+strconv.Itoa(n), "OX_REQUIRE_INTEGRATION=1")
+	fmt.Fprintf(os.Stderr, "running the daemon soak with %d messages on Prosody and ejabberd ...\n", n)
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "messages across") || strings.HasPrefix(strings.TrimSpace(l), "---") || strings.Contains(l, "_test.go:") {
+			fmt.Println(strings.TrimSpace(l))
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: the soak failed:", err)
+		return 1
+	}
+	return 0
 }

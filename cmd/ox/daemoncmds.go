@@ -20,7 +20,6 @@ import (
 	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 	"codeberg.org/ox/ox/rpc"
-	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -33,6 +32,7 @@ import (
 func init() {
 	var daemonNet netFlags
 	var printSocket bool
+	var daemonFor time.Duration
 	var daemonWindow time.Duration
 	register(&command{
 		name:    "daemon",
@@ -56,6 +56,7 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)
 			fs.BoolVar(&printSocket, "print-socket", false, "print the socket's path and exit")
+			fs.DurationVar(&daemonFor, "timeout", 0, "stop after `DURATION` (0: never)")
 			fs.DurationVar(&daemonWindow, "window", ox.DefaultWindow, "how far a message's time stamps may be off (`DURATION`)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
@@ -87,7 +88,7 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 				return err
 			}
 			defer d.close()
-			ctx, stop := listenContext(e.ctx, 0)
+			ctx, stop := listenContext(e.ctx, daemonFor)
 			defer stop()
 			fmt.Fprintf(e.stderr, "ox: daemon for %s listening on %s\n", d.local.jid, path)
 			served := make(chan error, 1)
@@ -100,7 +101,7 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 	})
 
 	var rpcNet netFlags
-	var rpcWindow time.Duration
+	var rpcWindow, rpcFor time.Duration
 	register(&command{
 		name:    "jsonrpc",
 		summary: "serve JSON-RPC 2.0 on standard input and output (the methods of ox daemon); through the daemon when one runs",
@@ -109,6 +110,7 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 		flags: func(fs *flag.FlagSet) {
 			rpcNet.register(fs)
 			fs.DurationVar(&rpcWindow, "window", ox.DefaultWindow, "how far a message's time stamps may be off (`DURATION`)")
+			fs.DurationVar(&rpcFor, "timeout", 0, "stop after `DURATION` (0: never; without, at the end of the input)")
 		},
 		run: func(e *env, fs *flag.FlagSet) error {
 			if fs.NArg() != 0 {
@@ -131,7 +133,7 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 				return err
 			}
 			defer d.close()
-			ctx, stop := listenContext(e.ctx, 0)
+			ctx, stop := listenContext(e.ctx, rpcFor)
 			defer stop()
 			conn := rpc.NewConn(e.stdout, func() error { return nil })
 			ran := make(chan error, 1)
@@ -264,6 +266,8 @@ func (d *daemon) run(ctx context.Context) error {
 		context.AfterFunc(o.ctx, func() { d.offline(o) })
 	}
 	err := d.e.stayOnline(ctx, d.n, setup, show, nil, connected, func(what, reason string) {
+		// In the daemon's log (the journal, under systemd) too.
+		fmt.Fprintf(d.e.stderr, "ox: %s %s\n", what, reason)
 		d.event(feed.Event(what, reason, time.Now()))
 	})
 	return err
@@ -766,7 +770,7 @@ func rpcError(err error) *rpc.Error {
 		e.Code = rpc.CodeInvalidParams
 	case errors.As(err, &to) || errors.Is(err, context.DeadlineExceeded):
 		e.Code = rpc.CodeTimeout
-	case errors.Is(err, pgp.ErrNotFound) || errors.Is(err, store.ErrNotFound) || errors.Is(err, ox.ErrNoKeysPublished) || errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, pgp.ErrNotFound) || errors.Is(err, ox.ErrNoKeysPublished) || errors.Is(err, os.ErrNotExist):
 		e.Code = rpc.CodeNotFound
 	case errors.As(err, &je) || errors.Is(err, muc.ErrSemiAnonymous):
 		e.Code = rpc.CodeRefused

@@ -193,28 +193,44 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		return nil, err
 	}
 	defer o.Close()
+	// The connection's loss ends what is under way on it (the catch-up's
+	// requests would otherwise wait for answers that cannot come).
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lostc := make(chan error, 1)
+	go func() {
+		err := <-o.served
+		if err == nil {
+			err = ox.ErrServerClosed
+		}
+		lostc <- err
+		cancel()
+	}()
 	up(o)
-	if err := carbons.Enable(ctx, o.xmpp); err != nil {
+	if err := carbons.Enable(cctx, o.xmpp); err != nil && cctx.Err() == nil {
 		fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
 	}
-	if err := o.client.Online(ctx); err != nil {
+	if err := o.client.Online(cctx); err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return <-lostc, nil // cancelled by the loss, which says why
+		}
 		return err, nil
 	}
 	// What arrived while this device was away and went to another
 	// device (so not to the offline store): from the archive.
 	for {
-		_, err := o.archive.CatchUp(ctx)
+		_, err := o.archive.CatchUp(cctx)
 		if errors.Is(err, mam.ErrMoreInArchive) {
 			continue
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && cctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
 		}
 		break
 	}
 	// Messages kept because their sender's key was missing: the
 	// key may be known by now.
-	if ms, err := o.client.RetryPending(ctx, jid.JID{}); err == nil {
+	if ms, err := o.client.RetryPending(cctx, jid.JID{}); err == nil {
 		for _, m := range ms {
 			show(m)
 		}
@@ -222,10 +238,7 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	select {
 	case <-done:
 	case <-ctx.Done():
-	case err := <-o.served:
-		if err == nil {
-			err = ox.ErrServerClosed
-		}
+	case err := <-lostc:
 		return err, nil
 	}
 	return nil, nil

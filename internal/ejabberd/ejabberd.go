@@ -412,6 +412,28 @@ func (s *Server) launch(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
+// Restart stops the server as Stop does and starts it again on the same
+// ports with the same data (accounts, offline messages, archives, PEP
+// nodes): what a server's restart does to its clients.
+//
+// Unlike Stop (SIGQUIT: a halt, as a crash would be), it stops ejabberd as
+// an administrator does (ejabberdctl stop), so that Mnesia writes out its
+// tables: archives and offline messages outlive the restart.
+func (s *Server) Restart(ctx context.Context) error {
+	p := s.proc
+	if _, err := s.ctl(ctx, "stop"); err != nil {
+		return fmt.Errorf("ejabberd: restart: %w", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("ejabberd: restart: pid %d still runs %v after 'stop'", p.cmd.Process.Pid, stopTimeout)
+	}
+	p.stopOnce.Do(func() {}) // stopped: a later Stop has nothing to do
+	endHelpers(p.home)
+	return s.launch(ctx, DefaultStartTimeout)
+}
+
 func portTaken(outFile string) bool {
 	b, _ := os.ReadFile(outFile)
 	return bytes.Contains(b, []byte("eaddrinuse")) || bytes.Contains(b, []byte("already in use"))

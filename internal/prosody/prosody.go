@@ -378,6 +378,16 @@ func (s *Server) diagnostics() string {
 	return b.String()
 }
 
+// Restart stops the server as Stop does and starts it again on the same
+// ports with the same data (accounts, offline messages, archives, PEP
+// nodes): what a server's restart does to its clients.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Stop(); err != nil {
+		return fmt.Errorf("prosody: restart: %w", err)
+	}
+	return s.launch(ctx, DefaultStartTimeout)
+}
+
 // PID is the process ID of the running server, or 0.
 func (s *Server) PID() int {
 	if s.proc == nil {

@@ -66,6 +66,7 @@ type impl interface {
 	Register(ctx context.Context, local, password string) error
 	TLSConfig() *tls.Config
 	Stop() error
+	Restart(ctx context.Context) error
 	PID() int
 }
 
@@ -79,6 +80,10 @@ func (s *Server) Register(ctx context.Context, local, password string) error {
 
 // TLSConfig trusts only the throw-away CA and expects Domain's certificate.
 func (s *Server) TLSConfig() *tls.Config { return s.impl.TLSConfig() }
+
+// Restart stops the server and starts it again on the same ports with the
+// same data.
+func (s *Server) Restart(ctx context.Context) error { return s.impl.Restart(ctx) }
 
 // Stop ends the server process (safe to call more than once).
 func (s *Server) Stop() error { return s.impl.Stop() }
