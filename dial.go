@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
@@ -334,7 +335,9 @@ func (n *negotiation) connect(ctx context.Context, a Account, cfg *tls.Config) (
 }
 
 // watchedConn notes whether the server closed the connection, so that an
-// XML decoder's "unexpected EOF" is told as what it is.
+// XML decoder's "unexpected EOF" is told as what it is. A reset counts: a
+// server that closes while our bytes are still unread in its buffer makes
+// its kernel answer with RST instead of FIN.
 type watchedConn struct {
 	net.Conn
 	mu  sync.Mutex
@@ -343,7 +346,7 @@ type watchedConn struct {
 
 func (c *watchedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		c.mu.Lock()
 		c.eof = true
 		c.mu.Unlock()
