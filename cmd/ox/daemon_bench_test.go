@@ -17,22 +17,29 @@ import (
 	"codeberg.org/ox/ox/internal/testenv"
 )
 
-// BenchmarkSendProcess is a whole `ox send` process against Prosody:
-// one-shot (it logs in, sends, logs out) and through a running daemon (it
-// hands the message to the daemon's connection). The target: through the
-// daemon at most 1/10 of one-shot (issue 14).
-func BenchmarkSendProcess(b *testing.B) {
+// benchWorld starts Prosody with alice and bob, and gives local an ox home
+// with a published key; the context ends with the benchmark.
+func benchWorld(b *testing.B, local string) (context.Context, *testenv.Server, *daemonWorld) {
 	if err := testenv.Available(testenv.Prosody); err != nil {
 		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
 		b.Skip(err)
 	}
 	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
-	w := newDaemonWorld(b, srv, "alice", srv.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	b.Cleanup(cancel)
+	w := newDaemonWorld(b, srv, local, srv.Addr)
 	w.mustOX("key", "generate")
 	w.mustOX("key", "publish")
+	return ctx, srv, w
+}
+
+// BenchmarkSendProcess is a whole `ox send` process against Prosody:
+// one-shot (it logs in, sends, logs out) and through a running daemon (it
+// hands the message to the daemon's connection). The target: through the
+// daemon at most 1/10 of one-shot (issue 14).
+func BenchmarkSendProcess(b *testing.B) {
+	ctx, srv, w := benchWorld(b, "alice")
+	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
 	send := func(b *testing.B, noDaemon string) {
 		for i := 0; i < b.N; i++ {
 			cmd := exec.Command("ox", "--home", w.home, "--account", w.account, "send", bob, "a benchmark")
@@ -57,17 +64,8 @@ func BenchmarkSendProcess(b *testing.B) {
 // BenchmarkSendRPC is the daemon's send alone, called from Go: what the
 // daemon's connection costs without a process to start.
 func BenchmarkSendRPC(b *testing.B) {
-	if err := testenv.Available(testenv.Prosody); err != nil {
-		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
-		b.Skip(err)
-	}
-	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx, srv, w := benchWorld(b, "alice")
 	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
-	w := newDaemonWorld(b, srv, "alice", srv.Addr)
-	w.mustOX("key", "generate")
-	w.mustOX("key", "publish")
 	d := w.startDaemon()
 	c := d.client(ctx, b)
 	b.ResetTimer()
@@ -86,17 +84,8 @@ func BenchmarkSendRPC(b *testing.B) {
 //   - rss-10k/1k: its peak memory after 10,000 messages over that after
 //     1,000; the target is at most 1.2.
 func BenchmarkListenDrain(b *testing.B) {
-	if err := testenv.Available(testenv.Prosody); err != nil {
-		fmt.Printf("--- SKIP: %s\n    %v\n", b.Name(), err)
-		b.Skip(err)
-	}
-	srv := testenv.StartT(b, testenv.Prosody, testenv.Users("alice", "bob"))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
+	ctx, srv, w := benchWorld(b, "bob")
 	alice := srv.Client(ctx, b, srv.Addr, "alice", true)
-	w := newDaemonWorld(b, srv, "bob", srv.Addr)
-	w.mustOX("key", "generate")
-	w.mustOX("key", "publish")
 	w.mustOX("cert", "fetch", alice.JID().String())
 	bob := srv.JIDParse(b, "bob")
 

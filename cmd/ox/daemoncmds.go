@@ -475,6 +475,10 @@ type (
 		JID         string `json:"jid"`
 		Fingerprint string `json:"fingerprint"`
 	}
+	statusParams struct {
+		// Wait: answer once connected (at most 30 s).
+		Wait bool `json:"wait,omitempty"`
+	}
 	subscribeParams struct {
 		After *int64 `json:"after,omitempty"`
 		Count int    `json:"count,omitempty"`
@@ -516,20 +520,34 @@ func reqJID(s string, optional bool) (jid.JID, error) {
 	return j, nil
 }
 
-func (d *daemon) handlers() {
-	d.srv.Handle("send", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p sendParams
+// method registers f for name, with its params decoded strictly into P.
+func method[P any](d *daemon, name string, f func(ctx context.Context, c *rpc.Conn, p P) (any, error)) {
+	d.srv.Handle(name, func(ctx context.Context, c *rpc.Conn, raw json.RawMessage) (any, error) {
+		var p P
 		if err := rpc.Params(raw, &p); err != nil {
 			return nil, err
 		}
-		to, err := reqJID(p.To, false)
-		if err != nil {
-			return nil, err
-		}
+		return f(ctx, c, p)
+	})
+}
+
+// onlineFor is the connection for a method that needs the server, with
+// its JID param read.
+func (d *daemon) onlineFor(ctx context.Context, who string) (*online, jid.JID, error) {
+	j, err := reqJID(who, false)
+	if err != nil {
+		return nil, jid.JID{}, err
+	}
+	o, err := d.online(ctx)
+	return o, j, err
+}
+
+func (d *daemon) handlers() {
+	method(d, "send", func(ctx context.Context, _ *rpc.Conn, p sendParams) (any, error) {
 		if (p.Text == "") == (p.File == "") {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: give "text" or "file"`)
 		}
-		o, err := d.online(ctx)
+		o, to, err := d.onlineFor(ctx, p.To)
 		if err != nil {
 			return nil, err
 		}
@@ -539,11 +557,7 @@ func (d *daemon) handlers() {
 		}
 		return sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)}, nil
 	})
-	d.srv.Handle("roomSend", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p roomSendParams
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
+	method(d, "roomSend", func(ctx context.Context, _ *rpc.Conn, p roomSendParams) (any, error) {
 		room, err := parseRoom(p.Room)
 		if err != nil {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
@@ -572,16 +586,8 @@ func (d *daemon) handlers() {
 		}
 		return res, nil
 	})
-	d.srv.Handle("fetchKeys", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p jidParams
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
-		j, err := reqJID(p.JID, false)
-		if err != nil {
-			return nil, err
-		}
-		o, err := d.online(ctx)
+	method(d, "fetchKeys", func(ctx context.Context, _ *rpc.Conn, p jidParams) (any, error) {
+		o, j, err := d.onlineFor(ctx, p.JID)
 		if err != nil {
 			return nil, err
 		}
@@ -598,11 +604,7 @@ func (d *daemon) handlers() {
 		}
 		return res, nil
 	})
-	d.srv.Handle("listKeys", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p jidParams
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
+	method(d, "listKeys", func(ctx context.Context, _ *rpc.Conn, p jidParams) (any, error) {
 		j, err := reqJID(p.JID, true)
 		if err != nil {
 			return nil, err
@@ -625,11 +627,7 @@ func (d *daemon) handlers() {
 		}
 		return out, nil
 	})
-	d.srv.Handle("trustList", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p jidParams
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
+	method(d, "trustList", func(ctx context.Context, _ *rpc.Conn, p jidParams) (any, error) {
 		j, err := reqJID(p.JID, true)
 		if err != nil {
 			return nil, err
@@ -644,12 +642,8 @@ func (d *daemon) handlers() {
 		}
 		return out, nil
 	})
-	for method, state := range map[string]string{"trustVerify": "verified", "trustReject": "rejected"} {
-		d.srv.Handle(method, func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-			var p trustParams
-			if err := rpc.Params(raw, &p); err != nil {
-				return nil, err
-			}
+	for name, state := range map[string]string{"trustVerify": "verified", "trustReject": "rejected"} {
+		method(d, name, func(ctx context.Context, _ *rpc.Conn, p trustParams) (any, error) {
 			j, err := reqJID(p.JID, false)
 			if err != nil {
 				return nil, err
@@ -668,11 +662,7 @@ func (d *daemon) handlers() {
 			return map[string]string{"jid": j.String(), "fingerprint": f.String(), "state": state}, nil
 		})
 	}
-	d.srv.Handle("subscribe", func(ctx context.Context, c *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p subscribeParams
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
+	method(d, "subscribe", func(ctx context.Context, c *rpc.Conn, p subscribeParams) (any, error) {
 		after := int64(-1)
 		if p.After != nil {
 			if *p.After < 0 {
@@ -689,21 +679,11 @@ func (d *daemon) handlers() {
 		}
 		return map[string]int64{"last": last}, nil
 	})
-	d.srv.Handle("unsubscribe", func(_ context.Context, c *rpc.Conn, raw json.RawMessage) (any, error) {
-		if err := rpc.Params(raw, &struct{}{}); err != nil {
-			return nil, err
-		}
+	method(d, "unsubscribe", func(_ context.Context, c *rpc.Conn, _ struct{}) (any, error) {
 		d.unsubscribe(c)
 		return nil, nil
 	})
-	d.srv.Handle("status", func(ctx context.Context, _ *rpc.Conn, raw json.RawMessage) (any, error) {
-		var p struct {
-			// Wait: answer once connected (at most 30 s).
-			Wait bool `json:"wait,omitempty"`
-		}
-		if err := rpc.Params(raw, &p); err != nil {
-			return nil, err
-		}
+	method(d, "status", func(ctx context.Context, _ *rpc.Conn, p statusParams) (any, error) {
 		if p.Wait {
 			if _, err := d.online(ctx); err != nil {
 				return nil, err
