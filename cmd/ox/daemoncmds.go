@@ -292,6 +292,10 @@ func (d *daemon) online(ctx context.Context) (*online, error) {
 		if o != nil && o.ctx.Err() == nil {
 			return o, nil
 		}
+		if o != nil {
+			d.offline(o) // ended; its AfterFunc may not have run yet
+			continue
+		}
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		select {
 		case <-up:
