@@ -118,25 +118,11 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	return w.c.Write(b)
 }
 
-// DialRaw is Dial's connection without a Client: for passing lines
-// through (ox jsonrpc while a daemon runs).
+// DialRaw connects to the daemon at path: ErrNoDaemon when none answers
+// (no socket, or one left by a daemon that ended), a *ForeignError when the
+// socket is another user's. Dial wraps it in a Client; ox jsonrpc passes
+// lines through it.
 func DialRaw(path string) (*net.UnixConn, error) {
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNoDaemon
-	}
-	if err := ownedByMe(path); err != nil {
-		return nil, err
-	}
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
-	if err != nil {
-		return nil, ErrNoDaemon
-	}
-	return c.(*net.UnixConn), nil
-}
-
-// Dial connects to the daemon at path: ErrNoDaemon when none answers, a
-// *ForeignError when the socket is another user's.
-func Dial(path string) (*Client, error) {
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoDaemon
@@ -154,9 +140,18 @@ func Dial(path string) (*Client, error) {
 	if err != nil {
 		var se syscall.Errno
 		if errors.As(err, &se) && (se == syscall.ECONNREFUSED || se == syscall.ENOENT) {
-			return nil, ErrNoDaemon // a socket left by a daemon that ended
+			return nil, ErrNoDaemon
 		}
 		return nil, fmt.Errorf("rpc: %w", err)
+	}
+	return c.(*net.UnixConn), nil
+}
+
+// Dial connects to the daemon at path, as DialRaw, with a Client.
+func Dial(path string) (*Client, error) {
+	c, err := DialRaw(path)
+	if err != nil {
+		return nil, err
 	}
 	return NewClient(c), nil
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -81,7 +80,7 @@ func (s *Store) Journal(ctx context.Context, after int64, unshown bool, limit in
 	return out, rows.Err()
 }
 
-// MarkShown records that the lines up to seq were written to a subscriber.
+// MarkShown records that the lines seqs were written to a subscriber.
 func (s *Store) MarkShown(ctx context.Context, seqs ...int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range seqs {
@@ -95,9 +94,8 @@ func (s *Store) MarkShown(ctx context.Context, seqs ...int64) error {
 
 // LastJournal is the newest line's seq (0: none).
 func (s *Store) LastJournal(ctx context.Context) (int64, error) {
-	var seq sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM journal`).Scan(&seq)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var seq sql.NullInt64 // NULL: an empty journal
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM journal`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	return seq.Int64, nil

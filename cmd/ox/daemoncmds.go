@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -47,11 +48,12 @@ directory has mode 0700, and a connection from another user is refused.
 Methods: send {to, text | file}, roomSend {room, text | file, nick},
 fetchKeys {jid}, listKeys {jid}, trustList {jid}, trustVerify and
 trustReject {jid, fingerprint}, subscribe {after, count}, unsubscribe,
-status {wait} (connected, last seq, lines not yet shown). subscribe streams "receive" notifications, whose params are the
-lines of ox listen --json; each has a seq: subscribe again with
-{"after": SEQ} to read on after it. Errors are JSON-RPC errors with a
-stable code: -32001 offline, -32002 no usable key, -32003 not found,
--32004 refused by the server, -32005 timeout, -32000 other failures.
+status {wait} (connected, last seq, lines not yet shown). subscribe
+streams "receive" notifications, whose params are the lines of ox listen
+--json; each has a seq: subscribe again with {"after": SEQ} to read on
+after it. Errors are JSON-RPC errors with a stable code: -32001 offline,
+-32002 no usable key, -32003 not found, -32004 refused by the server,
+-32005 timeout, -32006 another user, -32000 other failures.
 `,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)
@@ -116,13 +118,11 @@ stable code: -32001 offline, -32002 no usable key, -32003 not found,
 			if fs.NArg() != 0 {
 				return usagef("jsonrpc takes no arguments")
 			}
-			path, err := e.socketPath()
-			if err != nil {
+			// While a daemon holds the account's connection, the lines
+			// pass through to it.
+			if c, err := e.daemonConn(); err != nil {
 				return err
-			}
-			if c, err := rpc.DialRaw(path); err == nil {
-				// A daemon holds the account's connection: pass the lines
-				// through to it.
+			} else if c != nil {
 				defer c.Close()
 				go func() { io.Copy(c, e.stdin); c.CloseWrite() }()
 				_, err := io.Copy(e.stdout, c)
@@ -157,9 +157,9 @@ func (e *env) socketPath() (string, error) {
 	return rpc.SocketPath(e.getenv("XDG_RUNTIME_DIR"), j.String(), dir), nil
 }
 
-// daemonClient is a connection to the account's daemon; nil when none
-// runs (the command then does the work itself).
-func (e *env) daemonClient() (*rpc.Client, error) {
+// daemonConn is a connection to the account's daemon; nil when none runs
+// or OX_NO_DAEMON is set (the command then does the work itself).
+func (e *env) daemonConn() (*net.UnixConn, error) {
 	if e.getenv("OX_NO_DAEMON") != "" {
 		return nil, nil
 	}
@@ -167,7 +167,7 @@ func (e *env) daemonClient() (*rpc.Client, error) {
 	if err != nil {
 		return nil, nil // the command itself says what is wrong
 	}
-	c, err := rpc.Dial(path)
+	c, err := rpc.DialRaw(path)
 	if errors.Is(err, rpc.ErrNoDaemon) {
 		return nil, nil
 	}
@@ -175,6 +175,15 @@ func (e *env) daemonClient() (*rpc.Client, error) {
 		return nil, withHint(err, "remove the socket, or run ox without a daemon: OX_NO_DAEMON=1")
 	}
 	return c, nil
+}
+
+// daemonClient is daemonConn as a JSON-RPC client.
+func (e *env) daemonClient() (*rpc.Client, error) {
+	c, err := e.daemonConn()
+	if c == nil || err != nil {
+		return nil, err
+	}
+	return rpc.NewClient(c), nil
 }
 
 // fromDaemon is a daemon's JSON-RPC error as the command's own error: the
@@ -231,12 +240,17 @@ func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
 		rooms: map[string]*muc.Room{}, subs: map[*rpc.Conn]*subscription{}}
 	d.srv.ErrorOf = rpcError
 	d.handlers()
-	// Shown lines are kept a week (a script resuming with "after" finds
-	// them), at most 100,000; lines never shown stay.
-	if err := s.Store.PruneJournal(e.ctx, clock().Add(-7*24*time.Hour), 100_000); err != nil {
-		fmt.Fprintf(e.stderr, "ox: warning: could not prune the daemon's journal: %v\n", err)
-	}
+	d.prune(e.ctx)
 	return d, nil
+}
+
+// prune forgets shown lines older than a week (a script resuming with
+// "after" finds them) and beyond the newest 100,000; lines never shown
+// stay.
+func (d *daemon) prune(ctx context.Context) {
+	if err := d.local.Store.PruneJournal(ctx, clock().Add(-7*24*time.Hour), 100_000); err != nil {
+		fmt.Fprintf(d.e.stderr, "ox: warning: could not prune the daemon's journal: %v\n", err)
+	}
 }
 
 func (d *daemon) close() { d.local.Close() }
@@ -369,7 +383,7 @@ func (d *daemon) hand(l feed.Line) {
 	d.sent++
 	if d.sent >= 10_000 {
 		d.sent = 0
-		d.local.Store.PruneJournal(context.Background(), clock().Add(-7*24*time.Hour), 100_000)
+		d.prune(context.Background())
 	}
 }
 
@@ -504,6 +518,21 @@ type (
 	}
 )
 
+func sendResultOf(rep *ox.SendReport) sendResult {
+	return sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)}
+}
+
+func roomSendResultOf(rep *muc.GroupReport) roomSendResult {
+	res := roomSendResult{ID: rep.ID, Participants: len(rep.Recipients), Self: len(rep.Self)}
+	for _, q := range rep.Recipients {
+		res.Keys += len(q.Keys)
+	}
+	for _, q := range rep.Missing {
+		res.Missing = append(res.Missing, q.Name()+" cannot read it: "+q.Reason)
+	}
+	return res
+}
+
 func fprs(fs []pgp.Fingerprint) []string {
 	out := make([]string, 0, len(fs))
 	for _, f := range fs {
@@ -559,7 +588,7 @@ func (d *daemon) handlers() {
 		if err != nil {
 			return nil, err
 		}
-		return sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)}, nil
+		return sendResultOf(rep), nil
 	})
 	method(d, "roomSend", func(ctx context.Context, _ *rpc.Conn, p roomSendParams) (any, error) {
 		room, err := parseRoom(p.Room)
@@ -581,14 +610,7 @@ func (d *daemon) handlers() {
 		if err != nil {
 			return nil, err
 		}
-		res := roomSendResult{ID: rep.ID, Participants: len(rep.Recipients), Self: len(rep.Self)}
-		for _, q := range rep.Recipients {
-			res.Keys += len(q.Keys)
-		}
-		for _, q := range rep.Missing {
-			res.Missing = append(res.Missing, q.Name()+" cannot read it: "+q.Reason)
-		}
-		return res, nil
+		return roomSendResultOf(rep), nil
 	})
 	method(d, "fetchKeys", func(ctx context.Context, _ *rpc.Conn, p jidParams) (any, error) {
 		o, j, err := d.onlineFor(ctx, p.JID)
@@ -646,7 +668,7 @@ func (d *daemon) handlers() {
 		}
 		return out, nil
 	})
-	for name, state := range map[string]string{"trustVerify": "verified", "trustReject": "rejected"} {
+	for name, state := range map[string]trust.State{"trustVerify": trust.Verified, "trustReject": trust.Rejected} {
 		method(d, name, func(ctx context.Context, _ *rpc.Conn, p trustParams) (any, error) {
 			j, err := reqJID(p.JID, false)
 			if err != nil {
@@ -656,14 +678,10 @@ func (d *daemon) handlers() {
 			if err != nil {
 				return nil, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
 			}
-			st := trust.Verified
-			if state == "rejected" {
-				st = trust.Rejected
-			}
-			if err := setTrust(ctx, d.local, j, f, st); err != nil {
+			if err := setTrust(ctx, d.local, j, f, state); err != nil {
 				return nil, err
 			}
-			return map[string]string{"jid": j.String(), "fingerprint": f.String(), "state": state}, nil
+			return map[string]string{"jid": j.String(), "fingerprint": f.String(), "state": state.String()}, nil
 		})
 	}
 	method(d, "subscribe", func(ctx context.Context, c *rpc.Conn, p subscribeParams) (any, error) {
@@ -774,9 +792,7 @@ func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printe
 		}
 		dl.offline(ctx, hc)
 	}
-	var res struct{ Last int64 }
-	params := subscribeParams{Count: pr.count}
-	if err := c.Call(ctx, "subscribe", params, &res); err != nil {
+	if err := c.Call(ctx, "subscribe", subscribeParams{Count: pr.count}, nil); err != nil {
 		return fromDaemon(err)
 	}
 	for {

@@ -77,7 +77,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			printSent(e.stderr, to, sendResult{ID: rep.ID, Recipients: fprs(rep.Recipients), Self: fprs(rep.Self), Undecided: fprs(rep.Undecided), Unannounced: fprs(rep.Unannounced)})
+			printSent(e.stderr, to, sendResultOf(rep))
 			return nil
 		},
 	})

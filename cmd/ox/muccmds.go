@@ -58,7 +58,8 @@ func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*
 }
 
 // roomSendTo sends text, or the file at path, to the joined room r: ox
-// room send and the daemon's roomSend. Who cannot read it is a warning.
+// room send and the daemon's roomSend. Who cannot read it is in the
+// report (printRoomSent), or, when nothing was sent, a warning here.
 func (e *env) roomSendTo(o *online, r *muc.Room, text, path string) (*muc.GroupReport, error) {
 	var rep *muc.GroupReport
 	var err error
@@ -71,7 +72,7 @@ func (e *env) roomSendTo(o *online, r *muc.Room, text, path string) (*muc.GroupR
 	} else {
 		rep, err = o.rooms.SendGroup(o.ctx, r, text)
 	}
-	if rep != nil {
+	if err != nil && rep != nil {
 		warnMissing(e.stderr, rep)
 	}
 	if errors.Is(err, muc.ErrNoGroupRecipients) {
@@ -166,11 +167,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			res := roomSendResult{ID: rep.ID, Participants: len(rep.Recipients), Self: len(rep.Self)}
-			for _, p := range rep.Recipients {
-				res.Keys += len(p.Keys)
-			}
-			printRoomSent(e.stderr, room, res)
+			printRoomSent(e.stderr, room, roomSendResultOf(rep))
 			return nil
 		},
 	})
