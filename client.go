@@ -96,7 +96,8 @@ type Client struct {
 	pubSource  PublicKeySource                   // what Publish publishes (SetPublicKeySource)
 	life       life                              // the served session's (liveness.go)
 	accepts    atomic.Int64                      // messages accepted, to prune the replay memory now and then
-	lastStanza []byte                            // the stanza the handlers saw last (session goroutine only)
+	lastStanza []byte                            // the stanza a handler claimed last (session goroutine only)
+	cur        *stanzaLook                       // the stanza the handlers are looking at (session goroutine only)
 }
 
 // NewClient returns a Client for the session's account.

@@ -247,7 +247,7 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		out.Sent = g.Sender.Bare().Equal(me)
 		sender, recipient = g.Sender.Bare(), g.Room
 	}
-	if seen, err := c.seen(ctx, out.StanzaID); err != nil || seen {
+	if seen, err := c.Seen(ctx, out.StanzaID); err != nil || seen {
 		return nil, err // the server's own second copy: quietly once
 	}
 	o, err := c.Backend.Open(ctx, m.OpenPGP)
@@ -370,9 +370,11 @@ func (c *Client) replay(ctx context.Context, out *Message, o *pgp.Opened) (dup b
 	return false, nil
 }
 
-// seen reports whether a message with the server's stanza-id id was handed
-// over already, or is kept as pending.
-func (c *Client) seen(ctx context.Context, id string) (bool, error) {
+// Seen reports whether the message with the server's stanza-id id was
+// handed over already, or is kept as pending: Process drops such a copy,
+// and a reader of many server copies (package mam) skips it before
+// unwrapping it.
+func (c *Client) Seen(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}

@@ -24,10 +24,16 @@ import (
 // order stanzas arrived, off the session's goroutine (which must never
 // wait for its own requests, nor for a slow consumer).
 
-// queueSize is how many jobs wait in memory; past it, incoming messages go
-// to the store (overflow) and are read from there in order, so that the
-// session's goroutine never blocks and nothing is dropped.
-const queueSize = 256
+// queueSize is how many jobs wait in memory, and queueBytes how many bytes
+// of stanzas they hold; past either, incoming messages go to the store
+// (overflow) and are read from there in order, so that the session's
+// goroutine never blocks and nothing is dropped. Memory is what the bound
+// protects: a count alone (it was 256) sent most of a burst through the
+// store, two writes and a read for each message, while a few MiB held it.
+const (
+	queueSize  = 4096
+	queueBytes = 2 << 20
+)
 
 // jobTimeout bounds one job of the worker (a message's key fetch and
 // checks, a key-change notification).
@@ -43,6 +49,7 @@ type worker struct {
 	mu      sync.Mutex
 	spilled bool // messages are being kept in the store: enqueue there too, to keep the order
 	closed  bool
+	held    int // bytes of the stanzas queued in memory
 }
 
 // Handle adds stanza handlers (mux options) to the session's handler, for
@@ -130,17 +137,14 @@ const nsCarbons = "urn:xmpp:carbons:2"
 // pipeline; unwrap (for carbons) turns the wrapper into the message.
 func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) mux.MessageHandlerFunc {
 	return func(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-		raw, err := pep.ReadStanza(t)
-		if err != nil {
-			return nil // a broken stanza must not end the session
+		l := c.look(t)
+		if l.err != nil || !c.claim(l) {
+			return nil // broken (it must not end the session), or taken already
 		}
-		if !c.firstLook(raw) {
-			return nil // the same stanza again: it has two <openpgp/>
-		}
-		in := Incoming{Raw: raw, Origin: OriginLive}
+		in := Incoming{Raw: l.raw, Origin: OriginLive}
 		if unwrap != nil {
 			var ok bool
-			if in, ok = unwrap(msg, raw); !ok {
+			if in, ok = unwrap(msg, l.raw); !ok {
 				return nil
 			}
 		}
@@ -149,35 +153,100 @@ func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) 
 	}
 }
 
-// firstLook reports whether raw is a stanza the handlers have not seen yet:
-// mellium's mux calls a handler once for each child element it matches,
-// so a stanza with two <openpgp/> (or with several children the wildcard
-// handler matches) comes more than once, one call after another on the
-// session's goroutine. Each stanza must yield one verdict.
-func (c *Client) firstLook(raw []byte) bool {
-	if bytes.Equal(raw, c.lastStanza) {
-		return false
-	}
-	c.lastStanza = raw
-	return true
-}
-
 // onOther looks at the children of a chat or normal message that no other
 // handler takes: a stanza that carries an <openpgp/> that is not a direct
 // child goes to the pipeline, to be refused with its reason.
 func (c *Client) onOther(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	raw, err := pep.ReadStanza(t)
-	if err != nil || !bytes.Contains(raw, []byte(element.NS)) {
-		return nil
-	}
-	if direct, nested := openPGPElements(raw); direct > 0 || nested == 0 {
+	l := c.look(t)
+	if l.err != nil || l.direct > 0 || l.nested == 0 {
 		return nil // the <openpgp/> handler takes it (or it holds none)
 	}
-	if !c.firstLook(raw) {
-		return nil
+	if c.claim(l) {
+		c.Enqueue(Incoming{Raw: l.raw, Origin: OriginLive})
 	}
-	c.Enqueue(Incoming{Raw: raw, Origin: OriginLive})
 	return nil
+}
+
+// stanzaLook is one incoming stanza as the message handlers see it: read
+// once, however many of its children call a handler.
+type stanzaLook struct {
+	key            *xml.Attr // the stanza's start element's attributes: its identity
+	raw            []byte
+	direct, nested int // <openpgp/> elements, as children and deeper
+	err            error
+	claimed        bool // a handler queued it: one verdict for each stanza
+}
+
+// look reads the stanza a message handler was called for. mellium's mux
+// calls a handler once for each child element it matches, replaying the
+// stanza's tokens each time, so a stanza with several children (an
+// <openpgp/> beside <store/>, <body/> and the server's <stanza-id/>) comes
+// several times, one call after another on the session's goroutine. Every
+// call replays the same start element, whose attributes share one array:
+// that identifies the stanza, and what was read of it the first time is
+// used again (reading and scanning it anew for each child was a third of a
+// listen's work).
+func (c *Client) look(t xml.TokenReader) *stanzaLook {
+	tok, err := t.Token()
+	if err != nil {
+		return &stanzaLook{err: err}
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return &stanzaLook{err: errors.New("ox: a stanza that does not start with its element")}
+	}
+	if l := c.cur; l != nil && len(start.Attr) > 0 && l.key == &start.Attr[0] {
+		return l
+	}
+	l := &stanzaLook{}
+	if len(start.Attr) > 0 {
+		l.key = &start.Attr[0]
+	}
+	cr := &openPGPCounter{r: t, depth: 1}
+	l.raw, l.err = pep.ReadStanza(xmlstream.MultiReader(xmlstream.Token(start), cr))
+	l.direct, l.nested = cr.direct, cr.nested
+	c.cur = l
+	return l
+}
+
+// claim reports whether l is a stanza no handler queued yet. A stanza
+// without attributes has no identity to keep (look reads it each time), nor
+// would one if mux stopped replaying the same start element: the same
+// bytes as the stanza claimed last are that stanza again.
+func (c *Client) claim(l *stanzaLook) bool {
+	if l.claimed || bytes.Equal(l.raw, c.lastStanza) {
+		return false
+	}
+	l.claimed = true
+	c.lastStanza = l.raw
+	return true
+}
+
+// openPGPCounter counts the <openpgp/> elements of the tokens read through
+// it (a stanza's, after its start element: depth 1), as children of the
+// stanza and deeper, as openPGPElements does on bytes.
+type openPGPCounter struct {
+	r              xml.TokenReader
+	depth          int
+	direct, nested int
+}
+
+func (o *openPGPCounter) Token() (xml.Token, error) {
+	tok, err := o.r.Token()
+	switch t := tok.(type) {
+	case xml.StartElement:
+		o.depth++
+		if t.Name.Space == element.NS && t.Name.Local == "openpgp" {
+			if o.depth == 2 {
+				o.direct++
+			} else {
+				o.nested++
+			}
+		}
+	case xml.EndElement:
+		o.depth--
+	}
+	return tok, err
 }
 
 func (c *Client) emit(m *Message) {
@@ -198,14 +267,21 @@ func (c *Client) Enqueue(in Incoming) {
 	if w.closed {
 		return
 	}
-	if !w.spilled {
+	if !w.spilled && w.held+len(in.Raw) <= queueBytes {
+		job := func(ctx context.Context) {
+			w.mu.Lock()
+			w.held -= len(in.Raw)
+			w.mu.Unlock()
+			c.processAndEmit(ctx, in)
+		}
 		select {
-		case w.queue <- func(ctx context.Context) { c.processAndEmit(ctx, in) }:
+		case w.queue <- job:
+			w.held += len(in.Raw)
 			return
 		default:
-			w.spilled = true // the worker reads the inbox once the queue is empty
 		}
 	}
+	w.spilled = true // the worker reads the inbox once the queue is empty
 	if err := c.spill(context.Background(), in); err != nil {
 		// The store refused (a full disk): read it late rather than lose
 		// it, from a goroutine that waits for room in the queue.

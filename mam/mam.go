@@ -1,7 +1,6 @@
 package mam
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -244,51 +243,54 @@ func isItemNotFound(err error) bool {
 }
 
 func (a *Archive) onResult(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	raw, err := pep.ReadStanza(t)
+	ids := &resultIDs{r: t}
+	raw, err := pep.ReadStanza(ids)
 	if err != nil {
 		return nil // a broken stanza must not end the session
 	}
 	if !msg.From.Equal(jid.JID{}) && !msg.From.Equal(a.c.JID()) {
 		return nil
 	}
-	qid, id, ok := mamResultIDs(raw)
-	if !ok || id == "" {
+	if !ids.found || ids.id == "" {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if q := a.queries[qid]; q != nil {
-		q.results = append(q.results, mamResult{id: id, raw: raw})
+	if q := a.queries[ids.qid]; q != nil {
+		q.results = append(q.results, mamResult{id: ids.id, raw: raw})
 	}
 	return nil
 }
 
-func mamResultIDs(raw []byte) (qid, id string, ok bool) {
-	d := xml.NewDecoder(bytes.NewReader(raw))
-	depth := 0
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return "", "", false
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth == 2 && t.Name.Space == nsMAM && t.Name.Local == "result" {
-				for _, a := range t.Attr {
-					switch {
-					case a.Name.Local == "queryid" && a.Name.Space == "":
-						qid = a.Value
-					case a.Name.Local == "id" && a.Name.Space == "":
-						id = a.Value
-					}
+// resultIDs notes the query id and the archive id of the first <result/>
+// child of the stanza read through it, as it goes by.
+type resultIDs struct {
+	r       xml.TokenReader
+	depth   int
+	found   bool
+	qid, id string
+}
+
+func (ri *resultIDs) Token() (xml.Token, error) {
+	tok, err := ri.r.Token()
+	switch t := tok.(type) {
+	case xml.StartElement:
+		ri.depth++
+		if ri.depth == 2 && !ri.found && t.Name.Space == nsMAM && t.Name.Local == "result" {
+			ri.found = true
+			for _, a := range t.Attr {
+				switch {
+				case a.Name.Local == "queryid" && a.Name.Space == "":
+					ri.qid = a.Value
+				case a.Name.Local == "id" && a.Name.Space == "":
+					ri.id = a.Value
 				}
-				return qid, id, true
 			}
-		case xml.EndElement:
-			depth--
 		}
+	case xml.EndElement:
+		ri.depth--
 	}
+	return tok, err
 }
 
 func (a *Archive) processArchived(ctx context.Context, archive string, results []mamResult) (int, error) {
@@ -303,31 +305,44 @@ func (a *Archive) processArchived(ctx context.Context, archive string, results [
 	return n, rerr
 }
 
-func (a *Archive) readArchived(ctx context.Context, archive string, results []mamResult) (int, error) {
+func (a *Archive) readArchived(ctx context.Context, archive string, results []mamResult) (n int, err error) {
 	c := a.c
 	me := c.JID()
-	n := 0
+	// The cursor moves once for the page, after the last result read to
+	// its end (a write for each result was a tenth of a catch-up's time);
+	// a result not read to its end stays after it, to be read again.
+	read := ""
+	defer func() {
+		if read == "" {
+			return
+		}
+		if cerr := c.Store.SetMAMCursor(context.WithoutCancel(ctx), archive, read); err == nil {
+			err = cerr
+		}
+	}()
 	for _, res := range results {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		if in, ok := archivedMessage(res, me); ok {
-			m, err := c.Process(ctx, in)
-			switch {
-			case err == nil && m != nil:
-				// Judged and recorded as handed over: it must be shown now,
-				// even when the session is ending, or it never will be.
-				if c.OnMessage != nil {
-					c.OnMessage(m)
+		// A copy of a message handed over already (the offline store or a
+		// live session brought it) is skipped before it is unwrapped.
+		if seen, err := c.Seen(ctx, res.id); err != nil || !seen {
+			if in, ok := archivedMessage(res, me); ok {
+				m, err := c.Process(ctx, in)
+				switch {
+				case err == nil && m != nil:
+					// Judged and recorded as handed over: it must be shown
+					// now, even when the session is ending, or it never will be.
+					if c.OnMessage != nil {
+						c.OnMessage(m)
+					}
+					n++
+				case ctx.Err() != nil:
+					return n, ctx.Err() // not read to the end: keep the cursor before it
 				}
-				n++
-			case ctx.Err() != nil:
-				return n, ctx.Err() // not read to the end: keep the cursor before it
 			}
 		}
-		if err := c.Store.SetMAMCursor(ctx, archive, res.id); err != nil {
-			return n, err
-		}
+		read = res.id
 	}
 	return n, nil
 }
