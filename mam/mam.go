@@ -68,11 +68,11 @@ func (a *Archive) follow(ctx context.Context, m *ox.Message) {
 	}
 }
 
-// done marks the archive read to its end in this session, and forgets the
-// ids of messages handed over long ago.
-func (a *Archive) done(ctx context.Context) {
+// done marks the archive read to its end in this session (unless hold:
+// see Options.Hold), and forgets the ids of messages handed over long ago.
+func (a *Archive) done(ctx context.Context, hold bool) {
 	a.mu.Lock()
-	a.caughtUp = true
+	a.caughtUp = !hold
 	a.mu.Unlock()
 	a.c.Store.PruneDelivered(ctx, a.c.Clock().Add(-DeliveredRetention))
 }
@@ -86,6 +86,17 @@ type Options struct {
 	// <max/>); 0 means 50. Servers may send fewer (Prosody: at most
 	// max_archive_query_results, 50 by default).
 	PageSize int
+	// Hold leaves the archive position where this catch-up ends, instead
+	// of moving it along with the live messages that follow, until a
+	// later catch-up without Hold. A message on its way to the account's
+	// previous session (one that ended without a goodbye: a cut, a killed
+	// process) can reach the archive only after this catch-up read it,
+	// with an id before the live messages that come next: ejabberd
+	// archives in the receiving session's process, which goes on for a
+	// moment after its client is gone. A position moved past it would
+	// never read it; the later catch-up does. Found by the daemon's soak
+	// test (issue 14).
+	Hold bool
 	// MaxPages bounds one call; 0 means 20. When the archive holds more,
 	// CatchUpWith returns ErrMoreInArchive with what it handed over so far,
 	// and the next call goes on from there.
@@ -125,7 +136,7 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 			if err := c.Store.SetMAMCursor(ctx, archive, newest); err != nil {
 				return 0, err
 			}
-			a.done(ctx)
+			a.done(ctx, o.Hold)
 			return 0, nil
 		}
 		if cur != mamStart {
@@ -158,7 +169,7 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 		}
 		if fin.complete() || len(results) == 0 || fin.Set.Last == "" {
 			if !o.All {
-				a.done(ctx)
+				a.done(ctx, o.Hold)
 			}
 			return n, nil
 		}

@@ -217,17 +217,25 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		return err, nil
 	}
 	// What arrived while this device was away and went to another
-	// device (so not to the offline store): from the archive.
-	for {
-		_, err := o.archive.CatchUp(cctx)
-		if errors.Is(err, mam.ErrMoreInArchive) {
-			continue
+	// device (so not to the offline store): from the archive; and once
+	// more a moment later, for what was on its way to the session before
+	// this one and reached the archive after the first read (mam.Options
+	// Hold).
+	catchUp := func(hold bool) {
+		for {
+			_, err := o.archive.CatchUpWith(cctx, mam.Options{Hold: hold})
+			if errors.Is(err, mam.ErrMoreInArchive) {
+				continue
+			}
+			if err != nil && cctx.Err() == nil {
+				fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
+			}
+			return
 		}
-		if err != nil && cctx.Err() == nil {
-			fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
-		}
-		break
 	}
+	catchUp(true)
+	settle := time.NewTimer(settleDelay)
+	defer settle.Stop()
 	// Messages kept because their sender's key was missing: the
 	// key may be known by now.
 	if ms, err := o.client.RetryPending(cctx, jid.JID{}); err == nil {
@@ -235,14 +243,23 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 			show(m)
 		}
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	case err := <-lostc:
-		return err, nil
+	for {
+		select {
+		case <-settle.C:
+			catchUp(false)
+			continue
+		case <-done:
+		case <-ctx.Done():
+		case err := <-lostc:
+			return err, nil
+		}
+		return nil, nil
 	}
-	return nil, nil
 }
+
+// settleDelay is how long after coming online the archive is read again
+// (see onlineOnce).
+const settleDelay = 2 * time.Second
 
 // sendTo sends text, or the file at path, to `to`: ox send and the
 // daemon's send.
