@@ -31,7 +31,7 @@ var layers = map[string][]string{
 	"wkd":          {"pgp"},
 	".":            {"backup", "check", "element", "internal/xmlx", "pep", "pgp", "pgp/gnupg", "pgp/native", "store", "trust", "wkd"},
 	"muc":          {".", "element", "pep", "pgp"},
-	"mam":          {".", "element", "pep"},
+	"mam":          {".", "element", "internal/xmlx", "pep"},
 	"wot":          {".", "element", "pgp", "store", "trust"},
 	"cmd/ox":       {".", "backup", "feed", "files", "mam", "muc", "pgp", "rpc", "trust", "wot"},
 	"rpc":          {},

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/xmlx"
 	"codeberg.org/ox/ox/pep"
 )
 
@@ -202,9 +203,17 @@ func (c *Client) look(t xml.TokenReader) *stanzaLook {
 	if len(start.Attr) > 0 {
 		l.key = &start.Attr[0]
 	}
-	cr := &openPGPCounter{r: t, depth: 1}
-	l.raw, l.err = pep.ReadStanza(xmlstream.MultiReader(xmlstream.Token(start), cr))
-	l.direct, l.nested = cr.direct, cr.nested
+	// The <openpgp/> elements, counted as the children go by (depth 1).
+	count := &xmlx.Starts{R: t, F: func(depth int, s xml.StartElement) {
+		if s.Name.Space == element.NS && s.Name.Local == "openpgp" {
+			if depth == 1 {
+				l.direct++
+			} else {
+				l.nested++
+			}
+		}
+	}}
+	l.raw, l.err = pep.ReadStanza(xmlstream.MultiReader(xmlstream.Token(start), count))
 	c.cur = l
 	return l
 }
@@ -220,33 +229,6 @@ func (c *Client) claim(l *stanzaLook) bool {
 	l.claimed = true
 	c.lastStanza = l.raw
 	return true
-}
-
-// openPGPCounter counts the <openpgp/> elements of the tokens read through
-// it (a stanza's, after its start element: depth 1), as children of the
-// stanza and deeper, as openPGPElements does on bytes.
-type openPGPCounter struct {
-	r              xml.TokenReader
-	depth          int
-	direct, nested int
-}
-
-func (o *openPGPCounter) Token() (xml.Token, error) {
-	tok, err := o.r.Token()
-	switch t := tok.(type) {
-	case xml.StartElement:
-		o.depth++
-		if t.Name.Space == element.NS && t.Name.Local == "openpgp" {
-			if o.depth == 2 {
-				o.direct++
-			} else {
-				o.nested++
-			}
-		}
-	case xml.EndElement:
-		o.depth--
-	}
-	return tok, err
 }
 
 func (c *Client) emit(m *Message) {

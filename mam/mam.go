@@ -16,6 +16,7 @@ import (
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/internal/xmlx"
 	"codeberg.org/ox/ox/pep"
 )
 
@@ -254,54 +255,38 @@ func isItemNotFound(err error) bool {
 }
 
 func (a *Archive) onResult(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	ids := &resultIDs{r: t}
-	raw, err := pep.ReadStanza(ids)
+	// The first <result/> child's query id and archive id, noted as the
+	// stanza is read.
+	found, qid, id := false, "", ""
+	raw, err := pep.ReadStanza(&xmlx.Starts{R: t, F: func(depth int, s xml.StartElement) {
+		if depth != 2 || found || s.Name.Space != nsMAM || s.Name.Local != "result" {
+			return
+		}
+		found = true
+		for _, a := range s.Attr {
+			switch {
+			case a.Name.Local == "queryid" && a.Name.Space == "":
+				qid = a.Value
+			case a.Name.Local == "id" && a.Name.Space == "":
+				id = a.Value
+			}
+		}
+	}})
 	if err != nil {
 		return nil // a broken stanza must not end the session
 	}
 	if !msg.From.Equal(jid.JID{}) && !msg.From.Equal(a.c.JID()) {
 		return nil
 	}
-	if !ids.found || ids.id == "" {
+	if id == "" {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if q := a.queries[ids.qid]; q != nil {
-		q.results = append(q.results, mamResult{id: ids.id, raw: raw})
+	if q := a.queries[qid]; q != nil {
+		q.results = append(q.results, mamResult{id: id, raw: raw})
 	}
 	return nil
-}
-
-// resultIDs notes the query id and the archive id of the first <result/>
-// child of the stanza read through it, as it goes by.
-type resultIDs struct {
-	r       xml.TokenReader
-	depth   int
-	found   bool
-	qid, id string
-}
-
-func (ri *resultIDs) Token() (xml.Token, error) {
-	tok, err := ri.r.Token()
-	switch t := tok.(type) {
-	case xml.StartElement:
-		ri.depth++
-		if ri.depth == 2 && !ri.found && t.Name.Space == nsMAM && t.Name.Local == "result" {
-			ri.found = true
-			for _, a := range t.Attr {
-				switch {
-				case a.Name.Local == "queryid" && a.Name.Space == "":
-					ri.qid = a.Value
-				case a.Name.Local == "id" && a.Name.Space == "":
-					ri.id = a.Value
-				}
-			}
-		}
-	case xml.EndElement:
-		ri.depth--
-	}
-	return tok, err
 }
 
 func (a *Archive) processArchived(ctx context.Context, archive string, results []mamResult) (int, error) {

@@ -230,3 +230,25 @@ func ReadElement(r xml.TokenReader, limit, maxDepth int) ([]byte, error) {
 		}
 	}
 }
+
+// Starts passes the tokens of R through and tells F of each start element
+// as it goes by, with its depth: 1 for the first element read through it,
+// 2 for its children. Readers of a stanza use it to note what they look
+// for while the stanza is read once, rather than parsing it again.
+type Starts struct {
+	R     xml.TokenReader
+	F     func(depth int, start xml.StartElement)
+	depth int
+}
+
+func (s *Starts) Token() (xml.Token, error) {
+	tok, err := s.R.Token()
+	switch t := tok.(type) {
+	case xml.StartElement:
+		s.depth++
+		s.F(s.depth, t)
+	case xml.EndElement:
+		s.depth--
+	}
+	return tok, err
+}

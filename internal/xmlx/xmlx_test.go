@@ -3,6 +3,7 @@ package xmlx
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,20 @@ func TestReadElementRoundTrip(t *testing.T) {
 	}
 	if _, err := ReadElement(xml.NewDecoder(strings.NewReader("<a>"+strings.Repeat("x", 100)+"</a>")), 50, 0); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("size: %v", err)
+	}
+}
+
+func TestStartsDepths(t *testing.T) {
+	d := xml.NewDecoder(strings.NewReader(`<message><a><openpgp/></a><openpgp/><b/></message>`))
+	var got []string
+	s := &Starts{R: d, F: func(depth int, start xml.StartElement) {
+		got = append(got, fmt.Sprintf("%s@%d", start.Name.Local, depth))
+	}}
+	if _, err := ReadElement(s, 1<<20, 16); err != nil {
+		t.Fatal(err)
+	}
+	want := "message@1 a@2 openpgp@3 openpgp@2 b@2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %q, want %q", strings.Join(got, " "), want)
 	}
 }
