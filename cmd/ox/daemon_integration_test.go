@@ -513,7 +513,7 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	// management (XEP-0198, which ox does not do yet) can lose a message
 	// in flight to a session that ends (a cut, a killed client, its own
 	// stop): not delivered, not archived or archived late, not kept
-	// offline. 3 of about 12 runs lost 1 to 27 messages that way, around
+	// offline. 4 of 22 runs lost 1 to 27 messages that way, around
 	// the restart or a cut, never on Prosody. On ejabberd each disruption
 	// therefore comes between two messages, once the daemon has shown
 	// everything alice sent (quiet); on Prosody it comes mid-flow.
