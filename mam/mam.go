@@ -263,12 +263,12 @@ func (a *Archive) onResult(msg stanza.Message, t xmlstream.TokenReadEncoder) err
 			return
 		}
 		found = true
-		for _, a := range s.Attr {
+		for _, at := range s.Attr {
 			switch {
-			case a.Name.Local == "queryid" && a.Name.Space == "":
-				qid = a.Value
-			case a.Name.Local == "id" && a.Name.Space == "":
-				id = a.Value
+			case at.Name.Local == "queryid" && at.Name.Space == "":
+				qid = at.Value
+			case at.Name.Local == "id" && at.Name.Space == "":
+				id = at.Value
 			}
 		}
 	}})
