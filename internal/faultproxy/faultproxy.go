@@ -176,8 +176,14 @@ func (p *Proxy) pipe(l *link, d Direction, src, dst net.Conn) {
 		if !p.waitFlowing(l, d) {
 			return
 		}
+		// Counted before the write, so that a peer which has read the
+		// bytes never finds them missing from Bytes; what a failed write
+		// did not deliver is taken back.
+		p.bytes[d].Add(int64(len(c.data)))
 		n, err := dst.Write(c.data)
-		p.bytes[d].Add(int64(n))
+		if n < len(c.data) {
+			p.bytes[d].Add(int64(n - len(c.data)))
+		}
 		if err != nil {
 			return
 		}
@@ -255,7 +261,9 @@ func (p *Proxy) SetLatency(d Direction, lat time.Duration) {
 	p.mu.Unlock()
 }
 
-// Bytes is how many bytes the proxy delivered in direction d so far.
+// Bytes is how many bytes the proxy delivered in direction d so far (a
+// chunk counts from the moment it is written: a peer that has read it finds
+// it counted).
 func (p *Proxy) Bytes(d Direction) int64 { return p.bytes[d].Load() }
 
 // Accepted is how many connections the proxy accepted so far, including
