@@ -215,6 +215,9 @@ type Negotiated struct {
 	ChannelBinding string   // the binding type of a -PLUS mechanism, else ""
 	Offered        []string // the SASL mechanisms the server offered
 	Announced      []string // the channel-binding types it announced (XEP-0440)
+	// StreamManagement: the server manages the stream (XEP-0198): it keeps
+	// what it sent until ox acknowledges it.
+	StreamManagement bool
 }
 
 // DialNegotiated is Dial that also says what was negotiated, for a user
@@ -224,7 +227,8 @@ func DialNegotiated(ctx context.Context, a Account) (*xmpp.Session, Negotiated, 
 	if err != nil {
 		return nil, Negotiated{}, err
 	}
-	info := Negotiated{TLSVersion: sess.ConnectionState().Version, Mechanism: n.mechanism, Offered: n.offered, Announced: n.cbTypes}
+	info := Negotiated{TLSVersion: sess.ConnectionState().Version, Mechanism: n.mechanism, Offered: n.offered, Announced: n.cbTypes,
+		StreamManagement: n.smEnabled}
 	if strings.HasSuffix(n.mechanism, "-PLUS") {
 		info.ChannelBinding = binding(sess.ConnectionState())
 	}
@@ -300,6 +304,8 @@ type negotiation struct {
 	mechanism string
 	offered   []string
 	bound     bool
+	smOffered bool        // the server offers stream management (XEP-0198)
+	smEnabled bool        // and enabled it
 	watch     watchedConn // the TCP connection, watched for the server closing it
 }
 
@@ -443,9 +449,15 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 			return mask, rw, n.fail(err)
 		}
 		n.bound = mask&xmpp.Ready != 0
+		if n.bound && n.smOffered && sessionSM(s) != nil {
+			n.step = "stream management"
+			if err := n.enableSM(s); err != nil {
+				return mask, rw, n.fail(err)
+			}
+		}
 		return mask, rw, nil
 	}
-	fs := []xmpp.StreamFeature{n.channelBinding(), n.sasl(), bind}
+	fs := []xmpp.StreamFeature{n.channelBinding(), n.sasl(), bind, n.smFeature()}
 	if !a.DirectTLS {
 		// STARTTLS first, so the password never crosses the wire in clear.
 		fs = append([]xmpp.StreamFeature{n.startTLSFeature(cfg)}, fs...)
@@ -595,7 +607,9 @@ func (n *negotiation) sasl() xmpp.StreamFeature {
 			return 0, nil, n.fail(err)
 		}
 		n.step = "stream"
-		return xmpp.Authn, s.Conn(), nil
+		// The restarted stream runs on a connection that counts stanzas,
+		// for stream management (sm.go).
+		return xmpp.Authn, newSMConn(s.Conn()), nil
 	}
 	return f
 }
@@ -822,6 +836,15 @@ const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
 // mellium's Session.Close alone leaves the TCP connection open (and a
 // server then waits for it).
 func CloseSession(sess *xmpp.Session) error {
+	if sm := sessionSM(sess); sm != nil {
+		// XEP-0198 §4: acknowledge what was received before closing, so
+		// that the server neither resends nor stores it again.
+		w := sess.TokenWriter()
+		if writeAck(w, sm) == nil {
+			w.Flush()
+		}
+		w.Close()
+	}
 	err := sess.Close()
 	if cerr := sess.Conn().Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr

@@ -37,6 +37,9 @@ func TestIntegrationDialEjabberdMechanism(t *testing.T) {
 			t.Errorf("TLS %x, mechanism %s binding %q; want TLS %x, SCRAM-SHA-1 without binding (offered %v, bindings announced %v)",
 				got.TLSVersion, got.Mechanism, got.ChannelBinding, version, got.Offered, got.Announced)
 		}
+		if !got.StreamManagement {
+			t.Errorf("TLS %x: stream management (XEP-0198, mod_stream_mgmt) not enabled", version)
+		}
 
 		wrong := a
 		wrong.Password = "wrong"

@@ -34,6 +34,9 @@ func TestIntegrationDialProsodyMechanism(t *testing.T) {
 	if got.Mechanism != "SCRAM-SHA-1" || got.ChannelBinding != "" {
 		t.Errorf("mechanism %s binding %q, want SCRAM-SHA-1 without binding (offered %v, bindings announced %v)", got.Mechanism, got.ChannelBinding, got.Offered, got.Announced)
 	}
+	if !got.StreamManagement {
+		t.Error("stream management (XEP-0198, mod_smacks) not enabled")
+	}
 
 	a.Password = "wrong"
 	_, err = ox.Dial(ctx, a)

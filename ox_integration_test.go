@@ -57,11 +57,24 @@ func newDeviceWith(ctx context.Context, t *testing.T, srv *testenv.Server, local
 // back keeps its store).
 func newDeviceAt(ctx context.Context, t *testing.T, srv *testenv.Server, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
 	t.Helper()
+	return newDeviceVia(ctx, t, srv, srv.Addr, local, dir, keygen, setup, f)
+}
+
+// newDeviceVia is newDeviceAt connecting to addr (a proxy before the
+// server).
+func newDeviceVia(ctx context.Context, t *testing.T, srv *testenv.Server, addr, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
+	t.Helper()
 	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := srv.Dial(ctx, local, local+"-pass", "")
+	a, err := srv.Account(local, local+"-pass", "", false)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	a.Server = addr
+	s, err := ox.Dial(ctx, a)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

@@ -132,7 +132,17 @@ func (c *Client) Handler(f EventFunc) xmpp.Handler {
 	return mux.New(stanza.NSClient, opts...)
 }
 
-const nsCarbons = "urn:xmpp:carbons:2"
+const (
+	nsCarbons = "urn:xmpp:carbons:2"
+	nsMAM     = "urn:xmpp:mam:2"
+)
+
+// isWrapper: a message's child that carries another message, which has a
+// handler of its own.
+func isWrapper(n xml.Name) bool {
+	return n.Space == nsCarbons && (n.Local == "received" || n.Local == "sent") ||
+		n.Space == nsMAM && n.Local == "result"
+}
 
 // onStanza reads a message stanza off the session and queues it for the
 // pipeline; unwrap (for carbons) turns the wrapper into the message.
@@ -159,8 +169,13 @@ func (c *Client) onStanza(unwrap func(stanza.Message, []byte) (Incoming, bool)) 
 // child goes to the pipeline, to be refused with its reason.
 func (c *Client) onOther(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
 	l := c.look(t)
-	if l.err != nil || l.direct > 0 || l.nested == 0 {
-		return nil // the <openpgp/> handler takes it (or it holds none)
+	if l.err != nil || l.direct > 0 || l.nested == 0 || l.wrapper {
+		// The <openpgp/> handler takes it, or it holds none, or it is a
+		// carbon or an archive result: their handlers take those, with
+		// their own rules (a copy that comes back with another child, as
+		// ejabberd resends an unacknowledged result with a <delay/>
+		// beside it, is still one).
+		return nil
 	}
 	if c.claim(l) {
 		c.Enqueue(Incoming{Raw: l.raw, Origin: OriginLive})
@@ -173,7 +188,8 @@ func (c *Client) onOther(msg stanza.Message, t xmlstream.TokenReadEncoder) error
 type stanzaLook struct {
 	key            *xml.Attr // the stanza's start element's attributes: its identity
 	raw            []byte
-	direct, nested int // <openpgp/> elements, as children and deeper
+	direct, nested int  // <openpgp/> elements, as children and deeper
+	wrapper        bool // a child is a carbon (XEP-0280) or an archive result (XEP-0313)
 	err            error
 	claimed        bool // a handler queued it: one verdict for each stanza
 }
@@ -205,6 +221,9 @@ func (c *Client) look(t xml.TokenReader) *stanzaLook {
 	}
 	// The <openpgp/> elements, counted as the children go by (depth 1).
 	count := &xmlx.Starts{R: t, F: func(depth int, s xml.StartElement) {
+		if depth == 1 && isWrapper(s.Name) {
+			l.wrapper = true
+		}
 		if s.Name.Space == element.NS && s.Name.Local == "openpgp" {
 			if depth == 1 {
 				l.direct++
@@ -428,8 +447,18 @@ func (c *Client) Serve(f EventFunc) error {
 		defer close(pinger)
 		c.keepAlive(sess)
 	}()
+	sm := sessionSM(c.Session)
 	err := c.Session.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		c.touch()
+		if start.Name.Space == nsSM {
+			// XEP-0198 §4: an <r/> is answered with the count at once;
+			// an <a/> (an answer to a request ox does not make) is noted
+			// by touch alone.
+			if start.Name.Local == "r" && sm != nil {
+				return writeAck(t, sm)
+			}
+			return nil
+		}
 		return h.HandleXMPP(t, start)
 	}))
 	cause := ErrConnectionLost

@@ -1,0 +1,156 @@
+package ox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/internal/faultproxy"
+	"codeberg.org/ox/ox/internal/testenv"
+)
+
+// Stream management (XEP-0198) on a connection that dies with a message
+// and the archive's answer to a catch-up on their way: the server keeps
+// what ox had not acknowledged (both servers store it offline, or leave it
+// to the archive), and after the next logins the message is shown once,
+// and the archive results that come back (ejabberd resends them with a
+// <delay/> beside the <result/>) are not taken for malformed messages.
+func TestIntegrationStreamManagement(t *testing.T) {
+	onEachServer(t, testIntegrationStreamManagement, "alice", "bob")
+}
+
+func testIntegrationStreamManagement(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, _ := listening(ctx, t, srv, "alice")
+	proxy := faultproxy.StartT(t, srv.Addr)
+	dir := t.TempDir()
+	bobIn := make(inbox, 32)
+	// login logs bob in as ox does: online, then the catch-up from the
+	// archive (the first marks where the archive stands).
+	login := func(keygen bool) *device {
+		t.Helper()
+		b := newDeviceVia(ctx, t, srv, proxy.Addr, "bob", dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { bobIn <- m } }, nil)
+		if err := b.Online(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Archive.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	bob := login(true)
+	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	send := func(text string) {
+		t.Helper()
+		if _, err := alice.Send(ctx, bob.jid, text); err != nil {
+			t.Fatalf("send %q: %v", text, err)
+		}
+	}
+	got := map[string]int{}
+	// until reads bob's messages up to the one with text last.
+	until := func(last string) {
+		t.Helper()
+		for {
+			m := bobIn.next(t, "up to "+last)
+			t.Logf("bob: %q (%v)", m.Body, m.Origin)
+			if m.Err != nil {
+				t.Errorf("bob: refused %+v: %v", m, m.Err)
+				continue
+			}
+			got[m.Body]++
+			if m.Body == last {
+				return
+			}
+		}
+	}
+	// heldDown waits until the proxy holds more of the server's bytes
+	// than before: the server has written into the stalled connection.
+	heldDown := func(before int64, what string) {
+		t.Helper()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for proxy.Read(faultproxy.Down) < before+200 {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatalf("the server never wrote %s", what)
+			}
+		}
+	}
+
+	send("warm")
+	until("warm")
+
+	proxy.Stall(faultproxy.Down)
+	before := proxy.Read(faultproxy.Down)
+	send("in flight")
+	heldDown(before, "the message")
+	caught := make(chan error, 1)
+	go func() { _, err := bob.Archive.CatchUp(ctx); caught <- err }()
+	heldDown(proxy.Read(faultproxy.Down), "the archive's results")
+	proxy.Cut() // what the proxy holds is lost with the connection
+	proxy.Resume(faultproxy.Down)
+	if err := <-caught; !errors.Is(err, ox.ErrConnectionLost) {
+		t.Errorf("the catch-up on the cut connection: %v, want ErrConnectionLost", err)
+	}
+	bob.Close(t)
+
+	// Logging in twice: the server stores what was not acknowledged when
+	// it ends the old session, which may be after the next login.
+	for _, last := range []string{"end", "end again"} {
+		bob = login(false)
+		send(last)
+		until(last)
+		bob.Close(t)
+	}
+	for _, w := range []string{"warm", "in flight", "end", "end again"} {
+		if got[w] != 1 {
+			t.Errorf("bob saw %q %d times, want once", w, got[w])
+		}
+		delete(got, w)
+	}
+	if len(got) > 0 {
+		t.Errorf("bob saw unexpected messages %v", got)
+	}
+}
+
+// A copy that comes back with another child beside its wrapper (ejabberd
+// resends an unacknowledged archive result with a <delay/> after it) is
+// still the wrapper's: the archive's handler takes it or leaves it, and it
+// is not refused as a malformed message whose <openpgp/> is nested.
+func TestIntegrationResentWrapper(t *testing.T) {
+	srv := startServer(t, "alice", "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, aliceIn := listening(ctx, t, srv, "alice")
+	bob, _ := listening(ctx, t, srv, "bob")
+	other, err := srv.Dial(ctx, "alice", "alice-pass", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer testenv.CloseSession(other)
+	const stamp = "2026-12-04T09:00:00Z"
+	for _, wrapper := range []string{
+		`<result xmlns="urn:xmpp:mam:2" queryid="gone" id="a1"><forwarded xmlns="urn:xmpp:forward:0"><delay xmlns="urn:xmpp:delay" stamp="` + stamp + `"/>` +
+			`<message xmlns="jabber:client" from="` + bob.jid.String() + `" to="` + alice.jid.Bare().String() + `" type="chat" id="r1"><openpgp xmlns="urn:xmpp:openpgp:0">AAAA</openpgp></message></forwarded></result>`,
+		`<received xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">` +
+			`<message xmlns="jabber:client" from="` + bob.jid.String() + `" to="` + alice.jid.Bare().String() + `" type="chat" id="r2"><openpgp xmlns="urn:xmpp:openpgp:0">AAAA</openpgp></message></forwarded></received>`,
+	} {
+		raw := `<message xmlns="jabber:client" to="` + alice.jid.String() + `">` + wrapper +
+			`<delay xmlns="urn:xmpp:delay" from="` + srv.Domain + `" stamp="` + stamp + `">Resent</delay></message>`
+		if err := other.Send(ctx, rawReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := bob.Send(ctx, alice.jid, "end"); err != nil {
+		t.Fatal(err)
+	}
+	if m := aliceIn.next(t, "end"); m.Err != nil || m.Body != "end" {
+		t.Fatalf("alice's first verdict: %q %v; want the message after the resent copies", m.Body, m.Err)
+	}
+}
