@@ -509,21 +509,20 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	// mam.Options Hold): ejabberd archived it, in the killed session's
 	// process, only after the next daemon had read the archive.
 	//
-	// Known gap, a server's (issue 14's note): ejabberd without stream
-	// management (XEP-0198, which ox does not do yet) can lose a message
-	// in flight to a session that ends (a cut, a killed client, its own
-	// stop): not delivered, not archived or archived late, not kept
-	// offline. 4 of 22 runs lost 1 to 27 messages that way, around
-	// the restart or a cut, never on Prosody. On ejabberd each disruption
-	// therefore comes between two messages, once the daemon has shown
-	// everything alice sent (quiet); on Prosody it comes mid-flow.
+	// ejabberd loses messages sent into its restart: alice's daemon logs
+	// in again within 300 ms of the <system-shutdown/> and is dropped
+	// again when the node exits, and what ejabberd acknowledged in
+	// between is neither delivered, archived nor kept offline
+	// (3 of 6 runs lost 49 to 197 in a row); nothing a client can mend
+	// (stream management is hop by hop). There the sender pauses for the
+	// restart until the daemon has shown all it sent, and resumes once
+	// the server is back; cuts and the SIGKILL come mid-flow on both
+	// servers, where stream management keeps what was in flight.
 	var drained chan struct{}
-	if srv.Is(testenv.Ejabberd) && os.Getenv("OX_SOAK_MIDFLOW") == "" {
+	if srv.Is(testenv.Ejabberd) {
 		drained = make(chan struct{}, 1)
 	}
 	shownN := func() int64 { return shown.Load() }
-	quiet := make(chan func(), 1) // the sender is paused and drained: resume
-	pausing := false
 	// Of the way: cuts at 1/6, 2/6, 3/6 (each when it closed the
 	// daemon's connection), the server's restart at 4/6, the SIGKILL of
 	// the daemon at 5/6.
@@ -537,19 +536,6 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 				t.Fatalf("alice: %v", err)
 			}
 			senderDone = nil
-			continue
-		case resume := <-quiet:
-			switch {
-			case cut < cuts:
-				if proxy.Cut() > 0 {
-					cut++
-				}
-			case restarted != nil && !killed:
-				killed = true
-				d, subscribed = killAndRestart(d, subscribed)
-			}
-			resume()
-			pausing = false
 			continue
 		case <-ctx.Done():
 			var missing []int
@@ -584,16 +570,6 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 		}
 		n := len(seen)
 		switch {
-		case pausing:
-		case drained != nil && ((cut < cuts && n >= at(cut+1)) || (restarted != nil && !killed && n >= at(cuts+2))):
-			pausing = true
-			go func() {
-				resume, err := sender.pauseDrained(ctx, drained, shownN)
-				if err != nil {
-					resume = func() {} // the deadline: the loop reports what is missing
-				}
-				quiet <- resume
-			}()
 		case cut < cuts && n >= at(cut+1) && proxy.Cut() > 0:
 			cut++
 		case cut == cuts && restarted == nil && n >= at(cuts+1):
