@@ -244,9 +244,11 @@ func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
 	return d, nil
 }
 
-// prune prunes the journal (pruneJournal).
+// prune forgets shown lines older than a week (a script resuming with
+// "after" finds them) and beyond the newest 100,000; lines never shown
+// stay.
 func (d *daemon) prune(ctx context.Context) {
-	if err := pruneJournal(ctx, d.local.Store); err != nil {
+	if err := d.local.Store.PruneJournal(ctx, clock().Add(-7*24*time.Hour), 100_000); err != nil {
 		fmt.Fprintf(d.e.stderr, "ox: warning: could not prune the daemon's journal: %v\n", err)
 	}
 }
@@ -259,7 +261,10 @@ func (d *daemon) run(ctx context.Context) error {
 	setup := func(c *ox.Client) {
 		c.Window = d.window
 		c.OnMessage = show
-		c.Journal = journalLine
+		c.Journal = func(m *ox.Message) []byte {
+			b, _ := json.Marshal(lineOf(m))
+			return b
+		}
 		c.OnKeyChange = func(k ox.KeyChange) { d.event(feed.FromKeyChange(k, time.Now())) }
 	}
 	connected := func(o *online) {

@@ -20,7 +20,6 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/mam"
-	"codeberg.org/ox/ox/store"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -131,38 +130,13 @@ func init() {
 			} else if dc != nil {
 				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet)
 			}
-			// What an earlier listen delivered but did not show comes
-			// first (journal.go).
-			if err := e.withStore(false, func(ctx context.Context, s *session) error {
-				if err := pruneJournal(ctx, s.Store); err != nil {
-					fmt.Fprintf(e.stderr, "ox: warning: could not prune the journal: %v\n", err)
-				}
-				if dl.dir != "" {
-					hc, err := e.httpsClient(&listenNet)
-					if err != nil {
-						return err
-					}
-					dl.offline(ctx, hc)
-				}
-				return replayUnshown(ctx, s.Store, pr, dl)
-			}); err != nil {
-				return err
-			}
-			if pr.isFull() {
-				return nil
-			}
 			show := func(m *ox.Message) { pr.message(m, dl) }
 			setup := func(c *ox.Client) {
 				c.Window = listenWindow
 				c.OnMessage = show
-				c.Journal = journalLine
 				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
-			up := func(o *online) {
-				pr.setStore(o.client.Store, e.stderr)
-				dl.connected(o)
-			}
-			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, up, pr.event)
+			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, pr.event)
 		},
 	})
 }
@@ -400,9 +374,7 @@ func bare(j string) string {
 }
 
 // printer prints what listen commands receive, up to count messages
-// (0: no limit), one at a time; done is closed once count is reached. With
-// a store, a journalled message it prints is marked shown there, and one
-// it does not print (past the count) stays for the next listen.
+// (0: no limit), one at a time; done is closed once count is reached.
 type printer struct {
 	mu     sync.Mutex
 	n      int
@@ -411,22 +383,6 @@ type printer struct {
 	out    io.Writer
 	done   chan struct{}
 	once   sync.Once
-	st     *store.Store
-	warn   io.Writer
-}
-
-// setStore gives the printer the store of the current connection, and
-// where to warn when it cannot write there.
-func (p *printer) setStore(st *store.Store, warn io.Writer) {
-	p.mu.Lock()
-	p.st, p.warn = st, warn
-	p.mu.Unlock()
-}
-
-func (p *printer) isFull() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.full()
 }
 
 func newPrinter(count int, asJSON bool, out io.Writer) *printer {
@@ -444,11 +400,6 @@ func (p *printer) message(m *ox.Message, dl *downloader) {
 	l := feed.FromMessage(m)
 	dl.attach(m, &l) // filecmds.go
 	p.print(l)
-	if m.Seq != 0 && p.st != nil {
-		if err := p.st.MarkShown(context.Background(), m.Seq); err != nil {
-			fmt.Fprintf(p.warn, "ox: warning: %v\n", err)
-		}
-	}
 }
 
 // line prints l unless count is reached; false: it was not printed.
