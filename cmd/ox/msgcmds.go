@@ -221,21 +221,26 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	// more a moment later, for what was on its way to the session before
 	// this one and reached the archive after the first read (mam.Options
 	// Hold).
-	catchUp := func(hold bool) {
+	// A catch-up that fails on a connection that stays up (the server
+	// left a query unanswered) is made again, later and later, until one
+	// succeeds: until then live messages do not move the archive's
+	// position, and what the failed one missed would be read by no one.
+	catchUp := func(hold bool) bool {
 		for {
 			_, err := o.archive.CatchUpWith(cctx, mam.Options{Hold: hold})
 			if errors.Is(err, mam.ErrMoreInArchive) {
 				continue
 			}
 			if err != nil && cctx.Err() == nil {
-				fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing: %v\n", err)
+				fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing; trying again: %v\n", err)
 			}
-			return
+			return err == nil
 		}
 	}
-	catchUp(true)
+	held := catchUp(true)
 	settle := time.NewTimer(settleDelay)
 	defer settle.Stop()
+	failed := 0
 	// Messages kept because their sender's key was missing: the
 	// key may be known by now.
 	if ms, err := o.client.RetryPending(cctx, jid.JID{}); err == nil {
@@ -246,7 +251,15 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	for {
 		select {
 		case <-settle.C:
-			catchUp(false)
+			if catchUp(!held) {
+				if !held {
+					held = true // the first succeeded only now: read once more after it
+					settle.Reset(settleDelay)
+				}
+				continue
+			}
+			failed++
+			settle.Reset(ox.Backoff(failed, settleDelay, time.Minute, rand.Float64()))
 			continue
 		case <-done:
 		case <-ctx.Done():
