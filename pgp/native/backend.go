@@ -25,8 +25,10 @@ const MaxMessageSize = 1 << 20
 
 // Backend is the embedded backend. It is safe for concurrent use.
 type Backend struct {
-	st    *store.Store
-	now   func() time.Time
+	st  *store.Store
+	now func() time.Time
+	// wall: now is the real clock (no WithClock), which can be waited on.
+	wall  bool
 	cache *entityCache
 	// mu serialises use of parsed entities: go-crypto caches signature
 	// verdicts inside them.
@@ -44,13 +46,23 @@ type Option func(*Backend)
 
 // WithClock sets the clock the backend judges validity by (tests, and
 // verifying old messages at their time).
-func WithClock(now func() time.Time) Option { return func(b *Backend) { b.now = now } }
+func WithClock(now func() time.Time) Option {
+	return func(b *Backend) {
+		if now != nil {
+			b.now = now
+		}
+	}
+}
 
 // New returns a backend over st. The backend does not own st.
 func New(st *store.Store, opts ...Option) *Backend {
-	b := &Backend{st: st, now: time.Now, cache: newEntityCache(4096)}
+	b := &Backend{st: st, cache: newEntityCache(4096)}
 	for _, o := range opts {
 		o(b)
+	}
+	b.wall = b.now == nil
+	if b.now == nil {
+		b.now = time.Now
 	}
 	return b
 }

@@ -232,7 +232,7 @@ func (b *Backend) Renew(ctx context.Context, fpr pgp.Fingerprint, expiry time.Du
 	// packets (e).
 	signer := u.PrivateKey
 	cfg := b.config()
-	now := b.now()
+	now := b.newerThanSelfSignatures(e)
 	if ki := keyInfo(e, cfg); ki.Revoked {
 		return ki, &pgp.KeyUnusableError{Fingerprint: fpr, Reason: pgp.ReasonRevoked, At: ki.RevokedAt}
 	}
@@ -286,6 +286,38 @@ func (b *Backend) Renew(ctx context.Context, fpr pgp.Fingerprint, expiry time.Du
 		s.Bindings = append(s.Bindings, packet.NewVerifiableSig(sig))
 	}
 	return b.put(ctx, e)
+}
+
+// newerThanSelfSignatures is the time for new self-signatures of e: now,
+// but in a later second than every self-signature e has. OpenPGP dates
+// signatures to the second, and of two of the same second an
+// implementation may take either: GnuPG kept the older expiry of a key
+// renewed twice within a second. On the wall clock it waits for the next
+// second (at most one; a signature dated later still, from a clock that
+// was ahead, is not waited for); a clock given with WithClock is taken as
+// it is.
+func (b *Backend) newerThanSelfSignatures(e *openpgp.Entity) time.Time {
+	var latest time.Time
+	for _, id := range e.Identities {
+		for _, s := range id.SelfCertifications {
+			if s.Packet.CreationTime.After(latest) {
+				latest = s.Packet.CreationTime
+			}
+		}
+	}
+	for _, sk := range e.Subkeys {
+		for _, s := range sk.Bindings {
+			if s.Packet.CreationTime.After(latest) {
+				latest = s.Packet.CreationTime
+			}
+		}
+	}
+	now := b.now()
+	if b.wall && now.Unix() == latest.Unix() {
+		time.Sleep(time.Unix(latest.Unix()+1, 0).Sub(now))
+		now = b.now()
+	}
+	return now
 }
 
 // restate copies a self-signature, dated now, with the key lifetime life
