@@ -11,12 +11,11 @@ import (
 	"codeberg.org/ox/ox/internal/testenv"
 )
 
-// Stream management (XEP-0198) on a connection that dies with a message
-// and the archive's answer to a catch-up on their way: the server keeps
-// what ox had not acknowledged (both servers store it offline, or leave it
-// to the archive), and after the next logins the message is shown once,
-// and the archive results that come back (ejabberd resends them with a
-// <delay/> beside the <result/>) are not taken for malformed messages.
+// A connection that dies with a message and the archive's answer to a
+// catch-up on their way: after the next logins (online, then the catch-up,
+// as ox does) the message is shown once and nothing is refused, whether
+// the server kept it for ox (stream management, XEP-0198: stored offline)
+// or left it to the archive.
 func TestIntegrationStreamManagement(t *testing.T) {
 	onEachServer(t, testIntegrationStreamManagement, "alice", "bob")
 }
@@ -74,7 +73,7 @@ func testIntegrationStreamManagement(t *testing.T, srv *testenv.Server) {
 		t.Helper()
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
-		for proxy.Read(faultproxy.Down) < before+200 {
+		for proxy.Arrived(faultproxy.Down) < before+200 {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
@@ -87,12 +86,12 @@ func testIntegrationStreamManagement(t *testing.T, srv *testenv.Server) {
 	until("warm")
 
 	proxy.Stall(faultproxy.Down)
-	before := proxy.Read(faultproxy.Down)
+	before := proxy.Arrived(faultproxy.Down)
 	send("in flight")
 	heldDown(before, "the message")
 	caught := make(chan error, 1)
 	go func() { _, err := bob.Archive.CatchUp(ctx); caught <- err }()
-	heldDown(proxy.Read(faultproxy.Down), "the archive's results")
+	heldDown(proxy.Arrived(faultproxy.Down), "the archive's results")
 	proxy.Cut() // what the proxy holds is lost with the connection
 	proxy.Resume(faultproxy.Down)
 	if err := <-caught; !errors.Is(err, ox.ErrConnectionLost) {

@@ -220,11 +220,11 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	// device (so not to the offline store): from the archive; and once
 	// more a moment later, for what was on its way to the session before
 	// this one and reached the archive after the first read (mam.Options
-	// Hold).
-	// A catch-up that fails on a connection that stays up (the server
-	// left a query unanswered) is made again, later and later, until one
-	// succeeds: until then live messages do not move the archive's
-	// position, and what the failed one missed would be read by no one.
+	// Hold). A catch-up that fails on a connection that stays up (the
+	// server left a query unanswered) is made again, later and later,
+	// until one succeeds: until then live messages do not move the
+	// archive's position, and what the failed one missed would be read by
+	// no one.
 	catchUp := func(hold bool) bool {
 		for {
 			_, err := o.archive.CatchUpWith(cctx, mam.Options{Hold: hold})

@@ -48,9 +48,9 @@ type Proxy struct {
 	closed   bool
 	accepted int
 
-	bytes [2]atomic.Int64
-	read  [2]atomic.Int64 // read from the source, delivered or held
-	wg    sync.WaitGroup
+	bytes   [2]atomic.Int64
+	arrived [2]atomic.Int64 // read from the source, delivered or held
+	wg      sync.WaitGroup
 }
 
 type link struct {
@@ -155,7 +155,7 @@ func (p *Proxy) pipe(l *link, d Direction, src, dst net.Conn) {
 			buf := make([]byte, 32*1024)
 			n, err := src.Read(buf)
 			if n > 0 {
-				p.read[d].Add(int64(n))
+				p.arrived[d].Add(int64(n))
 				p.mu.Lock()
 				lat := p.latency[d]
 				p.mu.Unlock()
@@ -268,9 +268,9 @@ func (p *Proxy) SetLatency(d Direction, lat time.Duration) {
 // it counted).
 func (p *Proxy) Bytes(d Direction) int64 { return p.bytes[d].Load() }
 
-// Read is how many bytes the proxy read in direction d so far, delivered
-// or held (while stalled): the sender has written them.
-func (p *Proxy) Read(d Direction) int64 { return p.read[d].Load() }
+// Arrived is how many bytes reached the proxy in direction d so far,
+// delivered or held (while stalled): the sender has written them.
+func (p *Proxy) Arrived(d Direction) int64 { return p.arrived[d].Load() }
 
 // Accepted is how many connections the proxy accepted so far, including
 // those closed at once while down.

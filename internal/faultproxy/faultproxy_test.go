@@ -138,7 +138,7 @@ func TestStallLosesNothing(t *testing.T) {
 	if err != nil || got != "held\n" {
 		t.Fatalf("after Resume: %q, %v; want the held answer", got, err)
 	}
-	if read, sent := p.Read(Down), p.Bytes(Down); read != 10 || sent != 10 {
+	if read, sent := p.Arrived(Down), p.Bytes(Down); read != 10 || sent != 10 {
 		t.Errorf("down: read %d, delivered %d; want 10 and 10", read, sent)
 	}
 }
