@@ -46,6 +46,15 @@ type Account struct {
 	// mechanism is used even without a channel-binding announcement, and
 	// PLAIN only when forced (always inside verified TLS).
 	SASL string
+	// Resumable asks the server to keep the session for a while when the
+	// connection is lost, so that ResumptionOf and Resume can take it
+	// over (XEP-0198 §5). A session that ends by CloseSession is not kept.
+	Resumable bool
+	// Resume is a lost session's Resumption: after authenticating, Dial
+	// asks the server to resume it instead of binding a new one, and
+	// falls back to an ordinary login (bind) when the server refuses.
+	// Negotiated.Resumed says which happened.
+	Resume *Resumption
 }
 
 // Mechanisms are the SASL mechanisms Dial knows, in the order it prefers
@@ -218,6 +227,10 @@ type Negotiated struct {
 	// StreamManagement: the server manages the stream (XEP-0198): it keeps
 	// what it sent until ox acknowledges it.
 	StreamManagement bool
+	// Resumed: the session is Account.Resume's, taken over (XEP-0198 §5):
+	// what either side had not received was sent again, and the session's
+	// presence, subscriptions and carbons are as they were.
+	Resumed bool
 }
 
 // DialNegotiated is Dial that also says what was negotiated, for a user
@@ -228,7 +241,7 @@ func DialNegotiated(ctx context.Context, a Account) (*xmpp.Session, Negotiated, 
 		return nil, Negotiated{}, err
 	}
 	info := Negotiated{TLSVersion: sess.ConnectionState().Version, Mechanism: n.mechanism, Offered: n.offered, Announced: n.cbTypes,
-		StreamManagement: n.smEnabled}
+		StreamManagement: n.smEnabled, Resumed: n.resumed}
 	if strings.HasSuffix(n.mechanism, "-PLUS") {
 		info.ChannelBinding = binding(sess.ConnectionState())
 	}
@@ -306,6 +319,7 @@ type negotiation struct {
 	bound     bool
 	smOffered bool        // the server offers stream management (XEP-0198)
 	smEnabled bool        // and enabled it
+	resumed   bool        // the session is a resumed one
 	watch     watchedConn // the TCP connection, watched for the server closing it
 }
 
@@ -368,7 +382,7 @@ func (c *watchedConn) ended() bool {
 
 var stepNames = map[string]string{
 	"connect": "the TCP connection", "stream": "stream negotiation", "tls": "TLS",
-	"auth": "authentication", "bind": "resource binding",
+	"auth": "authentication", "bind": "resource binding", "stream management": "stream management",
 }
 
 // classify turns a negotiation failure into the error that names its cause.
@@ -443,6 +457,20 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 	bind := bindResource(a.JID.Resourcepart())
 	inner := bind.Negotiate
 	bind.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		// A lost session of this account is taken over rather than a new
+		// one bound (XEP-0198 §5: <resume/> comes where binding would).
+		if r := a.Resume; r != nil && n.smOffered && sessionSM(s) != nil && r.addr.Bare().Equal(a.JID.Bare()) {
+			n.step = "stream management"
+			ok, err := n.resumeSM(s, r)
+			if err != nil {
+				return 0, nil, n.fail(err)
+			}
+			if ok {
+				s.UpdateAddr(r.addr)
+				n.bound, n.resumed, n.smEnabled = true, true, true
+				return xmpp.Ready, nil, nil
+			}
+		}
 		n.step = "bind"
 		mask, rw, err := inner(ctx, s, data)
 		if err != nil {
@@ -451,7 +479,7 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 		n.bound = mask&xmpp.Ready != 0
 		if n.bound && n.smOffered && sessionSM(s) != nil {
 			n.step = "stream management"
-			if err := n.enableSM(s); err != nil {
+			if err := n.enableSM(s, a.Resumable); err != nil {
 				return mask, rw, n.fail(err)
 			}
 		}

@@ -64,6 +64,14 @@ func newDeviceAt(ctx context.Context, t *testing.T, srv *testenv.Server, local, 
 // server).
 func newDeviceVia(ctx context.Context, t *testing.T, srv *testenv.Server, addr, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc) *device {
 	t.Helper()
+	d, _ := newDeviceDialed(ctx, t, srv, local, dir, keygen, setup, f, func(a *ox.Account) { a.Server = addr })
+	return d
+}
+
+// newDeviceDialed is newDeviceAt with the account as account sets it, and
+// what the login negotiated.
+func newDeviceDialed(ctx context.Context, t *testing.T, srv *testenv.Server, local, dir string, keygen bool, setup func(*ox.Client), f ox.EventFunc, account func(*ox.Account)) (*device, ox.Negotiated) {
+	t.Helper()
 	st, err := store.Open(ctx, filepath.Join(dir, "ox.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +81,8 @@ func newDeviceVia(ctx context.Context, t *testing.T, srv *testenv.Server, addr, 
 		st.Close()
 		t.Fatal(err)
 	}
-	a.Server = addr
-	s, err := ox.Dial(ctx, a)
+	account(&a)
+	s, neg, err := ox.DialNegotiated(ctx, a)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -103,7 +111,7 @@ func newDeviceVia(ctx context.Context, t *testing.T, srv *testenv.Server, addr, 
 			t.Fatal(err)
 		}
 	}
-	return d
+	return d, neg
 }
 
 // newFeatured is a device for c with the features (rooms, the archive, the

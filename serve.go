@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -452,10 +453,15 @@ func (c *Client) Serve(f EventFunc) error {
 		c.touch()
 		if start.Name.Space == nsSM {
 			// XEP-0198 §4: an <r/> is answered with the count at once;
-			// an <a/> (an answer to a request ox does not make) is noted
-			// by touch alone.
-			if start.Name.Local == "r" && sm != nil {
+			// an <a/> lets go of the copies kept for resumption.
+			switch {
+			case sm == nil:
+			case start.Name.Local == "r":
 				return writeAck(t, sm)
+			case start.Name.Local == "a":
+				if h, err := strconv.ParseUint(attr(*start, "h"), 10, 32); err == nil {
+					sm.acked(uint32(h))
+				}
 			}
 			return nil
 		}

@@ -1,16 +1,20 @@
 package ox
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 )
 
 // Stream management (XEP-0198). A server that delivers a stanza to a
@@ -31,6 +35,16 @@ import (
 // their waiting requests and not to the session's handler (IQ results),
 // so the count is not taken there but on the bytes that cross the
 // connection (smConn), where every stanza passes once.
+//
+// Resumption (§5). A client that asks for it (Account.Resumable) keeps a
+// copy of each stanza it sends until the server acknowledges it (ox asks
+// with <r/> whenever copies are waiting and no request is out), and when
+// the connection is lost what it leaves (ResumptionOf) lets the next Dial
+// take the session over instead of binding a new one (Account.Resume):
+// the server resends what ox had not received, ox resends what the server
+// had not, and nothing else is needed (no presence, no catch-up). A server
+// that refuses (<failed/>: the session timed out, or the server restarted)
+// gets an ordinary login.
 
 const nsSM = "urn:xmpp:sm:3"
 
@@ -41,14 +55,39 @@ type smConn struct {
 	net.Conn
 	scan xmlScan // the inbound bytes; only the session's reader calls Read
 
+	wmu     sync.Mutex // one Write at a time
+	outScan xmlScan    // the outbound bytes, each top-level element kept
+
 	mu      sync.Mutex
-	enabled bool   // the server sent <enabled/>
+	enabled bool   // the server sent <enabled/> or <resumed/>
 	handled uint32 // stanzas received since <enabled/>, modulo 2^32 (§4)
+	base    uint32 // where handled starts again at <resumed/> (§5)
+
+	// Outbound, for resumption.
+	outOn     bool     // <enable/> was sent
+	sent      uint32   // stanzas sent since then, modulo 2^32
+	unacked   [][]byte // copies of the last len(unacked) of them, oldest first
+	queued    int      // their bytes
+	overflow  bool     // the server acknowledged too little for too long: copies dropped
+	asked     bool     // an <r/> is out, not answered yet
+	id        string   // the id of a resumable session (<enabled id resume='true'/>)
+	addr      jid.JID  // the address bound
+	resumable bool
 }
+
+// The copies kept for resumption are bounded: a server that does not
+// acknowledge this many leaves the session not resumable (an ordinary
+// login and catch-up follow a loss).
+const (
+	maxUnacked      = 1000
+	maxUnackedBytes = 8 << 20
+)
 
 func newSMConn(c net.Conn) *smConn {
 	s := &smConn{Conn: c}
 	s.scan.top = s.onTop
+	s.outScan.top = s.onOut
+	s.outScan.keep = true
 	return s
 }
 
@@ -69,9 +108,32 @@ func (c *smConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write sends p and keeps a copy of each stanza in it (once <enable/> is
+// out); when copies wait for the server's acknowledgement and no request
+// is out, it asks for one (<r/>) where the stream is between elements.
+func (c *smConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n, err := c.Conn.Write(p)
+	c.outScan.feed(p[:n])
+	if err != nil || !c.outScan.between() {
+		return n, err
+	}
+	c.mu.Lock()
+	ask := c.outOn && len(c.unacked) > 0 && !c.asked
+	c.asked = c.asked || ask
+	c.mu.Unlock()
+	if ask {
+		if _, err := io.WriteString(c.Conn, "<r xmlns='"+nsSM+"'/>"); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // onTop is told of each element the server completes at the top level of
 // its stream.
-func (c *smConn) onTop(local string) {
+func (c *smConn) onTop(local string, _ []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch local {
@@ -82,7 +144,52 @@ func (c *smConn) onTop(local string) {
 	case "enabled":
 		// §4: both counters start at zero when management is enabled.
 		c.enabled, c.handled = true, 0
+	case "resumed":
+		// §5: a resumed session counts on from where it was.
+		c.enabled, c.handled = true, c.base
 	}
+}
+
+// onOut is told of each element ox completes at the top level of its
+// stream, with its bytes.
+func (c *smConn) onOut(local string, raw []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch local {
+	case "message", "presence", "iq":
+		if !c.outOn {
+			return
+		}
+		c.sent++
+		if c.overflow {
+			return
+		}
+		c.unacked = append(c.unacked, bytes.Clone(raw))
+		c.queued += len(raw)
+		if len(c.unacked) > maxUnacked || c.queued > maxUnackedBytes {
+			c.overflow, c.unacked, c.queued = true, nil, 0
+		}
+	case "enable":
+		c.outOn, c.sent, c.unacked, c.queued = true, 0, nil, 0
+	}
+}
+
+// acked is the server's count of the stanzas it handled (<a h/>,
+// <resumed h/>): the copies up to it are dropped. A count outside what is
+// kept (an old or a wrong one) is ignored.
+func (c *smConn) acked(h uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = false
+	ahead := c.sent - h // stanzas sent that the server has not handled
+	if c.overflow || int64(ahead) > int64(len(c.unacked)) {
+		return
+	}
+	drop := len(c.unacked) - int(ahead)
+	for _, b := range c.unacked[:drop] {
+		c.queued -= len(b)
+	}
+	c.unacked = slices.Clone(c.unacked[drop:])
 }
 
 // Handled is the count to acknowledge, and whether management is on.
@@ -102,6 +209,37 @@ func sessionSM(s *xmpp.Session) *smConn {
 	return c
 }
 
+// Resumption is what a session that the server keeps for resumption
+// leaves when its connection is lost (XEP-0198 §5): give it to the next
+// Dial (Account.Resume) to take the session over.
+type Resumption struct {
+	id      string
+	addr    jid.JID
+	handled uint32   // stanzas received
+	sent    uint32   // stanzas sent
+	unacked [][]byte // the last of them, not acknowledged
+}
+
+// ResumptionOf is what the session's stream management leaves for
+// resuming it, or nil when it cannot be resumed (the server did not
+// offer it, ox did not ask, or more went unacknowledged than ox keeps).
+// Take it once the session has stopped reading, and before closing it.
+func ResumptionOf(sess *xmpp.Session) *Resumption {
+	c := sessionSM(sess)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.resumable || c.id == "" || c.overflow || !c.enabled {
+		return nil
+	}
+	return &Resumption{id: c.id, addr: c.addr, handled: c.handled, sent: c.sent, unacked: slices.Clone(c.unacked)}
+}
+
+// JID is the full address of the session to resume.
+func (r *Resumption) JID() jid.JID { return r.addr }
+
 // ackElement is <a xmlns='urn:xmpp:sm:3' h='h'/>.
 func ackElement(h uint32) xml.TokenReader {
 	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSM, Local: "a"},
@@ -120,14 +258,19 @@ func writeAck(w xmlstream.TokenWriter, c *smConn) error {
 	return nil
 }
 
-// enableSM asks the server to manage the stream (§3) right after binding;
-// a server that answers <failed/> leaves the session as it was.
-func (n *negotiation) enableSM(s *xmpp.Session) error {
+// enableSM asks the server to manage the stream (§3) right after binding,
+// and to keep the session for resumption if resume; a server that
+// answers <failed/> leaves the session as it was.
+func (n *negotiation) enableSM(s *xmpp.Session, resume bool) error {
 	w := s.TokenWriter()
 	defer w.Close()
 	r := s.TokenReader()
 	defer r.Close()
-	if _, err := xmlstream.Copy(w, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSM, Local: "enable"}})); err != nil {
+	enable := xml.StartElement{Name: xml.Name{Space: nsSM, Local: "enable"}}
+	if resume {
+		enable.Attr = []xml.Attr{{Name: xml.Name{Local: "resume"}, Value: "true"}}
+	}
+	if _, err := xmlstream.Copy(w, xmlstream.Wrap(nil, enable)); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -144,12 +287,103 @@ func (n *negotiation) enableSM(s *xmpp.Session) error {
 	switch {
 	case start.Name.Space == nsSM && start.Name.Local == "enabled":
 		n.smEnabled = true
+		if c := sessionSM(s); c != nil && resume {
+			c.mu.Lock()
+			c.id, c.addr = attr(start, "id"), s.LocalAddr()
+			c.resumable = c.id != "" && (attr(start, "resume") == "true" || attr(start, "resume") == "1")
+			c.mu.Unlock()
+		}
 	case start.Name.Space == nsSM && start.Name.Local == "failed":
 		// The session goes on unmanaged, as with a server without it.
 	default:
 		return fmt.Errorf("stream management: the server answered <enable/> with <%s xmlns='%s'>", start.Name.Local, start.Name.Space)
 	}
 	return nil
+}
+
+// resumeSM asks the server to resume the session r left (§5) instead of
+// binding a new one. It says whether the server did; a refusal
+// (<failed/>) is not an error: an ordinary login follows.
+func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption) (bool, error) {
+	c := sessionSM(s)
+	c.mu.Lock()
+	c.base = r.handled
+	c.mu.Unlock()
+	w := s.TokenWriter()
+	defer w.Close()
+	rd := s.TokenReader()
+	defer rd.Close()
+	resume := xml.StartElement{Name: xml.Name{Space: nsSM, Local: "resume"}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "previd"}, Value: r.id},
+		{Name: xml.Name{Local: "h"}, Value: strconv.FormatUint(uint64(r.handled), 10)}}}
+	if _, err := xmlstream.Copy(w, xmlstream.Wrap(nil, resume)); err != nil {
+		return false, err
+	}
+	if err := w.Flush(); err != nil {
+		return false, err
+	}
+	d := xml.NewTokenDecoder(rd)
+	start, err := nextStart(d)
+	if err != nil {
+		return false, fmt.Errorf("stream management: resume: %w", err)
+	}
+	if err := d.Skip(); err != nil {
+		return false, fmt.Errorf("stream management: resume: %w", err)
+	}
+	switch {
+	case start.Name.Space == nsSM && start.Name.Local == "failed":
+		return false, nil
+	case start.Name.Space != nsSM || start.Name.Local != "resumed":
+		return false, fmt.Errorf("stream management: the server answered <resume/> with <%s xmlns='%s'>", start.Name.Local, start.Name.Space)
+	}
+	h, err := strconv.ParseUint(attr(start, "h"), 10, 32)
+	if err != nil {
+		return false, fmt.Errorf("stream management: the server resumed with a count that is not one (h=%q)", attr(start, "h"))
+	}
+	// The session goes on as it was: its address, its id, and the copies
+	// of what the server had not handled, which are sent again (and kept
+	// again until acknowledged). Requests (IQ get and set) are not: whoever
+	// made them was told the connection was lost, and may make them again.
+	c.mu.Lock()
+	c.id, c.addr, c.resumable = r.id, r.addr, true
+	c.outOn, c.sent, c.unacked = true, r.sent, slices.Clone(r.unacked)
+	for _, b := range c.unacked {
+		c.queued += len(b)
+	}
+	c.mu.Unlock()
+	c.acked(uint32(h))
+	c.mu.Lock()
+	again := c.unacked
+	c.sent, c.unacked, c.queued = uint32(h), nil, 0
+	c.mu.Unlock()
+	for _, b := range again {
+		if isRequest(b) {
+			continue
+		}
+		if _, err := c.Write(b); err != nil {
+			return false, fmt.Errorf("stream management: resend: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// isRequest says whether a stanza's bytes are an IQ get or set.
+func isRequest(raw []byte) bool {
+	start, err := nextStart(xml.NewDecoder(bytes.NewReader(raw)))
+	if err != nil || start.Name.Local != "iq" {
+		return false
+	}
+	t := attr(start, "type")
+	return t == "get" || t == "set"
+}
+
+func attr(start xml.StartElement, local string) string {
+	for _, a := range start.Attr {
+		if a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // smFeature notes that the server offers stream management; ox negotiates
@@ -172,7 +406,10 @@ func (n *negotiation) smFeature() xmpp.StreamFeature {
 // attribute values, comments, CDATA sections and processing instructions;
 // it does not check well-formedness (the session's decoder does).
 type xmlScan struct {
-	top func(local string) // an element at depth 1 of the stream ended
+	top  func(local string, raw []byte) // an element at depth 1 of the stream ended; raw when keep
+	keep bool                           // keep each top-level element's bytes
+	in   bool                           // within a top-level element (when keep)
+	raw  []byte                         // its bytes so far
 
 	st    scanState
 	depth int    // elements open: the stream is 1, a stanza 2
@@ -199,6 +436,14 @@ const (
 
 func (s *xmlScan) feed(p []byte) {
 	for _, b := range p {
+		if s.keep {
+			if s.st == scanText && b == '<' && s.depth == 1 {
+				s.in, s.raw = true, s.raw[:0]
+			}
+			if s.in {
+				s.raw = append(s.raw, b)
+			}
+		}
 		switch s.st {
 		case scanText:
 			if b == '<' {
@@ -259,8 +504,8 @@ func (s *xmlScan) feed(p []byte) {
 			if b == '>' {
 				s.st = scanText
 				s.depth--
-				if s.depth == 1 && s.top != nil {
-					s.top(s.cur)
+				if s.depth == 1 {
+					s.ended()
 				}
 			}
 		}
@@ -280,9 +525,7 @@ func (s *xmlScan) startDone() {
 		}
 		s.cur = string(name)
 		if selfClosing {
-			if s.top != nil {
-				s.top(s.cur)
-			}
+			s.ended()
 			return
 		}
 	}
@@ -290,6 +533,21 @@ func (s *xmlScan) startDone() {
 		s.depth++
 	}
 }
+
+// ended reports the top-level element just completed.
+func (s *xmlScan) ended() {
+	var raw []byte
+	if s.in {
+		raw, s.in = s.raw, false
+	}
+	if s.top != nil {
+		s.top(s.cur, raw)
+	}
+}
+
+// between says whether the stream is between top-level elements: inside
+// the stream's root, outside any element, comment or declaration.
+func (s *xmlScan) between() bool { return s.depth == 1 && s.st == scanText }
 
 func (s *xmlScan) skipUntil(term string) {
 	s.st, s.term, s.match = scanSkip, term, 0

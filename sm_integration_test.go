@@ -153,3 +153,100 @@ func TestIntegrationResentWrapper(t *testing.T) {
 		t.Fatalf("alice's first verdict: %q %v; want the message after the resent copies", m.Body, m.Err)
 	}
 }
+
+// A session whose connection is lost is taken over by the next login
+// (XEP-0198 §5): the server sends again the message it had written into
+// the dead connection, ox sends again the one the server never got, and
+// the session goes on with its address, without a presence or a catch-up.
+func TestIntegrationResume(t *testing.T) {
+	onEachServer(t, testIntegrationResume, "alice", "bob")
+}
+
+func testIntegrationResume(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, aliceIn := listening(ctx, t, srv, "alice")
+	proxy := faultproxy.StartT(t, srv.Addr)
+	dir := t.TempDir()
+	bobIn := make(inbox, 32)
+	login := func(keygen bool, r *ox.Resumption) (*device, ox.Negotiated) {
+		t.Helper()
+		return newDeviceDialed(ctx, t, srv, "bob", dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { bobIn <- m } }, nil,
+			func(a *ox.Account) { a.Server, a.Resumable, a.Resume = proxy.Addr, true, r })
+	}
+	bob, neg := login(true, nil)
+	if !neg.StreamManagement || neg.Resumed {
+		t.Fatalf("first login: %+v, want stream management, not resumed", neg)
+	}
+	if err := bob.Online(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	first := bob.JID()
+	if _, err := alice.Send(ctx, bob.jid, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bobIn.next(t, "warm"); m.Body != "warm" {
+		t.Fatalf("bob: %q %v", m.Body, m.Err)
+	}
+
+	// Both ways stalled: what either side writes is held, then lost.
+	proxy.Stall(faultproxy.Down)
+	proxy.Stall(faultproxy.Up)
+	down, up := proxy.Arrived(faultproxy.Down), proxy.Arrived(faultproxy.Up)
+	if _, err := alice.Send(ctx, bob.jid, "to bob in flight"); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { _, err := bob.Send(ctx, alice.jid, "from bob in flight"); sent <- err }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for proxy.Arrived(faultproxy.Down) < down+200 || proxy.Arrived(faultproxy.Up) < up+200 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the messages never reached the proxy")
+		}
+	}
+	proxy.Cut()
+	proxy.Resume(faultproxy.Down)
+	proxy.Resume(faultproxy.Up)
+	if err := <-sent; err == nil {
+		t.Error("bob's send on the cut connection succeeded; want its outcome unknown")
+	}
+	bob.Close(t)
+	r := ox.ResumptionOf(bob.Session)
+	if r == nil {
+		t.Fatal("the lost session left nothing to resume")
+	}
+
+	bob, neg = login(false, r)
+	if !neg.Resumed {
+		t.Fatalf("second login: %+v, want the session resumed", neg)
+	}
+	if !bob.JID().Equal(first) {
+		t.Errorf("resumed as %s, want %s", bob.JID(), first)
+	}
+	if m := bobIn.next(t, "the message resent by the server"); m.Body != "to bob in flight" || m.Err != nil {
+		t.Errorf("bob: %q %v, want the message in flight", m.Body, m.Err)
+	}
+	if m := aliceIn.next(t, "the message resent by bob"); m.Body != "from bob in flight" || m.Err != nil {
+		t.Errorf("alice: %q %v, want bob's message in flight", m.Body, m.Err)
+	}
+	// The resumed session is the one the server routes to.
+	if _, err := alice.Send(ctx, bob.jid, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bobIn.next(t, "after"); m.Body != "after" {
+		t.Errorf("bob: %q %v, want after", m.Body, m.Err)
+	}
+	select {
+	case m := <-bobIn:
+		t.Errorf("bob saw more: %q", m.Body)
+	case m := <-aliceIn:
+		t.Errorf("alice saw more: %q", m.Body)
+	default:
+	}
+}
