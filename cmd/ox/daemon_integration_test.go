@@ -500,7 +500,7 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	sender := startSender(ctx, alice, aliceEvents, w.account, total, "msg-%05d")
 	senderDone := sender.done
 	seen := map[string]int{}
-	disconnected, cut, dupSeq := 0, 0, 0
+	disconnected, resumed, cut, dupSeq := 0, 0, 0, 0
 	var restarted <-chan error
 	var shown atomic.Int64 // len(seen), for the restart's goroutine
 	killed := false
@@ -562,6 +562,8 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 			}
 		case l.Event == "disconnected":
 			disconnected++
+		case l.Event == "reconnected" && strings.Contains(l.Reason, "resumed"):
+			resumed++
 		case l.Type != feed.TypeEvent:
 			t.Errorf("unexpected line %+v", l)
 		}
@@ -605,7 +607,7 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 		}
 	}
 	lost, twice := countSeen(seen, total, "msg-%05d")
-	t.Logf("%d messages across %d cuts, a server restart and (%v) a SIGKILL of the daemon: %d lost, %d shown twice, %d disconnected events, %d lines repeated", total, cut, killed, lost, twice, disconnected, dupSeq)
+	t.Logf("%d messages across %d cuts, a server restart and (%v) a SIGKILL of the daemon: %d lost, %d shown twice, %d disconnected events, %d lines repeated, %d sessions resumed", total, cut, killed, lost, twice, disconnected, dupSeq, resumed)
 	if lost != 0 || twice != 0 || dupSeq != 0 || cut != cuts || disconnected < cuts+1 || !killed {
 		t.Errorf("%d lost, %d shown twice, %d lines repeated, %d cuts made, %d disconnected events, killed %v", lost, twice, dupSeq, cut, disconnected, killed)
 	}

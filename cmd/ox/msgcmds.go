@@ -144,22 +144,40 @@ func init() {
 // stayOnline keeps the account online until ctx ends or done is closed:
 // it logs in, tells up, catches up (offline store, archive, pending
 // messages) and serves until the connection is lost; a lost connection is
-// an event ("disconnected"), and ox logs in again after a backoff
-// (ox.Backoff) and catches up, so nothing is lost and nothing is shown
-// twice (the pipeline remembers what it delivered); "reconnected" follows.
+// an event ("disconnected"), and ox connects again after a backoff
+// (ox.Backoff): it takes the lost session over where the server kept it
+// (stream resumption, XEP-0198 §5), else it logs in again and catches up,
+// so nothing is lost and nothing is shown twice (the pipeline remembers
+// what it delivered); "reconnected" follows.
 // The first login's failure ends it, as does one that trying again cannot
 // mend (a refused password or certificate: ox.Transient). listen and the
 // daemon both stay online through it.
 func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), event func(what, reason string)) error {
+	var resume *ox.Resumption
 	for attempt, connected := 0, false; ; {
-		lost, err := e.onlineOnce(ctx, n, setup, show, done, func(o *online) {
+		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
 			if connected {
-				event("reconnected", "")
+				why := ""
+				if o.resumed {
+					why = "the session was resumed (XEP-0198)"
+				}
+				event("reconnected", why)
 			}
 			up(o)
 		})
 		if err == nil && lost == nil {
 			return nil
+		}
+		switch {
+		case err == nil:
+			// The connection was up: what it left replaces what it took
+			// over.
+			resume = next
+		case attempt >= 2:
+			// A login that failed leaves the lost session to resume, for
+			// three attempts: a server that keeps failing the resumption
+			// itself gets ordinary logins.
+			resume = nil
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
 			return err
@@ -185,12 +203,13 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	}
 }
 
-// onlineOnce is one connection: log in, catch up, serve until done, ctx's
-// end or the connection's loss (lost).
-func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online)) (lost, err error) {
-	o, err := e.connectWith(ctx, n, false, setup)
+// onlineOnce is one connection: log in (taking over the lost session that
+// resume is, if the server still keeps it), catch up, serve until done,
+// ctx's end or the connection's loss (lost, with what it leaves to resume).
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, resume *ox.Resumption, up func(*online)) (lost error, next *ox.Resumption, err error) {
+	o, err := e.connectStaying(ctx, n, false, setup, true, resume)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer o.Close()
 	// The connection's loss ends what is under way on it (the catch-up's
@@ -206,15 +225,24 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		lostc <- err
 		cancel()
 	}()
-	up(o)
-	if err := carbons.Enable(cctx, o.xmpp); err != nil && cctx.Err() == nil {
-		fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
+	// lostNow is the connection's loss and what it leaves to resume (the
+	// session has stopped reading: Serve returned).
+	lostNow := func() (error, *ox.Resumption, error) {
+		err := <-lostc
+		return err, ox.ResumptionOf(o.xmpp), nil
 	}
-	if err := o.client.Online(cctx); err != nil {
-		if cctx.Err() != nil && ctx.Err() == nil {
-			return <-lostc, nil // cancelled by the loss, which says why
+	up(o)
+	// A resumed session has its carbons and its presence still.
+	if !o.resumed {
+		if err := carbons.Enable(cctx, o.xmpp); err != nil && cctx.Err() == nil {
+			fmt.Fprintf(e.stderr, "ox: warning: the server refused message carbons, so messages to and from your other devices will not show: %v\n", err)
 		}
-		return err, nil
+		if err := o.client.Online(cctx); err != nil {
+			if cctx.Err() != nil && ctx.Err() == nil {
+				return lostNow() // cancelled by the loss, which says why
+			}
+			return err, nil, nil
+		}
 	}
 	// What arrived while this device was away and went to another
 	// device (so not to the offline store): from the archive; and once
@@ -264,9 +292,10 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case <-done:
 		case <-ctx.Done():
 		case err := <-lostc:
-			return err, nil
+			lostc <- err
+			return lostNow()
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 }
 

@@ -51,6 +51,8 @@ type online struct {
 	// --timeout, and then the connection is closed.
 	ctx  context.Context
 	stop func() // ends ctx and its watch
+	// resumed: the connection took over a lost session (XEP-0198 §5).
+	resumed bool
 }
 
 func (o *online) Close() {
@@ -85,6 +87,13 @@ func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, e
 // connectWith is connect with a chance to set the client up before it is
 // served.
 func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (o *online, err error) {
+	return e.connectStaying(ctx, n, create, setup, false, nil)
+}
+
+// connectStaying is connectWith for a connection that stays up: the server
+// is asked to keep the session for resumption when it is lost (resumable),
+// and resume, when given, is such a session to take over.
+func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client), resumable bool, resume *ox.Resumption) (o *online, err error) {
 	ctx, stop := e.onlineContext(ctx)
 	defer func() {
 		if err != nil {
@@ -105,7 +114,7 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 		ac = &accountConfig{JID: s.jid.String()}
 	}
 	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS,
-		SASL: first(e.getenv("OX_SASL"), ac.SASL)}
+		SASL: first(e.getenv("OX_SASL"), ac.SASL), Resumable: resumable, Resume: resume}
 	if a.TLS, err = e.tlsConfig(n, ac); err != nil {
 		s.Close()
 		return nil, err
@@ -117,7 +126,7 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
-	x, err := ox.Dial(dctx, a)
+	x, neg, err := ox.DialNegotiated(dctx, a)
 	if err != nil {
 		s.Close()
 		return nil, dialHint(err)
@@ -127,7 +136,7 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 	if ac.Layout == "compact" {
 		c.Layout = ox.LayoutCompact
 	}
-	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1), tls: a.TLS}
+	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1), tls: a.TLS, resumed: neg.Resumed}
 	if setup != nil {
 		setup(c)
 	}

@@ -77,7 +77,7 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 			sent <- nil
 		}()
 		seen := map[string]int{}
-		disconnected, cut := 0, 0
+		disconnected, resumed, cut := 0, 0, 0
 		for l := range lines {
 			switch l["type"] {
 			case "message":
@@ -99,8 +99,11 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 					}
 				}
 			case "event":
-				if l["event"] == "disconnected" {
+				switch {
+				case l["event"] == "disconnected":
 					disconnected++
+				case l["event"] == "reconnected" && strings.Contains(fmt.Sprint(l["reason"]), "resumed"):
+					resumed++
 				}
 			default:
 				t.Errorf("unexpected line %v", l)
@@ -126,9 +129,14 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 				twice++
 			}
 		}
-		t.Logf("%d messages across %d cuts: %d lost, %d shown twice, %d disconnected events", total, cut, lost, twice, disconnected)
+		t.Logf("%d messages across %d cuts: %d lost, %d shown twice, %d disconnected events, %d sessions resumed", total, cut, lost, twice, disconnected, resumed)
 		if lost != 0 || twice != 0 || cut != cuts || disconnected < cuts {
 			t.Errorf("%d lost (%v), %d shown twice, %d cuts made, %d disconnected events", lost, missing, twice, cut, disconnected)
+		}
+		// Both servers keep a session whose connection was cut
+		// (XEP-0198 §5), and listen takes it over.
+		if resumed < cut {
+			t.Errorf("%d of %d sessions cut were resumed, want all", resumed, cut)
 		}
 	})
 }
