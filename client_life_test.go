@@ -303,3 +303,32 @@ func TestDelayOnlyFromTheServer(t *testing.T) {
 		}
 	}
 }
+
+// A reader that has had enough stops the Client from OnMessage: nothing
+// after that message is judged or handed over, and a feature that waits on
+// the worker (Do: the archive's catch-up) is told the Client is closed
+// instead of waiting for ever.
+func TestStopReading(t *testing.T) {
+	c := openLocal(t)
+	defer c.Close()
+	got := make(chan string, 100)
+	c.OnMessage = func(m *ox.Message) {
+		got <- m.ID
+		c.StopReading()
+	}
+	for i := 0; i < 50; i++ {
+		c.Enqueue(ox.Incoming{Raw: junk(i), Origin: ox.OriginLive})
+	}
+	if id := <-got; id != "m0" {
+		t.Fatalf("first handed over: %s, want m0", id)
+	}
+	ran := false
+	if err := c.Do(context.Background(), func(context.Context) { ran = true }); !errors.Is(err, ox.ErrClosed) || ran {
+		t.Errorf("Do after StopReading: %v (ran %v), want ErrClosed, not run", err, ran)
+	}
+	c.Close()
+	close(got)
+	for id := range got {
+		t.Errorf("%s handed over after StopReading", id)
+	}
+}

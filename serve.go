@@ -344,8 +344,18 @@ func (c *Client) enqueueJob(job func(context.Context)) {
 func (c *Client) Do(ctx context.Context, f func(ctx context.Context)) error {
 	c.startWorker()
 	done := make(chan struct{})
+	// A job the stopped worker never takes is given up; one it took is
+	// waited for (f uses the caller's variables).
+	var mu sync.Mutex
+	started, abandoned := false, false
 	job := func(jctx context.Context) {
 		defer close(done)
+		mu.Lock()
+		started = !abandoned
+		mu.Unlock()
+		if !started {
+			return
+		}
 		// The caller's deadline, bounded by the Client's life.
 		jctx, cancel := context.WithCancel(jctx)
 		defer cancel()
@@ -364,7 +374,12 @@ func (c *Client) Do(ctx context.Context, f func(ctx context.Context)) error {
 	case <-done:
 		return ctx.Err()
 	case <-c.work.ctx.Done():
-		<-done
+		mu.Lock()
+		abandoned = !started
+		mu.Unlock()
+		if !abandoned {
+			<-done
+		}
 		return ErrClosed
 	}
 }
@@ -389,6 +404,9 @@ func (c *Client) startWorker() {
 			for {
 				select {
 				case job := <-w.queue:
+					if w.ctx.Err() != nil {
+						return // stopped (StopReading, Close): the job stays unread
+					}
 					ctx, cancel := context.WithTimeout(w.ctx, jobTimeout)
 					job(ctx)
 					cancel()
@@ -427,6 +445,24 @@ func (c *Client) Close() error {
 		c.owned = nil
 	}
 	return err
+}
+
+// StopReading ends the reading of incoming messages at once: after the
+// message being handed over (if any), no other is judged, recorded as
+// handed over or handed over by this Client, and what arrives later is
+// not queued. It is for a reader that has had enough (ox listen --count
+// N stops it from OnMessage at the N-th): what it left is read by the
+// next run, not lost. Messages kept in the store's inbox stay there; the
+// others, never recorded, come again from the offline store or the
+// archive (whose position moves only with messages handed over). It may
+// be called from OnMessage; Close must still be called.
+func (c *Client) StopReading() {
+	c.startWorker()
+	w := &c.work
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.cancel()
 }
 
 // Serve processes incoming stanzas with Handler(f) until the session ends.

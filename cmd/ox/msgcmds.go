@@ -134,6 +134,7 @@ func init() {
 			setup := func(c *ox.Client) {
 				c.Window = listenWindow
 				c.OnMessage = show
+				pr.readBy(c)
 				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
 			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, pr.event)
@@ -425,6 +426,21 @@ type printer struct {
 	out    io.Writer
 	done   chan struct{}
 	once   sync.Once
+	// stop ends the reading of messages once count is reached, so that
+	// those that arrive past it are left for the next listen
+	// (ox.Client.StopReading), not recorded as read and never shown.
+	stop func()
+}
+
+// readBy makes the printer stop c's reading once count is reached (at
+// once if it is).
+func (p *printer) readBy(c *ox.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stop = c.StopReading
+	if p.full() {
+		p.stop()
+	}
 }
 
 func newPrinter(count int, asJSON bool, out io.Writer) *printer {
@@ -466,6 +482,9 @@ func (p *printer) print(l feed.Line) {
 	}
 	p.n++
 	if p.full() {
+		if p.stop != nil {
+			p.stop()
+		}
 		p.once.Do(func() { close(p.done) })
 	}
 }

@@ -243,7 +243,7 @@ func init() {
 			if history >= 0 {
 				opts = append(opts, muc.MaxHistory(history))
 			}
-			o, r, err := e.join(ctx, &listenFlags, room, func(c *ox.Client) { c.OnMessage = show }, opts...)
+			o, r, err := e.join(ctx, &listenFlags, room, func(c *ox.Client) { c.OnMessage = show; pr.readBy(c) }, opts...)
 			if err != nil {
 				if ctx.Err() != nil && wait > 0 {
 					return fmt.Errorf("could not join %s within --timeout %v: %w", room, wait, err)
