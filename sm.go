@@ -64,7 +64,8 @@ type smConn struct {
 	base    uint32 // where handled starts again at <resumed/> (§5)
 
 	// Outbound, for resumption.
-	outOn     bool     // <enable/> was sent
+	keep      bool     // resumption is asked for: keep copies once <enable/> is out
+	outOn     bool     // <enable resume='true'/> was sent
 	sent      uint32   // stanzas sent since then, modulo 2^32
 	unacked   [][]byte // copies of the last len(unacked) of them, oldest first
 	queued    int      // their bytes
@@ -170,7 +171,7 @@ func (c *smConn) onOut(local string, raw []byte) {
 			c.overflow, c.unacked, c.queued = true, nil, 0
 		}
 	case "enable":
-		c.outOn, c.sent, c.unacked, c.queued = true, 0, nil, 0
+		c.outOn, c.sent, c.unacked, c.queued = c.keep, 0, nil, 0
 	}
 }
 
@@ -269,6 +270,13 @@ func (n *negotiation) enableSM(s *xmpp.Session, resume bool) error {
 	enable := xml.StartElement{Name: xml.Name{Space: nsSM, Local: "enable"}}
 	if resume {
 		enable.Attr = []xml.Attr{{Name: xml.Name{Local: "resume"}, Value: "true"}}
+	}
+	if c := sessionSM(s); c != nil {
+		// Copies of what is sent are for resuming; a session that will
+		// not be resumed keeps none (and asks for no acknowledgements).
+		c.mu.Lock()
+		c.keep = resume
+		c.mu.Unlock()
 	}
 	if _, err := xmlstream.Copy(w, xmlstream.Wrap(nil, enable)); err != nil {
 		return err

@@ -77,6 +77,7 @@ func (w *wire) Write(p []byte) (int, error) { return w.b.Write(p) }
 func TestSMConnKeepsTheUnacknowledged(t *testing.T) {
 	w := &wire{}
 	c := newSMConn(w)
+	c.keep = true // resumption asked for
 	write := func(s string, chunk int) {
 		t.Helper()
 		for i := 0; i < len(s); i += chunk {
@@ -166,6 +167,7 @@ func TestSMConnKeepsTheUnacknowledged(t *testing.T) {
 func TestSMConnOverflow(t *testing.T) {
 	w := &wire{}
 	c := newSMConn(w)
+	c.keep = true
 	c.Write([]byte(`<stream:stream><enable xmlns="urn:xmpp:sm:3" resume="true"/>`))
 	c.id, c.resumable, c.enabled = "s", true, true
 	for i := 0; i <= maxUnacked; i++ {
@@ -173,5 +175,18 @@ func TestSMConnOverflow(t *testing.T) {
 	}
 	if !c.overflow || len(c.unacked) != 0 || c.sent != maxUnacked+1 {
 		t.Fatalf("after %d unacknowledged: overflow %v, %d copies, sent %d", maxUnacked+1, c.overflow, len(c.unacked), c.sent)
+	}
+}
+
+// A session that will not be resumed keeps no copies and asks for no
+// acknowledgements.
+func TestSMConnWithoutResumption(t *testing.T) {
+	w := &wire{}
+	c := newSMConn(w)
+	c.Write([]byte(`<stream:stream><enable xmlns="urn:xmpp:sm:3"/>`))
+	w.b.Reset()
+	c.Write([]byte(`<message/>`))
+	if got := w.b.String(); got != `<message/>` || len(c.unacked) != 0 {
+		t.Errorf("wrote %q, kept %d copies; want the message alone, none", got, len(c.unacked))
 	}
 }

@@ -19,10 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/internal/faultproxy"
 	"codeberg.org/ox/ox/internal/testenv"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/rpc"
 )
 
@@ -372,10 +375,19 @@ func TestIntegrationDaemonJSONRPC(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, want := range []string{"first for listen", "second for listen"} {
-			code, out, errs := w.ox("listen", "--json", "--count", "1", "--timeout", "60s")
+		for i, want := range []string{"first for listen", "second for listen"} {
+			args := []string{"listen", "--json", "--count", "1", "--timeout", "60s"}
+			if i == 1 {
+				args = append(args, "--window", "1h")
+			}
+			code, out, errs := w.ox(args...)
 			if code != 0 {
 				t.Fatalf("ox listen through the daemon: %s", errs)
+			}
+			// The daemon judged the messages: a window given to listen is
+			// not used, and listen says so.
+			if warned := strings.Contains(errs, "--window is ignored"); warned != (i == 1) {
+				t.Errorf("ox %s: warned about --window %v; stderr: %s", strings.Join(args, " "), warned, errs)
 			}
 			var got []string
 			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -747,4 +759,64 @@ func senderDaemon(ctx context.Context, t *testing.T, w *daemonWorld, srv *testen
 		}
 	}()
 	return c, events
+}
+
+// roomSend through the daemon: sends that come at once, to a room the
+// daemon has not joined yet, each reach the room's members, read as from
+// alice's real JID; a room JID with a resource is refused as bad params.
+func TestIntegrationDaemonRoomSend(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		w := newDaemonWorld(t, srv, "alice", srv.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		received := make(chan *ox.Message, 10)
+		var rooms *muc.Rooms
+		srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+			rooms = muc.New(c)
+			c.OnMessage = func(m *ox.Message) { received <- m }
+		})
+		room := jid.MustParse("daemonroom@" + srv.MUCDomain)
+		if _, err := rooms.Join(ctx, room, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		d := w.startDaemon()
+		c := d.client(ctx, t)
+		const n = 3
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			go func(i int) {
+				var res roomSendResult
+				err := c.Call(ctx, "roomSend", map[string]string{"room": room.String(), "text": fmt.Sprintf("to the room %d", i)}, &res)
+				if err == nil && res.Participants != 1 {
+					err = fmt.Errorf("encrypted to %d participants, want 1 (bob): %+v", res.Participants, res)
+				}
+				errs <- err
+			}(i)
+		}
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Errorf("roomSend: %v", err)
+			}
+		}
+		got := map[string]bool{}
+		for len(got) < n {
+			select {
+			case m := <-received:
+				if m.Err != nil || !m.Room.Equal(room) || m.From.Bare().String() != w.account {
+					t.Errorf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
+					continue
+				}
+				got[m.Body] = true
+			case <-ctx.Done():
+				t.Fatalf("bob read %v, want %d messages", got, n)
+			}
+		}
+		// A bad room is a JSON-RPC error of its kind, and nothing is sent.
+		var re *rpc.Error
+		if err := c.Call(ctx, "roomSend", map[string]string{"room": room.String() + "/bob", "text": "x"}, nil); !errors.As(err, &re) || re.Code != rpc.CodeInvalidParams {
+			t.Errorf("roomSend to a JID that is not a room: %v", err)
+		}
+	})
 }

@@ -224,6 +224,8 @@ type daemon struct {
 	rooms map[string]*muc.Room
 	subs  map[*rpc.Conn]*subscription
 	sent  int // lines journalled since the last pruning
+
+	joinMu sync.Mutex // held while a room is joined (room)
 }
 
 type subscription struct {
@@ -730,6 +732,10 @@ func (d *daemon) handlers() {
 // room is the joined room, joined now if need be; it stays joined while
 // the connection lasts.
 func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
+	// One join at a time: two roomSends to a room not joined yet would
+	// both join it.
+	d.joinMu.Lock()
+	defer d.joinMu.Unlock()
 	d.mu.Lock()
 	r := d.rooms[room.String()]
 	d.mu.Unlock()

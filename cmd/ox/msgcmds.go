@@ -128,6 +128,13 @@ func init() {
 			if dc, err := e.daemonClient(); err != nil {
 				return err
 			} else if dc != nil {
+				windowSet := false
+				fs.Visit(func(f *flag.Flag) { windowSet = windowSet || f.Name == "window" })
+				if windowSet {
+					// The daemon judged the messages already, with its own
+					// window.
+					fmt.Fprintln(e.stderr, "ox: warning: --window is ignored while a daemon runs for the account: it checks the messages with its own (ox daemon --window)")
+				}
 				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet)
 			}
 			show := func(m *ox.Message) { pr.message(m, dl) }
@@ -260,7 +267,9 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 			if errors.Is(err, mam.ErrMoreInArchive) {
 				continue
 			}
-			if err != nil && cctx.Err() == nil {
+			// A lost connection is told as an event ("disconnected"), and
+			// the next connection catches up.
+			if err != nil && cctx.Err() == nil && !errors.Is(err, ox.ErrConnectionLost) {
 				fmt.Fprintf(e.stderr, "ox: warning: could not read the message archive (XEP-0313), so messages another device took while this one was away may be missing; trying again: %v\n", err)
 			}
 			return err == nil
