@@ -763,12 +763,14 @@ func senderDaemon(ctx context.Context, t *testing.T, w *daemonWorld, srv *testen
 
 // roomSend through the daemon: sends that come at once, to a room the
 // daemon has not joined yet, each reach the room's members, read as from
-// alice's real JID; a room JID with a resource is refused as bad params.
+// alice's real JID, and so again after the connection was cut; a room JID
+// with a resource is refused as bad params.
 func TestIntegrationDaemonRoomSend(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		w := newDaemonWorld(t, srv, "alice", srv.Addr)
+		proxy := faultproxy.StartT(t, srv.Addr)
+		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
 		w.mustOX("key", "generate")
 		w.mustOX("key", "publish")
 		received := make(chan *ox.Message, 10)
@@ -784,35 +786,61 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 		d := w.startDaemon()
 		c := d.client(ctx, t)
 		const n = 3
-		errs := make(chan error, n)
-		for i := 0; i < n; i++ {
-			go func(i int) {
-				var res roomSendResult
-				err := c.Call(ctx, "roomSend", map[string]string{"room": room.String(), "text": fmt.Sprintf("to the room %d", i)}, &res)
-				if err == nil && res.Participants != 1 {
-					err = fmt.Errorf("encrypted to %d participants, want 1 (bob): %+v", res.Participants, res)
+		round := func(what string) {
+			t.Helper()
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				go func(i int) {
+					var res roomSendResult
+					err := c.Call(ctx, "roomSend", map[string]string{"room": room.String(), "text": fmt.Sprintf("%s %d", what, i)}, &res)
+					if err == nil && res.Participants != 1 {
+						err = fmt.Errorf("encrypted to %d participants, want 1 (bob): %+v", res.Participants, res)
+					}
+					errs <- err
+				}(i)
+			}
+			for i := 0; i < n; i++ {
+				if err := <-errs; err != nil {
+					t.Errorf("roomSend %s: %v", what, err)
 				}
-				errs <- err
-			}(i)
-		}
-		for i := 0; i < n; i++ {
-			if err := <-errs; err != nil {
-				t.Errorf("roomSend: %v", err)
+			}
+			got := map[string]bool{}
+			for len(got) < n {
+				select {
+				case m := <-received:
+					if m.Err != nil || !m.Room.Equal(room) || m.From.Bare().String() != w.account || !strings.HasPrefix(m.Body, what) {
+						t.Errorf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
+						continue
+					}
+					got[m.Body] = true
+				case <-ctx.Done():
+					t.Fatalf("bob read %v, want %d messages", got, n)
+				}
 			}
 		}
-		got := map[string]bool{}
-		for len(got) < n {
+		round("to the room")
+
+		// The connection is cut: the daemon takes its session over again
+		// (or logs in again), and sends to the room as before.
+		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		proxy.Cut()
+		for back := false; !back; {
 			select {
-			case m := <-received:
-				if m.Err != nil || !m.Room.Equal(room) || m.From.Bare().String() != w.account {
-					t.Errorf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
-					continue
+			case nt := <-c.Notifications():
+				var l feed.Line
+				json.Unmarshal(nt.Params, &l)
+				back = l.Event == "reconnected"
+				if back {
+					t.Logf("daemon: reconnected %s", l.Reason)
 				}
-				got[m.Body] = true
 			case <-ctx.Done():
-				t.Fatalf("bob read %v, want %d messages", got, n)
+				t.Fatal("the daemon did not connect again")
 			}
 		}
+		round("after the cut")
+
 		// A bad room is a JSON-RPC error of its kind, and nothing is sent.
 		var re *rpc.Error
 		if err := c.Call(ctx, "roomSend", map[string]string{"room": room.String() + "/bob", "text": "x"}, nil); !errors.As(err, &re) || re.Code != rpc.CodeInvalidParams {
