@@ -37,7 +37,12 @@
 // mellium.im/xmpp's SASL feature picks channel binding by TLS version
 // alone and reports a <failure/> as a value of its internal saslerr
 // package, which has no public equivalent; ox picks by the server's
-// XEP-0440 announcement and reads the failure itself (AuthError).
+// XEP-0440 announcement and reads the failure itself (AuthError). It
+// enables stream management (XEP-0198) wherever the server offers it; a
+// program that stays online sets Account.Resumable, takes ResumptionOf
+// the session when its connection is lost, and gives it to the next Dial
+// (Account.Resume) to take the session over (Negotiated.Resumed), as ox
+// listen and ox daemon do.
 //
 // The module is layered from the wire inwards; each layer is its own package:
 //
