@@ -55,6 +55,15 @@ type Account struct {
 	// falls back to an ordinary login (bind) when the server refuses.
 	// Negotiated.Resumed says which happened.
 	Resume *Resumption
+	// SaveResumption, when set on a resumable session, is given the
+	// session's Resumption (MarshalText) whenever what a process needs to
+	// resume it after a crash changes: once it is resumable, and before
+	// each acknowledgement ox sends. It runs on the session's reader: keep
+	// it short (a small file write). A program that keeps it, and knows
+	// the process that made it is gone, resumes the session with it
+	// (ParseResumption, Resume): what the server held for the dead process
+	// comes to the new one.
+	SaveResumption func(*Resumption)
 }
 
 // Mechanisms are the SASL mechanisms Dial knows, in the order it prefers
@@ -461,7 +470,7 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 		// one bound (XEP-0198 §5: <resume/> comes where binding would).
 		if r := a.Resume; r != nil && n.smOffered && sessionSM(s) != nil && r.addr.Bare().Equal(a.JID.Bare()) {
 			n.step = "stream management"
-			ok, err := n.resumeSM(s, r)
+			ok, err := n.resumeSM(s, r, a.SaveResumption)
 			if err != nil {
 				return 0, nil, n.fail(err)
 			}
@@ -479,7 +488,7 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 		n.bound = mask&xmpp.Ready != 0
 		if n.bound && n.smOffered && sessionSM(s) != nil {
 			n.step = "stream management"
-			if err := n.enableSM(s, a.Resumable); err != nil {
+			if err := n.enableSM(s, a.Resumable, a.SaveResumption); err != nil {
 				return mask, rw, n.fail(err)
 			}
 		}

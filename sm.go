@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ type smConn struct {
 	id        string   // the id of a resumable session (<enabled id resume='true'/>)
 	addr      jid.JID  // the address bound
 	resumable bool
+	save      func(*Resumption) // Account.SaveResumption
 }
 
 // The copies kept for resumption are bounded: a server that does not
@@ -241,6 +243,45 @@ func ResumptionOf(sess *xmpp.Session) *Resumption {
 // JID is the full address of the session to resume.
 func (r *Resumption) JID() jid.JID { return r.addr }
 
+// MarshalText is the Resumption as a program keeps it across a crash
+// (Account.SaveResumption): the session's id, address and count of
+// stanzas received, without the copies of what was sent (a caller whose
+// process died was not told its message went out).
+func (r *Resumption) MarshalText() ([]byte, error) {
+	return json.Marshal(savedResumption{ID: r.id, JID: r.addr.String(), H: r.handled})
+}
+
+// ParseResumption reads what MarshalText wrote.
+func ParseResumption(b []byte) (*Resumption, error) {
+	var s savedResumption
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("ox: a saved stream resumption: %w", err)
+	}
+	j, err := jid.Parse(s.JID)
+	if err != nil || s.ID == "" || j.Resourcepart() == "" {
+		return nil, fmt.Errorf("ox: a saved stream resumption names no session (id %q, JID %q)", s.ID, s.JID)
+	}
+	return &Resumption{id: s.ID, addr: j, handled: s.H}, nil
+}
+
+type savedResumption struct {
+	ID  string `json:"id"`
+	JID string `json:"jid"`
+	H   uint32 `json:"h"`
+}
+
+// saveAt hands the session's Resumption, with the count h the server will
+// hold, to Account.SaveResumption (if set and the session is resumable).
+func (c *smConn) saveAt(h uint32) {
+	c.mu.Lock()
+	save, ok := c.save, c.resumable && c.id != ""
+	r := &Resumption{id: c.id, addr: c.addr, handled: h}
+	c.mu.Unlock()
+	if save != nil && ok {
+		save(r)
+	}
+}
+
 // ackElement is <a xmlns='urn:xmpp:sm:3' h='h'/>.
 func ackElement(h uint32) xml.TokenReader {
 	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSM, Local: "a"},
@@ -248,11 +289,15 @@ func ackElement(h uint32) xml.TokenReader {
 }
 
 // writeAck acknowledges what the session received, if management is on.
+// The count is saved first (Account.SaveResumption): a process that dies
+// after the server took it resumes from it, never from less (Prosody
+// refuses a count below the last acknowledged one).
 func writeAck(w xmlstream.TokenWriter, c *smConn) error {
 	h, on := c.Handled()
 	if !on {
 		return nil
 	}
+	c.saveAt(h)
 	if _, err := xmlstream.Copy(w, ackElement(h)); err != nil {
 		return fmt.Errorf("stream management: acknowledge: %w", err)
 	}
@@ -262,7 +307,7 @@ func writeAck(w xmlstream.TokenWriter, c *smConn) error {
 // enableSM asks the server to manage the stream (§3) right after binding,
 // and to keep the session for resumption if resume; a server that
 // answers <failed/> leaves the session as it was.
-func (n *negotiation) enableSM(s *xmpp.Session, resume bool) error {
+func (n *negotiation) enableSM(s *xmpp.Session, resume bool, save func(*Resumption)) error {
 	w := s.TokenWriter()
 	defer w.Close()
 	r := s.TokenReader()
@@ -299,7 +344,9 @@ func (n *negotiation) enableSM(s *xmpp.Session, resume bool) error {
 			c.mu.Lock()
 			c.id, c.addr = attr(start, "id"), s.LocalAddr()
 			c.resumable = c.id != "" && (attr(start, "resume") == "true" || attr(start, "resume") == "1")
+			c.save = save
 			c.mu.Unlock()
+			c.saveAt(0)
 		}
 	case start.Name.Space == nsSM && start.Name.Local == "failed":
 		// The session goes on unmanaged, as with a server without it.
@@ -312,7 +359,7 @@ func (n *negotiation) enableSM(s *xmpp.Session, resume bool) error {
 // resumeSM asks the server to resume the session r left (§5) instead of
 // binding a new one. It says whether the server did; a refusal
 // (<failed/>) is not an error: an ordinary login follows.
-func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption) (bool, error) {
+func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resumption)) (bool, error) {
 	c := sessionSM(s)
 	c.mu.Lock()
 	c.base = r.handled
@@ -353,7 +400,7 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption) (bool, error) {
 	// again until acknowledged). Requests (IQ get and set) are not: whoever
 	// made them was told the connection was lost, and may make them again.
 	c.mu.Lock()
-	c.id, c.addr, c.resumable = r.id, r.addr, true
+	c.id, c.addr, c.resumable, c.save = r.id, r.addr, true, save
 	c.outOn, c.sent, c.unacked = true, r.sent, slices.Clone(r.unacked)
 	for _, b := range c.unacked {
 		c.queued += len(b)
@@ -364,6 +411,7 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption) (bool, error) {
 	again := c.unacked
 	c.sent, c.unacked, c.queued = uint32(h), nil, 0
 	c.mu.Unlock()
+	c.saveAt(r.handled)
 	for _, b := range again {
 		if isRequest(b) {
 			continue

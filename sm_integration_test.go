@@ -3,6 +3,7 @@ package ox_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,5 +249,71 @@ func testIntegrationResume(t *testing.T, srv *testenv.Server) {
 	case m := <-aliceIn:
 		t.Errorf("alice saw more: %q", m.Body)
 	default:
+	}
+}
+
+// A process that dies without closing its session leaves the server
+// holding it, and what comes for the account meanwhile waits there; the
+// Resumption it saved (Account.SaveResumption) lets the next process take
+// the session over and read it.
+func TestIntegrationResumeAfterACrash(t *testing.T) {
+	onEachServer(t, testIntegrationResumeAfterACrash, "alice", "bob")
+}
+
+func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, _ := listening(ctx, t, srv, "alice")
+	proxy := faultproxy.StartT(t, srv.Addr)
+	dir := t.TempDir()
+	bobIn := make(inbox, 32)
+	var mu sync.Mutex
+	var saved []byte
+	save := func(r *ox.Resumption) {
+		b, err := r.MarshalText()
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		saved = b
+		mu.Unlock()
+	}
+	login := func(keygen bool, r *ox.Resumption) (*device, ox.Negotiated) {
+		t.Helper()
+		return newDeviceDialed(ctx, t, srv, "bob", dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { bobIn <- m } }, nil,
+			func(a *ox.Account) { a.Server, a.Resumable, a.Resume, a.SaveResumption = proxy.Addr, true, r, save })
+	}
+	bob, _ := login(true, nil)
+	if err := bob.Online(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, bob.jid, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bobIn.next(t, "before"); m.Body != "before" {
+		t.Fatalf("bob: %q %v", m.Body, m.Err)
+	}
+	// The process dies: its connection closes, nothing is said.
+	proxy.Cut()
+	if _, err := alice.Send(ctx, bob.jid, "while bob was gone"); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close(t)
+	mu.Lock()
+	text := saved
+	mu.Unlock()
+	r, err := ox.ParseResumption(text)
+	if err != nil {
+		t.Fatalf("what bob saved (%s): %v", text, err)
+	}
+	bob, neg := login(false, r)
+	if !neg.Resumed {
+		t.Fatalf("the next process: %+v, want the session resumed", neg)
+	}
+	if m := bobIn.next(t, "the message the server kept"); m.Body != "while bob was gone" || m.Err != nil {
+		t.Errorf("bob: %q %v, want the message sent while he was gone", m.Body, m.Err)
 	}
 }

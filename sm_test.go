@@ -190,3 +190,25 @@ func TestSMConnWithoutResumption(t *testing.T) {
 		t.Errorf("wrote %q, kept %d copies; want the message alone, none", got, len(c.unacked))
 	}
 }
+
+// What a process saves to resume after a crash reads back as it was, and
+// nonsense is refused.
+func TestResumptionText(t *testing.T) {
+	r := &Resumption{id: "g2gCZAAR", addr: jid.MustParse("bob@example.org/ox-1"), handled: 4294967295, sent: 9, unacked: [][]byte{[]byte("<message/>")}}
+	b, err := r.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseResumption(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.id != r.id || !got.addr.Equal(r.addr) || got.handled != r.handled || got.sent != 0 || got.unacked != nil {
+		t.Errorf("read back %+v from %s, want the id, address and count of %+v without what was sent", got, b, r)
+	}
+	for _, bad := range []string{``, `{}`, `{"id":"x","jid":"bob@example.org","h":1}`, `{"id":"","jid":"bob@example.org/r"}`, `{"id":"x","jid":"bob@example.org/r","h":-1}`, `[`} {
+		if _, err := ParseResumption([]byte(bad)); err == nil {
+			t.Errorf("ParseResumption(%q) took it", bad)
+		}
+	}
+}

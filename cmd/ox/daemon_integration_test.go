@@ -623,6 +623,11 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	if lost != 0 || twice != 0 || dupSeq != 0 || cut != cuts || disconnected < cuts+1 || !killed {
 		t.Errorf("%d lost, %d shown twice, %d lines repeated, %d cuts made, %d disconnected events, killed %v", lost, twice, dupSeq, cut, disconnected, killed)
 	}
+	// Each cut session, and the one the killed daemon left, is taken over
+	// (XEP-0198 §5); the restarted server has none to resume.
+	if resumed < cut+1 {
+		t.Errorf("%d sessions resumed, want the %d cut ones and the killed daemon's", resumed, cut)
+	}
 }
 
 // countSeen counts the numbered messages never seen, and those seen more

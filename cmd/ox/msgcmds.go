@@ -161,15 +161,21 @@ func init() {
 // mend (a refused password or certificate: ox.Transient). listen and the
 // daemon both stay online through it.
 func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), event func(what, reason string)) error {
-	var resume *ox.Resumption
+	// A session that a run before this one left (it died without closing
+	// it) is taken over first.
+	keep := e.keepResumption()
+	defer keep.close()
+	resume := keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
 	for attempt, connected := 0, false; ; {
-		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
-			if connected {
-				why := ""
-				if o.resumed {
-					why = "the session was resumed (XEP-0198)"
-				}
-				event("reconnected", why)
+		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, staying{resumable: true, resume: resume, save: keep.saver()}, func(o *online) {
+			switch {
+			case connected && o.resumed:
+				event("reconnected", "the session was resumed (XEP-0198)")
+			case connected:
+				event("reconnected", "")
+			case o.resumed:
+				// A run before this one died with the session open.
+				event("reconnected", "the session an earlier run left was resumed (XEP-0198)")
 			}
 			up(o)
 		})
@@ -212,10 +218,10 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 }
 
 // onlineOnce is one connection: log in (taking over the lost session that
-// resume is, if the server still keeps it), catch up, serve until done,
+// st.resume is, if the server still keeps it), catch up, serve until done,
 // ctx's end or the connection's loss (lost, with what it leaves to resume).
-func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, resume *ox.Resumption, up func(*online)) (lost error, next *ox.Resumption, err error) {
-	o, err := e.connectStaying(ctx, n, false, setup, true, resume)
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, up func(*online)) (lost error, next *ox.Resumption, err error) {
+	o, err := e.connectStaying(ctx, n, false, setup, st)
 	if err != nil {
 		return nil, nil, err
 	}

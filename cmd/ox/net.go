@@ -87,13 +87,21 @@ func (e *env) connect(ctx context.Context, n *netFlags, create bool) (*online, e
 // connectWith is connect with a chance to set the client up before it is
 // served.
 func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client)) (o *online, err error) {
-	return e.connectStaying(ctx, n, create, setup, false, nil)
+	return e.connectStaying(ctx, n, create, setup, staying{})
 }
 
-// connectStaying is connectWith for a connection that stays up: the server
-// is asked to keep the session for resumption when it is lost (resumable),
-// and resume, when given, is such a session to take over.
-func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client), resumable bool, resume *ox.Resumption) (o *online, err error) {
+// staying is how a connection that stays up is made: the server is asked
+// to keep the session for resumption when it is lost (resumable), resume
+// is such a session to take over, and save keeps the resumption across a
+// crash (resumeKeeper).
+type staying struct {
+	resumable bool
+	resume    *ox.Resumption
+	save      func(*ox.Resumption)
+}
+
+// connectStaying is connectWith for a connection that stays up.
+func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setup func(*ox.Client), st staying) (o *online, err error) {
 	ctx, stop := e.onlineContext(ctx)
 	defer func() {
 		if err != nil {
@@ -114,7 +122,7 @@ func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setu
 		ac = &accountConfig{JID: s.jid.String()}
 	}
 	a := ox.Account{JID: s.jid, Server: first(n.server, e.getenv("OX_SERVER"), ac.Server), DirectTLS: n.directTLS || ac.DirectTLS,
-		SASL: first(e.getenv("OX_SASL"), ac.SASL), Resumable: resumable, Resume: resume}
+		SASL: first(e.getenv("OX_SASL"), ac.SASL), Resumable: st.resumable, Resume: st.resume, SaveResumption: st.save}
 	if a.TLS, err = e.tlsConfig(n, ac); err != nil {
 		s.Close()
 		return nil, err

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"codeberg.org/ox/ox"
+)
+
+// resumeKeeper keeps the resumption of a session that stays online
+// (XEP-0198 §5, ox.Account.SaveResumption) in the account's directory,
+// so that a listen or daemon that dies without closing its session (a
+// SIGKILL, a crash, a power cut) and starts again takes that session over:
+// the server kept it for a while, and what it held for the dead process
+// comes to the new one instead of going nowhere (ejabberd delivers to the
+// kept session, and drops its queue when it times out while the account
+// has another session). A lock held while the process runs tells a kept
+// resumption from one in use: a second listen for the account neither
+// takes the first's session nor saves its own.
+type resumeKeeper struct {
+	path string
+	lock *os.File
+}
+
+// keepResumption is the keeper for the current account, or nil when
+// another process holds it or it cannot be had (then sessions are resumed
+// within the process only).
+func (e *env) keepResumption() *resumeKeeper {
+	_, dir, err := e.whichAccount()
+	if err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "resume.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil
+	}
+	return &resumeKeeper{path: filepath.Join(dir, "resume"), lock: f}
+}
+
+// load is the resumption a process that died left, or nil.
+func (k *resumeKeeper) load(warn func(string)) *ox.Resumption {
+	if k == nil {
+		return nil
+	}
+	b, err := os.ReadFile(k.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		var r *ox.Resumption
+		if r, err = ox.ParseResumption(b); err == nil {
+			return r
+		}
+	}
+	warn(fmt.Sprintf("could not read %s, so the session of an earlier run is not taken over: %v", k.path, err))
+	return nil
+}
+
+// save keeps r (Account.SaveResumption); a failed write leaves the one
+// before, which at worst the server refuses.
+func (k *resumeKeeper) save(r *ox.Resumption) {
+	b, err := r.MarshalText()
+	if err != nil {
+		return
+	}
+	os.WriteFile(k.path, b, 0o600)
+}
+
+// saver is save, or nil without a keeper.
+func (k *resumeKeeper) saver() func(*ox.Resumption) {
+	if k == nil {
+		return nil
+	}
+	return k.save
+}
+
+// close forgets the resumption (the session was closed, or is another
+// process's) and lets the lock go.
+func (k *resumeKeeper) close() {
+	if k == nil {
+		return
+	}
+	os.Remove(k.path)
+	k.lock.Close()
+}
