@@ -155,6 +155,52 @@ func TestIntegrationResentWrapper(t *testing.T) {
 	}
 }
 
+// resuming is bob logging in through a proxy with resumption asked for,
+// and alice listening.
+type resuming struct {
+	t       *testing.T
+	ctx     context.Context
+	srv     *testenv.Server
+	alice   *device
+	aliceIn inbox
+	proxy   *faultproxy.Proxy
+	dir     string // bob's store, kept from one login to the next
+	bobIn   inbox
+	save    func(*ox.Resumption) // Account.SaveResumption
+}
+
+func newResuming(ctx context.Context, t *testing.T, srv *testenv.Server) *resuming {
+	alice, aliceIn := listening(ctx, t, srv, "alice")
+	return &resuming{t: t, ctx: ctx, srv: srv, alice: alice, aliceIn: aliceIn, proxy: faultproxy.StartT(t, srv.Addr), dir: t.TempDir(), bobIn: make(inbox, 32)}
+}
+
+// login logs bob in, resuming r if given.
+func (w *resuming) login(keygen bool, r *ox.Resumption) (*device, ox.Negotiated) {
+	w.t.Helper()
+	return newDeviceDialed(w.ctx, w.t, w.srv, "bob", w.dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { w.bobIn <- m } }, nil,
+		func(a *ox.Account) { a.Server, a.Resumable, a.Resume, a.SaveResumption = w.proxy.Addr, true, r, w.save })
+}
+
+// first is bob's first login: a key published, presence sent, and a
+// message from alice read.
+func (w *resuming) first() (*device, ox.Negotiated) {
+	w.t.Helper()
+	bob, neg := w.login(true, nil)
+	if err := bob.Online(w.ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := bob.Publish(w.ctx, bob.key.Fingerprint); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.alice.Send(w.ctx, bob.jid, "warm"); err != nil {
+		w.t.Fatal(err)
+	}
+	if m := w.bobIn.next(w.t, "warm"); m.Body != "warm" {
+		w.t.Fatalf("bob: %q %v", m.Body, m.Err)
+	}
+	return bob, neg
+}
+
 // A session whose connection is lost is taken over by the next login
 // (XEP-0198 §5): the server sends again the message it had written into
 // the dead connection, ox sends again the one the server never got, and
@@ -166,32 +212,13 @@ func TestIntegrationResume(t *testing.T) {
 func testIntegrationResume(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	alice, aliceIn := listening(ctx, t, srv, "alice")
-	proxy := faultproxy.StartT(t, srv.Addr)
-	dir := t.TempDir()
-	bobIn := make(inbox, 32)
-	login := func(keygen bool, r *ox.Resumption) (*device, ox.Negotiated) {
-		t.Helper()
-		return newDeviceDialed(ctx, t, srv, "bob", dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { bobIn <- m } }, nil,
-			func(a *ox.Account) { a.Server, a.Resumable, a.Resume = proxy.Addr, true, r })
-	}
-	bob, neg := login(true, nil)
+	w := newResuming(ctx, t, srv)
+	alice, aliceIn, proxy, bobIn, login := w.alice, w.aliceIn, w.proxy, w.bobIn, w.login
+	bob, neg := w.first()
 	if !neg.StreamManagement || neg.Resumed {
 		t.Fatalf("first login: %+v, want stream management, not resumed", neg)
 	}
-	if err := bob.Online(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
-		t.Fatal(err)
-	}
 	first := bob.JID()
-	if _, err := alice.Send(ctx, bob.jid, "warm"); err != nil {
-		t.Fatal(err)
-	}
-	if m := bobIn.next(t, "warm"); m.Body != "warm" {
-		t.Fatalf("bob: %q %v", m.Body, m.Err)
-	}
 
 	// Both ways stalled: what either side writes is held, then lost.
 	proxy.Stall(faultproxy.Down)
@@ -263,13 +290,11 @@ func TestIntegrationResumeAfterACrash(t *testing.T) {
 func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	alice, _ := listening(ctx, t, srv, "alice")
-	proxy := faultproxy.StartT(t, srv.Addr)
-	dir := t.TempDir()
-	bobIn := make(inbox, 32)
+	w := newResuming(ctx, t, srv)
+	alice, proxy, bobIn := w.alice, w.proxy, w.bobIn
 	var mu sync.Mutex
 	var saved []byte
-	save := func(r *ox.Resumption) {
+	w.save = func(r *ox.Resumption) {
 		b, err := r.MarshalText()
 		if err != nil {
 			t.Error(err)
@@ -278,24 +303,7 @@ func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
 		saved = b
 		mu.Unlock()
 	}
-	login := func(keygen bool, r *ox.Resumption) (*device, ox.Negotiated) {
-		t.Helper()
-		return newDeviceDialed(ctx, t, srv, "bob", dir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { bobIn <- m } }, nil,
-			func(a *ox.Account) { a.Server, a.Resumable, a.Resume, a.SaveResumption = proxy.Addr, true, r, save })
-	}
-	bob, _ := login(true, nil)
-	if err := bob.Online(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Publish(ctx, bob.key.Fingerprint); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Send(ctx, bob.jid, "before"); err != nil {
-		t.Fatal(err)
-	}
-	if m := bobIn.next(t, "before"); m.Body != "before" {
-		t.Fatalf("bob: %q %v", m.Body, m.Err)
-	}
+	bob, _ := w.first()
 	// The process dies: its connection closes, nothing is said.
 	proxy.Cut()
 	if _, err := alice.Send(ctx, bob.jid, "while bob was gone"); err != nil {
@@ -309,7 +317,7 @@ func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
 	if err != nil {
 		t.Fatalf("what bob saved (%s): %v", text, err)
 	}
-	bob, neg := login(false, r)
+	bob, neg := w.login(false, r)
 	if !neg.Resumed {
 		t.Fatalf("the next process: %+v, want the session resumed", neg)
 	}

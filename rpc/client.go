@@ -103,7 +103,8 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		return c.err
 	}
 	c.next++
-	id := strconv.FormatInt(c.next, 10)
+	n := c.next // read under the lock: calls from several goroutines each get their own id
+	id := strconv.FormatInt(n, 10)
 	ch := make(chan *reply, 1)
 	c.pending[id] = ch
 	c.mu.Unlock()
@@ -112,7 +113,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		ID      int64  `json:"id"`
 		Method  string `json:"method"`
 		Params  any    `json:"params,omitempty"`
-	}{Version, c.next, method, params}
+	}{Version, n, method, params}
 	if err := c.conn.write(req); err != nil {
 		return fmt.Errorf("rpc: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -233,5 +234,47 @@ func TestDialRefusesForeignSocket(t *testing.T) {
 	var fe *ForeignError
 	if _, err := Dial(path); !errors.As(err, &fe) || fe.UID != 65534 {
 		t.Errorf("Dial of another user's socket: %v, want *ForeignError", err)
+	}
+}
+
+// Calls from several goroutines on one Client each get their own answer.
+func TestClientConcurrentCalls(t *testing.T) {
+	s := NewServer()
+	s.Handle("echo", func(_ context.Context, _ *Conn, p json.RawMessage) (any, error) {
+		var a addParams
+		if err := Params(p, &a); err != nil {
+			return nil, err
+		}
+		return map[string]int{"sum": a.A}, nil
+	})
+	path := SocketPath(shortDir(t), "alice@example.org", "/home/alice/.local/share/ox/alice@example.org")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, l, uint32(os.Getuid()))
+	c, err := Dial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 50
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			var got struct{ Sum int }
+			err := c.Call(ctx, "echo", addParams{A: i}, &got)
+			if err == nil && got.Sum != i {
+				err = fmt.Errorf("call %d answered %d", i, got.Sum)
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
