@@ -317,7 +317,7 @@ func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
 	if err != nil {
 		t.Fatalf("what bob saved (%s): %v", text, err)
 	}
-	bob, neg := w.login(false, r)
+	_, neg := w.login(false, r)
 	if !neg.Resumed {
 		t.Fatalf("the next process: %+v, want the session resumed", neg)
 	}
