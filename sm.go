@@ -240,9 +240,6 @@ func ResumptionOf(sess *xmpp.Session) *Resumption {
 	return &Resumption{id: c.id, addr: c.addr, handled: c.handled, sent: c.sent, unacked: slices.Clone(c.unacked)}
 }
 
-// JID is the full address of the session to resume.
-func (r *Resumption) JID() jid.JID { return r.addr }
-
 // MarshalText is the Resumption as a program keeps it across a crash
 // (Account.SaveResumption): the session's id, address and count of
 // stanzas received, without the copies of what was sent (a caller whose

@@ -239,10 +239,9 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		lostc <- err
 		cancel()
 	}()
-	// lostNow is the connection's loss and what it leaves to resume (the
-	// session has stopped reading: Serve returned).
-	lostNow := func() (error, *ox.Resumption, error) {
-		err := <-lostc
+	// lostWith is the connection's loss (lostc's) and what it leaves to
+	// resume: the session has stopped reading, Serve returned.
+	lostWith := func(err error) (error, *ox.Resumption, error) {
 		return err, ox.ResumptionOf(o.xmpp), nil
 	}
 	up(o)
@@ -253,7 +252,7 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		}
 		if err := o.client.Online(cctx); err != nil {
 			if cctx.Err() != nil && ctx.Err() == nil {
-				return lostNow() // cancelled by the loss, which says why
+				return lostWith(<-lostc) // cancelled by the loss, which says why
 			}
 			return err, nil, nil
 		}
@@ -308,8 +307,7 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case <-done:
 		case <-ctx.Done():
 		case err := <-lostc:
-			lostc <- err
-			return lostNow()
+			return lostWith(err)
 		}
 		return nil, nil, nil
 	}
