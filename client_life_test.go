@@ -332,3 +332,27 @@ func TestStopReading(t *testing.T) {
 		t.Errorf("%s handed over after StopReading", id)
 	}
 }
+
+// A verdict reached as the Client closes (its context cancelled: a lost
+// connection) is recorded and handed over together: a message recorded as
+// handed over but not handed over is one that no later copy (the archive,
+// a resumed stream) brings back. Before, the store could report the
+// cancelled write as failed after making it, and the message was dropped
+// while its record stayed: the listen soak lost one in about five runs.
+func TestVerdictAsTheClientCloses(t *testing.T) {
+	c := openLocal(t)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	in := ox.Incoming{Raw: []byte(`<message xmlns="jabber:client" from="mallory@example.org/x" id="bad"><openpgp`), StanzaID: "sid-1", Origin: ox.OriginLive}
+	m, err := c.Process(ctx, in)
+	if err != nil || m == nil || m.Err == nil {
+		t.Fatalf("Process with the context ended: %v, %v; want the message, refused", m, err)
+	}
+	if seen, err := c.Seen(context.Background(), "sid-1"); err != nil || !seen {
+		t.Fatalf("recorded: %v, %v; want true", seen, err)
+	}
+	if m, err := c.Process(context.Background(), in); err != nil || m != nil {
+		t.Errorf("the same stanza again: %v, %v; want nothing (a repeat)", m, err)
+	}
+}
