@@ -82,14 +82,14 @@ ON CONFLICT (jid) DO UPDATE SET item_id = excluded.item_id, fetched = excluded.f
 func (s *Store) Announcements(ctx context.Context, jid string) ([]Announcement, string, time.Time, error) {
 	var itemID string
 	var fetched int64
-	err := s.db.QueryRowContext(ctx, `SELECT item_id, fetched FROM metadata_fetches WHERE jid = ?`, jid).Scan(&itemID, &fetched)
+	err := s.queryRow(ctx, `SELECT item_id, fetched FROM metadata_fetches WHERE jid = ?`, jid).Scan(&itemID, &fetched)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", time.Time{}, ErrNotFound
 	}
 	if err != nil {
 		return nil, "", time.Time{}, fmt.Errorf("store: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT fpr, date, first_seen, last_seen FROM announcements WHERE jid = ? ORDER BY first_seen, fpr`, jid)
+	rows, err := s.query(ctx, `SELECT fpr, date, first_seen, last_seen FROM announcements WHERE jid = ? ORDER BY first_seen, fpr`, jid)
 	if err != nil {
 		return nil, "", time.Time{}, fmt.Errorf("store: %w", err)
 	}

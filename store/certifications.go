@@ -43,7 +43,7 @@ func certificationDigest(c *Certification) string {
 // already, and id is that of the one kept.
 func (s *Store) AddCertification(ctx context.Context, c Certification) (id int64, added bool, err error) {
 	d := certificationDigest(&c)
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO certifications (from_jid, certifier, target, key, digest, received, state, decided)
+	res, err := s.exec(ctx, `INSERT OR IGNORE INTO certifications (from_jid, certifier, target, key, digest, received, state, decided)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.From, c.Certifier, c.Target, c.Key, d, c.Received.Unix(), CertificationPending, c.Received.Unix())
 	if err != nil {
 		return 0, false, fmt.Errorf("store: keep certification: %w", err)
@@ -52,7 +52,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.From, c.Certifier, c.Target, c.Key, d, c.Rec
 		id, err := res.LastInsertId()
 		return id, true, err
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT id FROM certifications WHERE digest = ?`, d).Scan(&id); err != nil {
+	if err := s.queryRow(ctx, `SELECT id FROM certifications WHERE digest = ?`, d).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("store: %w", err)
 	}
 	return id, false, nil
@@ -72,7 +72,7 @@ func scanCertification(sc interface{ Scan(...any) error }) (Certification, error
 
 // CertificationByID returns an offer, or ErrNotFound.
 func (s *Store) CertificationByID(ctx context.Context, id int64) (Certification, error) {
-	c, err := scanCertification(s.db.QueryRowContext(ctx, `SELECT `+certificationCols+` FROM certifications WHERE id = ?`, id))
+	c, err := scanCertification(s.queryRow(ctx, `SELECT `+certificationCols+` FROM certifications WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("%w: certification %d", ErrNotFound, id)
 	}
@@ -107,7 +107,7 @@ func (s *Store) SetCertificationState(ctx context.Context, id int64, state strin
 	default:
 		return fmt.Errorf("store: unknown certification state %q", state)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE certifications SET state = ?, decided = ? WHERE id = ?`, state, at.Unix(), id)
+	res, err := s.exec(ctx, `UPDATE certifications SET state = ?, decided = ? WHERE id = ?`, state, at.Unix(), id)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -95,7 +95,7 @@ func (s *Store) MarkShown(ctx context.Context, seqs ...int64) error {
 // LastJournal is the newest line's seq (0: none).
 func (s *Store) LastJournal(ctx context.Context) (int64, error) {
 	var seq sql.NullInt64 // NULL: an empty journal
-	if err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM journal`).Scan(&seq); err != nil {
+	if err := s.queryRow(ctx, `SELECT MAX(seq) FROM journal`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	return seq.Int64, nil
@@ -104,7 +104,7 @@ func (s *Store) LastJournal(ctx context.Context) (int64, error) {
 // Unshown counts the lines never shown.
 func (s *Store) Unshown(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE shown = 0`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM journal WHERE shown = 0`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	return n, nil
@@ -113,7 +113,7 @@ func (s *Store) Unshown(ctx context.Context) (int64, error) {
 // PruneJournal forgets shown lines older than t, and the oldest shown ones
 // beyond keep lines; lines never shown stay.
 func (s *Store) PruneJournal(ctx context.Context, t time.Time, keep int) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM journal WHERE shown = 1 AND (at < ? OR seq <= (SELECT MAX(seq) FROM journal) - ?)`, t.Unix(), keep)
+	_, err := s.exec(ctx, `DELETE FROM journal WHERE shown = 1 AND (at < ? OR seq <= (SELECT MAX(seq) FROM journal) - ?)`, t.Unix(), keep)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -21,7 +21,7 @@ func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bo
 
 // PruneDelivered forgets the ids of messages handed over before t.
 func (s *Store) PruneDelivered(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM delivered WHERE at < ?`, t.Unix())
+	res, err := s.exec(ctx, `DELETE FROM delivered WHERE at < ?`, t.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
@@ -52,7 +52,7 @@ type Pending struct {
 
 // AddPending keeps a message to try again later.
 func (s *Store) AddPending(ctx context.Context, p Pending) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO pending (sender, stanza, received, reason, stanza_id) VALUES (?, ?, ?, ?, ?)`, p.Sender, p.Stanza, p.Received.Unix(), p.Reason, p.StanzaID)
+	res, err := s.exec(ctx, `INSERT INTO pending (sender, stanza, received, reason, stanza_id) VALUES (?, ?, ?, ?, ?)`, p.Sender, p.Stanza, p.Received.Unix(), p.Reason, p.StanzaID)
 	if err != nil {
 		return 0, fmt.Errorf("store: keep pending message: %w", err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) PendingFrom(ctx context.Context, sender string) ([]Pending, erro
 
 // DeletePending forgets a pending message (it was read or rejected for good).
 func (s *Store) DeletePending(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM pending WHERE id = ?`, id)
+	_, err := s.exec(ctx, `DELETE FROM pending WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -96,7 +96,7 @@ func (s *Store) DeletePending(ctx context.Context, id int64) error {
 // MAMCursor returns the last archive id processed for archive, or "".
 func (s *Store) MAMCursor(ctx context.Context, archive string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT last_id FROM mam_cursor WHERE archive = ?`, archive).Scan(&id)
+	err := s.queryRow(ctx, `SELECT last_id FROM mam_cursor WHERE archive = ?`, archive).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -108,7 +108,7 @@ func (s *Store) MAMCursor(ctx context.Context, archive string) (string, error) {
 
 // SetMAMCursor records the last archive id processed.
 func (s *Store) SetMAMCursor(ctx context.Context, archive, id string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO mam_cursor (archive, last_id) VALUES (?, ?) ON CONFLICT (archive) DO UPDATE SET last_id = excluded.last_id`, archive, id)
+	_, err := s.exec(ctx, `INSERT INTO mam_cursor (archive, last_id) VALUES (?, ?) ON CONFLICT (archive) DO UPDATE SET last_id = excluded.last_id`, archive, id)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -126,7 +126,7 @@ type Inboxed struct {
 // AddInbox keeps an incoming message for the client to read later, after
 // those kept before it.
 func (s *Store) AddInbox(ctx context.Context, stanza, meta []byte) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO inbox (stanza, meta) VALUES (?, ?)`, stanza, meta); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO inbox (stanza, meta) VALUES (?, ?)`, stanza, meta); err != nil {
 		return fmt.Errorf("store: keep an incoming message: %w", err)
 	}
 	return nil
@@ -134,7 +134,7 @@ func (s *Store) AddInbox(ctx context.Context, stanza, meta []byte) error {
 
 // Inbox returns up to n kept incoming messages, oldest first.
 func (s *Store) Inbox(ctx context.Context, n int) ([]Inboxed, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, stanza, meta FROM inbox ORDER BY id LIMIT ?`, n)
+	rows, err := s.query(ctx, `SELECT id, stanza, meta FROM inbox ORDER BY id LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -152,7 +152,7 @@ func (s *Store) Inbox(ctx context.Context, n int) ([]Inboxed, error) {
 
 // DeleteInbox forgets a kept incoming message once it was read.
 func (s *Store) DeleteInbox(ctx context.Context, id int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM inbox WHERE id = ?`, id); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM inbox WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
@@ -200,7 +200,7 @@ func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev
 	}
 	var p Accepted
 	var at int64
-	if err := s.db.QueryRowContext(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE digest = ?`, digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
+	if err := s.queryRow(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE digest = ?`, digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	p.At = time.Unix(at, 0).UTC()
@@ -210,7 +210,7 @@ func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev
 // PruneAccepted forgets accepted messages signed before t: a replay of one
 // is refused by the time checks.
 func (s *Store) PruneAccepted(ctx context.Context, t time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM accepted WHERE at < ?`, t.Unix()); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM accepted WHERE at < ?`, t.Unix()); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil

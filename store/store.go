@@ -248,13 +248,13 @@ func (s *Store) AllKeys(ctx context.Context) ([]*Key, error) {
 // CountKeys counts the stored keys.
 func (s *Store) CountKeys(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM keys`).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n)
 	return n, err
 }
 
 // DeleteKey removes a key and its indexes.
 func (s *Store) DeleteKey(ctx context.Context, fpr string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM keys WHERE fpr = ?`, fpr)
+	res, err := s.exec(ctx, `DELETE FROM keys WHERE fpr = ?`, fpr)
 	if err != nil {
 		return fmt.Errorf("store: delete key %s: %w", fpr, err)
 	}

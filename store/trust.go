@@ -48,7 +48,7 @@ ON CONFLICT (jid, fpr) DO UPDATE SET state = excluded.state, since = excluded.si
 
 // LogTrustEvent records a key event without changing a decision.
 func (s *Store) LogTrustEvent(ctx context.Context, e TrustEvent) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO trust_log (jid, fpr, state, at, reason) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO trust_log (jid, fpr, state, at, reason) VALUES (?, ?, ?, ?, ?)`,
 		e.JID, e.Fingerprint, e.What, e.At.Unix(), e.Reason)
 	if err != nil {
 		return fmt.Errorf("store: log key event: %w", err)
@@ -60,7 +60,7 @@ func (s *Store) LogTrustEvent(ctx context.Context, e TrustEvent) error {
 func (s *Store) Trust(ctx context.Context, jid, fpr string) (TrustRecord, error) {
 	r := TrustRecord{JID: jid, Fingerprint: fpr}
 	var since int64
-	err := s.db.QueryRowContext(ctx, `SELECT state, since, reason FROM trust WHERE jid = ? AND fpr = ?`, jid, fpr).Scan(&r.State, &since, &r.Reason)
+	err := s.queryRow(ctx, `SELECT state, since, reason FROM trust WHERE jid = ? AND fpr = ?`, jid, fpr).Scan(&r.State, &since, &r.Reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -122,7 +122,7 @@ func (s *Store) TrustLog(ctx context.Context, jid string) ([]TrustEvent, error) 
 // Policy returns the policy set for jid ("" for the account), or "".
 func (s *Store) Policy(ctx context.Context, jid string) (string, error) {
 	var p string
-	err := s.db.QueryRowContext(ctx, `SELECT policy FROM trust_policy WHERE jid = ?`, jid).Scan(&p)
+	err := s.queryRow(ctx, `SELECT policy FROM trust_policy WHERE jid = ?`, jid).Scan(&p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -137,9 +137,9 @@ func (s *Store) Policy(ctx context.Context, jid string) (string, error) {
 func (s *Store) SetPolicy(ctx context.Context, jid, policy string) error {
 	var err error
 	if policy == "" {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM trust_policy WHERE jid = ?`, jid)
+		_, err = s.exec(ctx, `DELETE FROM trust_policy WHERE jid = ?`, jid)
 	} else {
-		_, err = s.db.ExecContext(ctx, `INSERT INTO trust_policy (jid, policy) VALUES (?, ?) ON CONFLICT (jid) DO UPDATE SET policy = excluded.policy`, jid, policy)
+		_, err = s.exec(ctx, `INSERT INTO trust_policy (jid, policy) VALUES (?, ?) ON CONFLICT (jid) DO UPDATE SET policy = excluded.policy`, jid, policy)
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
