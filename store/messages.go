@@ -152,17 +152,31 @@ func (s *Store) Inbox(ctx context.Context, n int) ([]Inboxed, error) {
 
 // DeleteInbox forgets a kept incoming message once it was read.
 func (s *Store) DeleteInbox(ctx context.Context, id int64) error {
-	if _, err := s.exec(ctx, `DELETE FROM inbox WHERE id = ?`, id); err != nil {
+	return s.DeleteInboxRange(ctx, id, id)
+}
+
+// DeleteInboxRange forgets the kept incoming messages from first to last
+// (their ids), in one write.
+func (s *Store) DeleteInboxRange(ctx context.Context, first, last int64) error {
+	if _, err := s.exec(ctx, `DELETE FROM inbox WHERE id BETWEEN ? AND ?`, first, last); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
 
+// The pending messages' stanza-ids are indexed where not empty (migration
+// 6): a query must say stanza_id != ” for SQLite to use that index, or it
+// reads every pending message, for every message that comes (Seen).
+const (
+	seenQuery       = `SELECT (SELECT COUNT(*) FROM delivered WHERE stanza_id = ?1) + (SELECT COUNT(*) FROM pending WHERE stanza_id = ?1 AND stanza_id != '')`
+	hasPendingQuery = `SELECT COUNT(*) FROM pending WHERE stanza_id = ? AND stanza_id != ''`
+)
+
 // Seen reports whether the message with the server's stanza-id id was
 // handed to the user already, or is kept as pending: one query for both.
 func (s *Store) Seen(ctx context.Context, id string) (bool, error) {
 	var n int
-	if err := s.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM delivered WHERE stanza_id = ?1) + (SELECT COUNT(*) FROM pending WHERE stanza_id = ?1)`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, seenQuery, id).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	return n > 0, nil
@@ -175,7 +189,7 @@ func (s *Store) HasPending(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	var n int
-	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM pending WHERE stanza_id = ?`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, hasPendingQuery, id).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	return n > 0, nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +47,32 @@ func TestInboxOrder(t *testing.T) {
 	kept, _ = s.Inbox(ctx, 10)
 	if len(kept) != 2 || string(kept[0].Stanza) != "b" {
 		t.Fatalf("after delete: %+v", kept)
+	}
+}
+
+// Every incoming message asks Seen; the pending messages' stanza-ids are
+// indexed only where not empty, and a query that does not say so reads
+// the whole pending table each time.
+func TestPendingLookupsUseTheIndex(t *testing.T) {
+	s := open(t)
+	for _, q := range []string{seenQuery, hasPendingQuery} {
+		rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, "an-id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if strings.Contains(joined, "SCAN pending") || !strings.Contains(joined, "pending_stanza_id") {
+			t.Errorf("%s\nplan: %s; want a search of pending by pending_stanza_id", q, joined)
+		}
 	}
 }
