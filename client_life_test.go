@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -354,5 +355,71 @@ func TestVerdictAsTheClientCloses(t *testing.T) {
 	}
 	if m, err := c.Process(context.Background(), in); err != nil || m != nil {
 		t.Errorf("the same stanza again: %v, %v; want nothing (a repeat)", m, err)
+	}
+}
+
+// A reader that stops while reading the inbox (listen --count) leaves the
+// rest there for the next run, and nothing it showed comes again: what it
+// read is forgotten in batches, and a message read but not yet forgotten
+// is recognised as the repeat it is.
+func TestInboxStoppedHalfWay(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *ox.Client {
+		c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	in := func(i int) ox.Incoming {
+		return ox.Incoming{Raw: junk(i), Origin: ox.OriginLive, StanzaID: fmt.Sprintf("s%d", i)}
+	}
+	const n, stop = 4096 + 600, 4096 + 10 // past the in-memory queue: in the inbox
+	c := open()
+	release := make(chan struct{})
+	shown := map[string]int{}
+	var mu sync.Mutex
+	c.OnMessage = func(m *ox.Message) {
+		<-release
+		mu.Lock()
+		shown[m.ID]++
+		mu.Unlock()
+		if m.ID == fmt.Sprintf("m%d", stop) {
+			c.StopReading()
+		}
+	}
+	for i := 0; i < n; i++ {
+		c.Enqueue(in(i))
+	}
+	close(release)
+	// The worker stops at the stop-th message; Do is then refused.
+	for c.Do(context.Background(), func(context.Context) {}) == nil {
+	}
+	c.Close()
+	if len(shown) != stop+1 {
+		t.Fatalf("the first run showed %d messages, want %d", len(shown), stop+1)
+	}
+
+	c = open()
+	defer c.Close()
+	got := make(chan string, n)
+	c.OnMessage = func(m *ox.Message) { got <- m.ID }
+	c.Enqueue(in(n))
+	for want := stop + 1; ; want++ {
+		id := <-got
+		if id == fmt.Sprintf("m%d", n) {
+			if want != n {
+				t.Fatalf("the new message came after m%d: m%d to m%d were lost", want-1, want, n-1)
+			}
+			break
+		}
+		if id != fmt.Sprintf("m%d", want) {
+			t.Fatalf("got %s, want m%d (shown before, or out of order)", id, want)
+		}
+	}
+	for id, k := range shown {
+		if k != 1 {
+			t.Errorf("%s shown %d times by the first run", id, k)
+		}
 	}
 }

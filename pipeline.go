@@ -611,8 +611,20 @@ func (c *Client) drainInbox(w *worker) {
 		if err != nil || len(kept) == 0 {
 			return
 		}
+		// What was read is forgotten in one write per batch, also when
+		// the worker stops half-way: a message read but not yet forgotten
+		// when the process dies is read again, and dropped as the repeat
+		// it is (Seen).
+		read := 0
+		forget := func() bool {
+			if read == 0 {
+				return true
+			}
+			return c.Store.DeleteInboxRange(context.WithoutCancel(w.ctx), kept[0].ID, kept[read-1].ID) == nil
+		}
 		for _, k := range kept {
 			if w.ctx.Err() != nil {
+				forget()
 				return
 			}
 			var meta inboxMeta
@@ -629,9 +641,15 @@ func (c *Client) drainInbox(w *worker) {
 			ctx, cancel := context.WithTimeout(w.ctx, jobTimeout)
 			c.processAndEmit(ctx, in)
 			cancel()
-			if err := c.Store.DeleteInbox(w.ctx, k.ID); err != nil {
+			if w.ctx.Err() != nil {
+				// Stopped during it: perhaps not read to its end, so kept.
+				forget()
 				return
 			}
+			read++
+		}
+		if !forget() {
+			return
 		}
 	}
 }
