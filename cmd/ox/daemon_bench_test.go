@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,32 +140,42 @@ func BenchmarkListenDrain(b *testing.B) {
 	}
 
 	for i := 0; i < b.N; i++ {
-		const n = 1000
+		const n, tries = 1000, 3
 		// Baseline: decrypt+checks alone, on bob's store, in this process.
-		var elems [][]byte
-		for j := 0; j < n; j++ {
-			el, _, err := alice.Encrypt(ctx, []jid.JID{bob}, fmt.Sprintf("baseline %d", j))
+		// Each figure is the best of three tries, the baseline's as the
+		// drain's: on a machine of two cores that the server shares, one
+		// try of either moved the ratio by a third from run to run.
+		e := &env{ctx: ctx, getenv: os.Getenv, home: w.home, account: w.account, stdout: io.Discard, stderr: io.Discard}
+		base := math.Inf(1)
+		for try := 0; try < tries; try++ {
+			var elems [][]byte
+			for j := 0; j < n; j++ {
+				el, _, err := alice.Encrypt(ctx, []jid.JID{bob}, fmt.Sprintf("baseline %d %d", try, j))
+				if err != nil {
+					b.Fatal(err)
+				}
+				elems = append(elems, el)
+			}
+			s, err := e.open(ctx, false)
 			if err != nil {
 				b.Fatal(err)
 			}
-			elems = append(elems, el)
-		}
-		e := &env{ctx: ctx, getenv: os.Getenv, home: w.home, account: w.account, stdout: io.Discard, stderr: io.Discard}
-		s, err := e.open(ctx, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		for _, el := range elems {
-			m, err := s.Client.Decrypt(ctx, el, ox.DecryptOptions{From: alice.JID()})
-			if err != nil || m.Err != nil {
-				b.Fatalf("decrypt: %v %v", err, m.Err)
+			start := time.Now()
+			for _, el := range elems {
+				m, err := s.Client.Decrypt(ctx, el, ox.DecryptOptions{From: alice.JID()})
+				if err != nil || m.Err != nil {
+					b.Fatalf("decrypt: %v %v", err, m.Err)
+				}
 			}
+			base = min(base, time.Since(start).Seconds())
+			s.Close()
 		}
-		base := time.Since(start).Seconds()
-		s.Close()
 
-		t1k, s1k, rss1k := drain(n)
+		t1k, s1k, rss1k := math.Inf(1), math.Inf(1), int64(0)
+		for try := 0; try < tries; try++ {
+			t, s, rss := drain(n)
+			t1k, s1k, rss1k = min(t1k, t), min(s1k, s), max(rss1k, rss)
+		}
 		_, _, rss10k := drain(10 * n)
 		b.ReportMetric(base/t1k, "drain/decrypt")
 		b.ReportMetric(base/s1k*float64(n-1)/float64(n), "stream/decrypt")
