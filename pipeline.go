@@ -381,6 +381,48 @@ func (c *Client) Seen(ctx context.Context, id string) (bool, error) {
 	return c.Store.Seen(ctx, id)
 }
 
+// unread is what becomes of a message that Process could not judge (the
+// store failed, or the job ran out of time): nothing recorded it, and the
+// messages after it move the archive's position past it, so it is kept as
+// pending, read again with the others (RetryPending), and shown as kept
+// with the reason: never dropped in silence. A message that is no OX
+// message is no one's concern, and one the Client stopped reading
+// (StopReading, Close) comes again by itself: nil.
+func (c *Client) unread(ctx context.Context, in Incoming, err error) *Message {
+	if errors.Is(err, ErrNotOX) || c.work.ctx.Err() != nil {
+		return nil
+	}
+	var head struct {
+		From string `xml:"from,attr"`
+		To   string `xml:"to,attr"`
+		ID   string `xml:"id,attr"`
+		Type string `xml:"type,attr"`
+	}
+	xml.Unmarshal(in.Raw, &head)
+	out := &Message{Origin: in.Origin, Sent: in.Sent, StanzaID: in.StanzaID, Delivered: in.Delivered, ID: head.ID, Type: head.Type}
+	out.From, _ = jid.Parse(head.From)
+	out.To, _ = jid.Parse(head.To)
+	for _, t := range []time.Time{in.Arrived, c.now()} {
+		if out.Delivered.IsZero() {
+			out.Delivered = t
+		}
+	}
+	sender := out.From.Bare()
+	if in.Group != nil {
+		out.Room, out.Nick, out.From = in.Group.Room, in.Group.Nick, in.Group.Sender
+	}
+	why := fmt.Errorf("it could not be read now: %w", err)
+	m, kerr := c.keep(ctx, in, out, sender, why)
+	if kerr != nil {
+		// Kept nowhere: a store that takes nothing moves no archive
+		// position either, so the next catch-up reads it again.
+		out.Err = fmt.Errorf("ox: a message could not be read (%v), nor kept (%v); it is read again from the server's archive, if it holds it", err, kerr)
+		return out
+	}
+	m.Err = &KeptError{Err: why}
+	return m
+}
+
 // keep stores a message whose signer's key is not known yet, once.
 func (c *Client) keep(ctx context.Context, in Incoming, out *Message, sender jid.JID, why error) (*Message, error) {
 	p := store.Pending{Sender: sender.String(), Stanza: in.Raw, Received: out.Delivered, Reason: why.Error(), StanzaID: out.StanzaID}
@@ -522,6 +564,8 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 		}
 		msg, err := c.Process(ctx, in)
 		if err != nil {
+			// Not judged (the store failed, ctx ended): kept as it was.
+			c.Store.AddPending(context.WithoutCancel(ctx), p)
 			continue
 		}
 		if msg != nil && !msg.Pending {

@@ -298,7 +298,10 @@ func (c *Client) Enqueue(in Incoming) {
 
 func (c *Client) processAndEmit(ctx context.Context, in Incoming) {
 	m, err := c.Process(ctx, in)
-	if err != nil || m == nil {
+	if err != nil {
+		m = c.unread(ctx, in, err)
+	}
+	if m == nil {
 		return
 	}
 	c.hmu.Lock()
