@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"codeberg.org/ox/ox"
 )
@@ -23,6 +25,10 @@ import (
 type resumeKeeper struct {
 	path string
 	lock *os.File
+
+	mu   sync.Mutex
+	f    *os.File // path, open for writing once a resumption is saved
+	size int      // the longest record written to it
 }
 
 // keepResumption is the keeper for the current account, or nil when
@@ -63,14 +69,31 @@ func (k *resumeKeeper) load(warn func(string)) *ox.Resumption {
 	return nil
 }
 
-// save keeps r (Account.SaveResumption); a failed write leaves the one
-// before, which at worst the server refuses.
+// save keeps r (Account.SaveResumption), before each acknowledgement the
+// session sends: one write at the start of a file kept open, padded with
+// spaces over a longer record before it, rather than a truncation and a
+// write (a process killed between the two left an empty file) and the
+// opening and closing of the file each time. A failed write leaves the
+// one before, which at worst the server refuses.
 func (k *resumeKeeper) save(r *ox.Resumption) {
 	b, err := r.MarshalText()
 	if err != nil {
 		return
 	}
-	os.WriteFile(k.path, b, 0o600)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.f == nil {
+		if k.f, err = os.OpenFile(k.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			k.f = nil
+			return
+		}
+	}
+	if len(b) < k.size {
+		b = append(b, bytes.Repeat([]byte(" "), k.size-len(b))...)
+	}
+	if _, err := k.f.WriteAt(b, 0); err == nil {
+		k.size = len(b)
+	}
 }
 
 // saver is save, or nil without a keeper.
@@ -88,5 +111,10 @@ func (k *resumeKeeper) close() {
 		return
 	}
 	os.Remove(k.path)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.f != nil {
+		k.f.Close()
+	}
 	k.lock.Close()
 }
