@@ -10,6 +10,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -381,6 +382,9 @@ func (c *Client) Seen(ctx context.Context, id string) (bool, error) {
 	return c.Store.Seen(ctx, id)
 }
 
+// unjudged begins the reason of a message kept by unread.
+const unjudged = "it could not be read now"
+
 // unread is what becomes of a message that Process could not judge (the
 // store failed, or the job ran out of time): nothing recorded it, and the
 // messages after it move the archive's position past it, so it is kept as
@@ -411,7 +415,7 @@ func (c *Client) unread(ctx context.Context, in Incoming, err error) *Message {
 	if in.Group != nil {
 		out.Room, out.Nick, out.From = in.Group.Room, in.Group.Nick, in.Group.Sender
 	}
-	why := fmt.Errorf("it could not be read now: %w", err)
+	why := fmt.Errorf("%s: %w", unjudged, err)
 	m, kerr := c.keep(ctx, in, out, sender, why)
 	if kerr != nil {
 		// Kept nowhere: a store that takes nothing moves no archive
@@ -573,6 +577,64 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 		}
 	}
 	return out, nil
+}
+
+// RetryKept tries again every kept (pending) message: for each of their
+// senders the keys are fetched again first, when the session is up (a
+// fetch that failed when the message came, or a key published since that
+// no notification brought), and then the sender's messages are read
+// (RetryPending). It runs on the worker, after what is queued there. It
+// returns what it read and how many messages are still kept; listen and
+// the daemon call it from time to time while any are.
+func (c *Client) RetryKept(ctx context.Context) (read []*Message, kept int, err error) {
+	derr := c.Do(ctx, func(ctx context.Context) {
+		var ps []store.Pending
+		if ps, err = c.Store.PendingFrom(ctx, ""); err != nil {
+			return
+		}
+		// A sender's messages are read again when a key of theirs came
+		// with the fetch, or when one was kept unjudged (unread); not
+		// otherwise: one kept because the account's own key is locked
+		// would have gpg-agent ask for the passphrase each time.
+		retry := map[string]bool{}
+		for _, p := range ps {
+			if strings.HasPrefix(p.Reason, unjudged) {
+				retry[p.Sender] = true
+			}
+		}
+		tried := map[string]bool{}
+		for _, p := range ps {
+			if tried[p.Sender] {
+				continue
+			}
+			tried[p.Sender] = true
+			sender, perr := jid.Parse(p.Sender)
+			if perr != nil {
+				continue
+			}
+			if c.Session != nil {
+				// A failure leaves the messages kept.
+				if rep, ferr := c.Fetch(ctx, sender); ferr == nil && len(rep.Imported) > 0 {
+					retry[p.Sender] = true
+				}
+			}
+			if !retry[p.Sender] {
+				continue
+			}
+			ms, rerr := c.RetryPending(ctx, sender)
+			read = append(read, ms...)
+			if rerr != nil {
+				err = rerr
+				return
+			}
+		}
+		ps, err = c.Store.PendingFrom(ctx, "")
+		kept = len(ps)
+	})
+	if err == nil {
+		err = derr
+	}
+	return read, kept, err
 }
 
 // serverDelay is the XEP-0203 delay stamp the account's own server put on

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"codeberg.org/ox/ox/element"
+	"codeberg.org/ox/ox/pgp"
 )
 
 // A message the pipeline could not judge (here: its job ran out of time
@@ -35,11 +38,54 @@ func TestUnjudgedIsKeptAndShown(t *testing.T) {
 	if !m.Pending || !errors.Is(m.Err, ErrPending) || !errors.Is(m.Err, context.DeadlineExceeded) || m.ID != "m1" || m.From.String() != "bob@example.org/x" {
 		t.Fatalf("shown: pending %v, %v, id %q, from %s; want kept, with the reason", m.Pending, m.Err, m.ID, m.From)
 	}
-	again, err := c.RetryPending(ctx, jid.JID{})
-	if err != nil || len(again) != 1 || again[0].Pending || again[0].ID != "m1" {
-		t.Fatalf("read again: %v, %v; want the message, judged", again, err)
+	// From time to time (listen, the daemon), with no key change.
+	again, kept, err := c.RetryKept(ctx)
+	if err != nil || len(again) != 1 || again[0].Pending || again[0].ID != "m1" || kept != 0 {
+		t.Fatalf("read again: %v, %d kept, %v; want the message, judged, none kept", again, kept, err)
 	}
-	if left, err := c.RetryPending(ctx, jid.JID{}); err != nil || len(left) != 0 {
-		t.Errorf("still kept after it was read: %v, %v", left, err)
+	if left, kept, err := c.RetryKept(ctx); err != nil || len(left) != 0 || kept != 0 {
+		t.Errorf("still kept after it was read: %v, %d, %v", left, kept, err)
+	}
+}
+
+// RetryKept reads again what was kept for a reason that may have passed
+// by itself, not a message whose sender's key is still unknown (nor one
+// kept for the account's own locked key, which would have gpg-agent ask
+// each time): offline, no fetch can bring that key.
+func TestRetryKeptLeavesUnknownSenders(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org")
+	a, err := OpenLocal(ctx, LocalOptions{JID: alice, Dir: t.TempDir(), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenLocal(ctx, LocalOptions{JID: bob, Dir: t.TempDir(), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := a.Backend.Generate(ctx, alice, pgp.GenerateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bk, err := b.Backend.Generate(ctx, bob, pgp.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := b.Backend.ExportPublic(ctx, bk.Fingerprint, nil)
+	if _, err := a.Backend.Import(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := a.Seal(ctx, []jid.JID{bob}, []pgp.Fingerprint{bk.Fingerprint}, element.BodyPayload("from a stranger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := `<message xmlns="jabber:client" from="alice@example.org/phone" to="bob@example.org" id="m2">` + string(element.MarshalOpenPGP(sealed.OpenPGP)) + `</message>`
+	m, err := b.Process(ctx, Incoming{Raw: []byte(raw), Origin: OriginLive, StanzaID: "s2"})
+	if err != nil || m == nil || !m.Pending {
+		t.Fatalf("from an unknown key: %+v, %v; want kept", m, err)
+	}
+	if read, kept, err := b.RetryKept(ctx); err != nil || len(read) != 0 || kept != 1 {
+		t.Errorf("RetryKept: %v, %d kept, %v; want nothing read, 1 kept", read, kept, err)
 	}
 }

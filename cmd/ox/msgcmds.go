@@ -291,8 +291,27 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 			show(m)
 		}
 	}
+	// And from time to time while any are kept, their senders' keys
+	// fetched again (ox.Client.RetryKept): a fetch that failed when the
+	// message came is made again, later and later, and a key published
+	// since without a notification is found.
+	keptWait := keptRetry
+	kept := time.NewTimer(keptWait)
+	defer kept.Stop()
 	for {
 		select {
+		case <-kept.C:
+			ms, n, err := o.client.RetryKept(cctx)
+			for _, m := range ms {
+				show(m)
+			}
+			if err == nil && n > 0 {
+				keptWait = min(2*keptWait, keptRetryMax)
+			} else {
+				keptWait = keptRetry
+			}
+			kept.Reset(keptWait)
+			continue
 		case <-settle.C:
 			if catchUp(!held) {
 				if !held {
@@ -316,6 +335,14 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 // settleDelay is how long after coming online the archive is read again
 // (see onlineOnce).
 const settleDelay = 2 * time.Second
+
+// keptRetry is how often kept messages are tried again while online, and
+// keptRetryMax how far the wait grows while some stay kept (see
+// onlineOnce).
+const (
+	keptRetry    = time.Minute
+	keptRetryMax = 16 * time.Minute
+)
 
 // sendTo sends text, or the file at path, to `to`: ox send and the
 // daemon's send.
