@@ -382,6 +382,9 @@ func (c *Client) Seen(ctx context.Context, id string) (bool, error) {
 	return c.Store.Seen(ctx, id)
 }
 
+// retryFetches bounds the senders whose keys one RetryKept fetches.
+const retryFetches = 16
+
 // unjudged begins the reason of a message kept by unread.
 const unjudged = "it could not be read now"
 
@@ -582,45 +585,52 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 // RetryKept tries again every kept (pending) message: for each of their
 // senders the keys are fetched again first, when the session is up (a
 // fetch that failed when the message came, or a key published since that
-// no notification brought), and then the sender's messages are read
-// (RetryPending). It runs on the worker, after what is queued there. It
+// no notification brought), and the sender's messages are read again
+// (RetryPending) when a key came, or when one was kept unjudged (unread).
+// Not otherwise: a message kept because the account's own key is locked
+// would have gpg-agent ask for the passphrase each time. The fetches are
+// made outside the worker (a sender's server that does not answer holds no
+// message up); the reading runs on it, after what is queued there. It
 // returns what it read and how many messages are still kept; listen and
 // the daemon call it from time to time while any are.
 func (c *Client) RetryKept(ctx context.Context) (read []*Message, kept int, err error) {
-	derr := c.Do(ctx, func(ctx context.Context) {
-		var ps []store.Pending
-		if ps, err = c.Store.PendingFrom(ctx, ""); err != nil {
-			return
+	ps, err := c.Store.PendingFrom(ctx, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	retry := map[string]bool{}
+	for _, p := range ps {
+		if strings.HasPrefix(p.Reason, unjudged) {
+			retry[p.Sender] = true
 		}
-		// A sender's messages are read again when a key of theirs came
-		// with the fetch, or when one was kept unjudged (unread); not
-		// otherwise: one kept because the account's own key is locked
-		// would have gpg-agent ask for the passphrase each time.
-		retry := map[string]bool{}
-		for _, p := range ps {
-			if strings.HasPrefix(p.Reason, unjudged) {
+	}
+	// The senders of the newest kept messages first, and no more than
+	// retryFetches of them at a time: anyone can make ox keep messages,
+	// and so make it fetch their keys.
+	var senders []jid.JID
+	tried := map[string]bool{}
+	for i := len(ps) - 1; i >= 0; i-- {
+		p := ps[i]
+		if tried[p.Sender] {
+			continue
+		}
+		tried[p.Sender] = true
+		sender, perr := jid.Parse(p.Sender)
+		if perr != nil {
+			continue
+		}
+		if c.Session != nil && !retry[p.Sender] && len(tried) <= retryFetches {
+			// A failure leaves the messages kept.
+			if rep, ferr := c.Fetch(ctx, sender); ferr == nil && len(rep.Imported) > 0 {
 				retry[p.Sender] = true
 			}
 		}
-		tried := map[string]bool{}
-		for _, p := range ps {
-			if tried[p.Sender] {
-				continue
-			}
-			tried[p.Sender] = true
-			sender, perr := jid.Parse(p.Sender)
-			if perr != nil {
-				continue
-			}
-			if c.Session != nil {
-				// A failure leaves the messages kept.
-				if rep, ferr := c.Fetch(ctx, sender); ferr == nil && len(rep.Imported) > 0 {
-					retry[p.Sender] = true
-				}
-			}
-			if !retry[p.Sender] {
-				continue
-			}
+		if retry[p.Sender] {
+			senders = append(senders, sender)
+		}
+	}
+	derr := c.Do(ctx, func(ctx context.Context) {
+		for _, sender := range senders {
 			ms, rerr := c.RetryPending(ctx, sender)
 			read = append(read, ms...)
 			if rerr != nil {
