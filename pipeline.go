@@ -422,7 +422,9 @@ func (c *Client) unread(ctx context.Context, in Incoming, err error) *Message {
 	m, kerr := c.keep(ctx, in, out, sender, why)
 	if kerr != nil {
 		// Kept nowhere: a store that takes nothing moves no archive
-		// position either, so the next catch-up reads it again.
+		// position either, so the next catch-up reads it again (and
+		// without its stanza-id, this one does not move it).
+		out.StanzaID = ""
 		out.Err = fmt.Errorf("ox: a message could not be read (%v), nor kept (%v); it is read again from the server's archive, if it holds it", err, kerr)
 		return out
 	}

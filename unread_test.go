@@ -89,3 +89,26 @@ func TestRetryKeptLeavesUnknownSenders(t *testing.T) {
 		t.Errorf("RetryKept: %v, %d kept, %v; want nothing read, 1 kept", read, kept, err)
 	}
 }
+
+// With a store that takes nothing, the message is still shown, with what
+// went wrong: neither judged nor kept, it is left to the server's archive.
+func TestUnjudgedWithABrokenStore(t *testing.T) {
+	ctx := context.Background()
+	c, err := OpenLocal(ctx, LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []*Message
+	c.OnMessage = func(m *Message) { got = append(got, m) }
+	c.startWorker()
+	c.Store.Close()
+	raw := []byte(`<message xmlns="jabber:client" from="bob@example.org/x" to="alice@example.org" id="m3"><openpgp xmlns="urn:xmpp:openpgp:0">wQED</openpgp></message>`)
+	c.processAndEmit(ctx, Incoming{Raw: raw, Origin: OriginLive, StanzaID: "s3"})
+	if len(got) != 1 {
+		t.Fatalf("%d messages shown, want 1", len(got))
+	}
+	if m := got[0]; m.Err == nil || m.Pending || m.ID != "m3" || m.StanzaID != "" {
+		t.Errorf("shown: %v, pending %v, id %q, stanza-id %q; want the error, not kept, no stanza-id (the archive's position stays)", m.Err, m.Pending, m.ID, m.StanzaID)
+	}
+}
