@@ -165,8 +165,9 @@ func (s *Store) DeleteInboxRange(ctx context.Context, first, last int64) error {
 }
 
 // The pending messages' stanza-ids are indexed where not empty (migration
-// 6): a query must say stanza_id != ” for SQLite to use that index, or it
-// reads every pending message, for every message that comes (Seen).
+// 6): a query must repeat that condition (the stanza-id is not the empty
+// string) for SQLite to use that index, or it reads every pending message,
+// for every message that comes (Seen).
 const (
 	seenQuery       = `SELECT (SELECT COUNT(*) FROM delivered WHERE stanza_id = ?1) + (SELECT COUNT(*) FROM pending WHERE stanza_id = ?1 AND stanza_id != '')`
 	hasPendingQuery = `SELECT COUNT(*) FROM pending WHERE stanza_id = ? AND stanza_id != ''`
