@@ -26,7 +26,14 @@ func junk(i int) []byte {
 
 func openLocal(t *testing.T) *ox.Client {
 	t.Helper()
-	c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
+	return openLocalAt(t, t.TempDir())
+}
+
+// openLocalAt is alice's Client on the store in dir (a run that comes back
+// finds what the one before kept).
+func openLocalAt(t *testing.T, dir string) *ox.Client {
+	t.Helper()
+	c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,13 +207,7 @@ func TestLockedKeyKeepsMessages(t *testing.T) {
 // read by the next one, first.
 func TestInboxSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
-	open := func() *ox.Client {
-		c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	open := func() *ox.Client { return openLocalAt(t, dir) }
 	c := open()
 	// The first message holds the worker until Close ends it, so that
 	// nothing kept in the store is read in this run.
@@ -364,13 +365,7 @@ func TestVerdictAsTheClientCloses(t *testing.T) {
 // is recognised as the repeat it is.
 func TestInboxStoppedHalfWay(t *testing.T) {
 	dir := t.TempDir()
-	open := func() *ox.Client {
-		c, err := ox.OpenLocal(context.Background(), ox.LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: dir, Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	open := func() *ox.Client { return openLocalAt(t, dir) }
 	in := func(i int) ox.Incoming {
 		return ox.Incoming{Raw: junk(i), Origin: ox.OriginLive, StanzaID: fmt.Sprintf("s%d", i)}
 	}

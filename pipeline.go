@@ -156,16 +156,7 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 	if err != nil {
 		// Refused with its reason, never dropped: who sent it, as far as
 		// the stanza still says.
-		var head struct {
-			From string `xml:"from,attr"`
-			To   string `xml:"to,attr"`
-			ID   string `xml:"id,attr"`
-			Type string `xml:"type,attr"`
-		}
-		xml.Unmarshal(in.Raw, &head)
-		out.From, _ = jid.Parse(head.From)
-		out.To, _ = jid.Parse(head.To)
-		out.ID, out.Type = head.ID, head.Type
+		out.head(in.Raw)
 		if out.Delivered.IsZero() {
 			out.Delivered = c.now()
 		}
@@ -382,6 +373,21 @@ func (c *Client) Seen(ctx context.Context, id string) (bool, error) {
 	return c.Store.Seen(ctx, id)
 }
 
+// head sets m's addresses, id and type from the stanza's attributes, as
+// far as a stanza that is not read whole still says them.
+func (m *Message) head(raw []byte) {
+	var head struct {
+		From string `xml:"from,attr"`
+		To   string `xml:"to,attr"`
+		ID   string `xml:"id,attr"`
+		Type string `xml:"type,attr"`
+	}
+	xml.Unmarshal(raw, &head)
+	m.From, _ = jid.Parse(head.From)
+	m.To, _ = jid.Parse(head.To)
+	m.ID, m.Type = head.ID, head.Type
+}
+
 // retryFetches bounds the senders whose keys one RetryKept fetches.
 const retryFetches = 16
 
@@ -399,16 +405,8 @@ func (c *Client) unread(ctx context.Context, in Incoming, err error) *Message {
 	if errors.Is(err, ErrNotOX) || c.work.ctx.Err() != nil {
 		return nil
 	}
-	var head struct {
-		From string `xml:"from,attr"`
-		To   string `xml:"to,attr"`
-		ID   string `xml:"id,attr"`
-		Type string `xml:"type,attr"`
-	}
-	xml.Unmarshal(in.Raw, &head)
-	out := &Message{Origin: in.Origin, Sent: in.Sent, StanzaID: in.StanzaID, Delivered: in.Delivered, ID: head.ID, Type: head.Type}
-	out.From, _ = jid.Parse(head.From)
-	out.To, _ = jid.Parse(head.To)
+	out := &Message{Origin: in.Origin, Sent: in.Sent, StanzaID: in.StanzaID, Delivered: in.Delivered}
+	out.head(in.Raw)
 	for _, t := range []time.Time{in.Arrived, c.now()} {
 		if out.Delivered.IsZero() {
 			out.Delivered = t

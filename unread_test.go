@@ -12,6 +12,20 @@ import (
 	"codeberg.org/ox/ox/pgp"
 )
 
+// shownBy is alice's Client on a fresh store, its worker started, and what
+// it shows.
+func shownBy(t *testing.T) (*Client, *[]*Message) {
+	c, err := OpenLocal(context.Background(), LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	got := &[]*Message{}
+	c.OnMessage = func(m *Message) { *got = append(*got, m) }
+	c.startWorker()
+	return c, got
+}
+
 // A message the pipeline could not judge (here: its job ran out of time
 // before the store answered) is kept as pending and shown as kept, with
 // the reason, and read again with the pending ones: before, it was dropped
@@ -19,22 +33,15 @@ import (
 // it.
 func TestUnjudgedIsKeptAndShown(t *testing.T) {
 	ctx := context.Background()
-	c, err := OpenLocal(ctx, LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var got []*Message
-	c.OnMessage = func(m *Message) { got = append(got, m) }
-	c.startWorker()
+	c, got := shownBy(t)
 	expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 	defer cancel()
 	raw := []byte(`<message xmlns="jabber:client" from="bob@example.org/x" to="alice@example.org" id="m1"><openpgp xmlns="urn:xmpp:openpgp:0">wQED</openpgp></message>`) // an OpenPGP packet, if no message
 	c.processAndEmit(expired, Incoming{Raw: raw, Origin: OriginLive, StanzaID: "s1"})
-	if len(got) != 1 {
-		t.Fatalf("%d messages shown, want 1 (kept)", len(got))
+	if len(*got) != 1 {
+		t.Fatalf("%d messages shown, want 1 (kept)", len(*got))
 	}
-	m := got[0]
+	m := (*got)[0]
 	if !m.Pending || !errors.Is(m.Err, ErrPending) || !errors.Is(m.Err, context.DeadlineExceeded) || m.ID != "m1" || m.From.String() != "bob@example.org/x" {
 		t.Fatalf("shown: pending %v, %v, id %q, from %s; want kept, with the reason", m.Pending, m.Err, m.ID, m.From)
 	}
@@ -94,21 +101,14 @@ func TestRetryKeptLeavesUnknownSenders(t *testing.T) {
 // went wrong: neither judged nor kept, it is left to the server's archive.
 func TestUnjudgedWithABrokenStore(t *testing.T) {
 	ctx := context.Background()
-	c, err := OpenLocal(ctx, LocalOptions{JID: jid.MustParse("alice@example.org"), Dir: t.TempDir(), Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var got []*Message
-	c.OnMessage = func(m *Message) { got = append(got, m) }
-	c.startWorker()
+	c, got := shownBy(t)
 	c.Store.Close()
 	raw := []byte(`<message xmlns="jabber:client" from="bob@example.org/x" to="alice@example.org" id="m3"><openpgp xmlns="urn:xmpp:openpgp:0">wQED</openpgp></message>`)
 	c.processAndEmit(ctx, Incoming{Raw: raw, Origin: OriginLive, StanzaID: "s3"})
-	if len(got) != 1 {
-		t.Fatalf("%d messages shown, want 1", len(got))
+	if len(*got) != 1 {
+		t.Fatalf("%d messages shown, want 1", len(*got))
 	}
-	if m := got[0]; m.Err == nil || m.Pending || m.ID != "m3" || m.StanzaID != "" {
+	if m := (*got)[0]; m.Err == nil || m.Pending || m.ID != "m3" || m.StanzaID != "" {
 		t.Errorf("shown: %v, pending %v, id %q, stanza-id %q; want the error, not kept, no stanza-id (the archive's position stays)", m.Err, m.Pending, m.ID, m.StanzaID)
 	}
 }
