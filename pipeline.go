@@ -10,7 +10,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -594,38 +593,29 @@ func (c *Client) RetryPending(ctx context.Context, sender jid.JID) ([]*Message, 
 // returns what it read and how many messages are still kept; listen and
 // the daemon call it from time to time while any are.
 func (c *Client) RetryKept(ctx context.Context) (read []*Message, kept int, err error) {
-	ps, err := c.Store.PendingFrom(ctx, "")
+	// The senders of the newest kept messages first, and no more than
+	// retryFetches of them fetched at a time: anyone can make ox keep
+	// messages, and so make it fetch their keys.
+	ps, _, err := c.Store.PendingSenders(ctx, unjudged)
 	if err != nil {
 		return nil, 0, err
 	}
-	retry := map[string]bool{}
-	for _, p := range ps {
-		if strings.HasPrefix(p.Reason, unjudged) {
-			retry[p.Sender] = true
-		}
-	}
-	// The senders of the newest kept messages first, and no more than
-	// retryFetches of them at a time: anyone can make ox keep messages,
-	// and so make it fetch their keys.
 	var senders []jid.JID
-	tried := map[string]bool{}
-	for i := len(ps) - 1; i >= 0; i-- {
-		p := ps[i]
-		if tried[p.Sender] {
-			continue
-		}
-		tried[p.Sender] = true
+	fetches := 0
+	for _, p := range ps {
 		sender, perr := jid.Parse(p.Sender)
 		if perr != nil {
 			continue
 		}
-		if c.Session != nil && !retry[p.Sender] && len(tried) <= retryFetches {
+		retry := p.Matched
+		if c.Session != nil && !retry && fetches < retryFetches {
+			fetches++
 			// A failure leaves the messages kept.
 			if rep, ferr := c.Fetch(ctx, sender); ferr == nil && len(rep.Imported) > 0 {
-				retry[p.Sender] = true
+				retry = true
 			}
 		}
-		if retry[p.Sender] {
+		if retry {
 			senders = append(senders, sender)
 		}
 	}
@@ -638,8 +628,7 @@ func (c *Client) RetryKept(ctx context.Context) (read []*Message, kept int, err 
 				return
 			}
 		}
-		ps, err = c.Store.PendingFrom(ctx, "")
-		kept = len(ps)
+		_, kept, err = c.Store.PendingSenders(ctx, unjudged)
 	})
 	if err == nil {
 		err = derr

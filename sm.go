@@ -90,7 +90,6 @@ func newSMConn(c net.Conn) *smConn {
 	s := &smConn{Conn: c}
 	s.scan.top = s.onTop
 	s.outScan.top = s.onOut
-	s.outScan.keep = true
 	return s
 }
 
@@ -151,6 +150,18 @@ func (c *smConn) onTop(local string, _ []byte) {
 		// §5: a resumed session counts on from where it was.
 		c.enabled, c.handled = true, c.base
 	}
+}
+
+// keepCopies says whether copies of what is sent are kept (resumption is
+// asked for, or taken): only then does the outbound scan record each
+// stanza's bytes.
+func (c *smConn) keepCopies(on bool) {
+	c.wmu.Lock()
+	c.outScan.keep = on
+	c.wmu.Unlock()
+	c.mu.Lock()
+	c.keep = on
+	c.mu.Unlock()
 }
 
 // onOut is told of each element ox completes at the top level of its
@@ -316,9 +327,7 @@ func (n *negotiation) enableSM(s *xmpp.Session, resume bool, save func(*Resumpti
 	if c := sessionSM(s); c != nil {
 		// Copies of what is sent are for resuming; a session that will
 		// not be resumed keeps none (and asks for no acknowledgements).
-		c.mu.Lock()
-		c.keep = resume
-		c.mu.Unlock()
+		c.keepCopies(resume)
 	}
 	if _, err := xmlstream.Copy(w, xmlstream.Wrap(nil, enable)); err != nil {
 		return err
@@ -396,6 +405,7 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resump
 	// of what the server had not handled, which are sent again (and kept
 	// again until acknowledged). Requests (IQ get and set) are not: whoever
 	// made them was told the connection was lost, and may make them again.
+	c.keepCopies(true)
 	c.mu.Lock()
 	c.id, c.addr, c.resumable, c.save = r.id, r.addr, true, save
 	c.outOn, c.sent, c.unacked = true, r.sent, slices.Clone(r.unacked)

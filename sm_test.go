@@ -77,7 +77,7 @@ func (w *wire) Write(p []byte) (int, error) { return w.b.Write(p) }
 func TestSMConnKeepsTheUnacknowledged(t *testing.T) {
 	w := &wire{}
 	c := newSMConn(w)
-	c.keep = true // resumption asked for
+	c.keepCopies(true) // resumption asked for
 	write := func(s string, chunk int) {
 		t.Helper()
 		for i := 0; i < len(s); i += chunk {
@@ -167,7 +167,7 @@ func TestSMConnKeepsTheUnacknowledged(t *testing.T) {
 func TestSMConnOverflow(t *testing.T) {
 	w := &wire{}
 	c := newSMConn(w)
-	c.keep = true
+	c.keepCopies(true)
 	c.Write([]byte(`<stream:stream><enable xmlns="urn:xmpp:sm:3" resume="true"/>`))
 	c.id, c.resumable, c.enabled = "s", true, true
 	for i := 0; i <= maxUnacked; i++ {

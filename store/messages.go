@@ -84,6 +84,36 @@ func (s *Store) PendingFrom(ctx context.Context, sender string) ([]Pending, erro
 	return out, rows.Err()
 }
 
+// PendingSender is a sender of pending messages: Matched says whether the
+// reason of one of them begins with the prefix asked for.
+type PendingSender struct {
+	Sender  string
+	Matched bool
+}
+
+// PendingSenders lists the senders of pending messages, the newest
+// message's first, without reading the messages, and how many messages
+// are pending.
+func (s *Store) PendingSenders(ctx context.Context, reasonPrefix string) ([]PendingSender, int, error) {
+	rows, err := s.query(ctx, `SELECT sender, MAX(substr(reason, 1, length(?1)) = ?1), COUNT(*) FROM pending GROUP BY sender ORDER BY MAX(id) DESC`, reasonPrefix)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []PendingSender
+	total := 0
+	for rows.Next() {
+		var p PendingSender
+		var n int
+		if err := rows.Scan(&p.Sender, &p.Matched, &n); err != nil {
+			return nil, 0, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, p)
+		total += n
+	}
+	return out, total, rows.Err()
+}
+
 // DeletePending forgets a pending message (it was read or rejected for good).
 func (s *Store) DeletePending(ctx context.Context, id int64) error {
 	_, err := s.exec(ctx, `DELETE FROM pending WHERE id = ?`, id)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,27 @@ func TestPendingLookupsUseTheIndex(t *testing.T) {
 		if strings.Contains(joined, "SCAN pending") || !strings.Contains(joined, "pending_stanza_id") {
 			t.Errorf("%s\nplan: %s; want a search of pending by pending_stanza_id", q, joined)
 		}
+	}
+}
+
+// RetryKept asks for the senders of pending messages, newest first, and
+// whether one was kept for a given reason, without reading the messages.
+func TestPendingSenders(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for _, p := range []Pending{
+		{Sender: "a@x", Stanza: []byte("<m/>"), Reason: "key unknown"},
+		{Sender: "b@x", Stanza: []byte("<m/>"), Reason: "it could not be read now: timeout"},
+		{Sender: "a@x", Stanza: []byte("<m/>"), Reason: "key unknown"},
+		{Sender: "c@x", Stanza: []byte("<m/>"), Reason: "it could"},
+	} {
+		if _, err := s.AddPending(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, n, err := s.PendingSenders(ctx, "it could not be read now")
+	want := []PendingSender{{"c@x", false}, {"a@x", false}, {"b@x", true}}
+	if err != nil || n != 4 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("PendingSenders: %v, %d, %v; want %v, 4", got, n, err, want)
 	}
 }
