@@ -42,7 +42,8 @@
 // program that stays online sets Account.Resumable, takes ResumptionOf
 // the session when its connection is lost, and gives it to the next Dial
 // (Account.Resume) to take the session over (Negotiated.Resumed), as ox
-// listen and ox daemon do.
+// listen and ox daemon do; a send whose confirmation the lost connection
+// took (UnknownOutcomeError) is then settled by Client.Confirm.
 //
 // The module is layered from the wire inwards; each layer is its own package:
 //

@@ -47,11 +47,20 @@ var ErrTimeout = errors.New("ox: the server did not answer in time")
 // UnknownOutcomeError: a message was handed to the connection, but the
 // server did not confirm it before the connection failed or the deadline
 // passed: it may or may not have been delivered. Sending it again may
-// deliver it twice.
+// deliver it twice; Client.Confirm may settle it on a later session.
 type UnknownOutcomeError struct {
 	To  jid.JID
 	ID  string // the message's id
 	Err error  // why it is unknown
+	// Report is what Send would have returned had the server confirmed
+	// it (nil when the message was not wholly written).
+	Report *SendReport
+
+	// Where it was written: the connection, and its place in a
+	// resumable stream (smConn.written).
+	conn   *smConn
+	stream string
+	seq    uint32
 }
 
 func (e *UnknownOutcomeError) Error() string {
@@ -59,6 +68,31 @@ func (e *UnknownOutcomeError) Error() string {
 }
 
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// Confirm settles the outcome of a message whose Send ended in e, on the
+// Client's session now. It is nil when the server has read the message:
+// the session is the one the message was written to, or one that took
+// over that session or its successors (stream resumption, XEP-0198 §5:
+// the server had handled it, or ox sent it again when it resumed), and
+// the server answered a ping sent after it. Otherwise it is an
+// *UnknownOutcomeError still: e itself when this session cannot tell (a
+// new login: what the lost session had not handled is gone with it), or
+// a new one, which a later session may settle, when this one failed
+// before the server answered.
+func (c *Client) Confirm(ctx context.Context, e *UnknownOutcomeError) error {
+	sm := sessionSM(c.Session)
+	if e == nil || e.Report == nil || sm == nil || (sm != e.conn && !sm.covers(e.stream, e.seq)) {
+		return e
+	}
+	ctx, cancel := c.request(ctx)
+	defer cancel()
+	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
+		again := *e
+		again.Err = c.failure(ctx, err)
+		return &again
+	}
+	return nil
+}
 
 // life is the served session's context: it ends, with the cause, when the
 // stream ends.

@@ -205,11 +205,18 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 		// Some of it may have reached the server before the write failed.
 		return nil, &UnknownOutcomeError{To: to, ID: id, Err: c.failure(ctx, err)}
 	}
+	// Written whole: where, should the server not confirm it (Confirm).
+	uo := &UnknownOutcomeError{To: to, ID: id, Report: &SendReport{ID: id, Recipients: res.keys, Self: sealed.Self, Undecided: res.undecided, Unannounced: res.unannounced}}
+	if sm := sessionSM(c.Session); sm != nil {
+		uo.conn = sm
+		uo.stream, uo.seq = sm.written()
+	}
 	// A ping answered means the server has read everything before it.
 	if err := ping.Send(ctx, c.Session, c.JID().Domain()); err != nil {
-		return nil, &UnknownOutcomeError{To: to, ID: id, Err: c.failure(ctx, err)}
+		uo.Err = c.failure(ctx, err)
+		return nil, uo
 	}
-	return &SendReport{ID: id, Recipients: res.keys, Self: sealed.Self, Undecided: res.undecided, Unannounced: res.unannounced}, nil
+	return uo.Report, nil
 }
 
 // Sealed is a message encrypted on the way out: the one path of Send, room

@@ -76,6 +76,12 @@ type smConn struct {
 	addr      jid.JID  // the address bound
 	resumable bool
 	save      func(*Resumption) // Account.SaveResumption
+
+	// through: this session took over a lost one (<resumed/>), and every
+	// stanza of the stream up to this count reached the server: it had
+	// handled it, or ox sent its copy again first thing (see covers).
+	through uint32
+	resumed bool
 }
 
 // The copies kept for resumption are bounded: a server that does not
@@ -204,6 +210,29 @@ func (c *smConn) acked(h uint32) {
 		c.queued -= len(b)
 	}
 	c.unacked = slices.Clone(c.unacked[drop:])
+}
+
+// written is where a stanza that a Write has just sent stands in the
+// stream: the stream's id (a resumable session's, else "") and the count
+// of stanzas sent so far, its own included (written after it by another
+// goroutine too: the count is never below the stanza's own).
+func (c *smConn) written() (stream string, seq uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.outOn || !c.resumable {
+		return "", 0
+	}
+	return c.id, c.sent
+}
+
+// covers says whether the stanza written at seq in the stream (written)
+// reached the server, by this session's taking over the lost one it was
+// written to: the server had handled it, or ox sent its copy again
+// before anything else on this session.
+func (c *smConn) covers(stream string, seq uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return stream != "" && c.resumed && c.id == stream && int32(c.through-seq) >= 0
 }
 
 // Handled is the count to acknowledge, and whether management is on.
@@ -417,6 +446,13 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resump
 	c.mu.Lock()
 	again := c.unacked
 	c.sent, c.unacked, c.queued = uint32(h), nil, 0
+	// What the server handled, and what is sent again now: all the old
+	// session sent when its copies were taken, unless the server handled
+	// fewer than ox kept copies of (then only what it handled).
+	c.resumed, c.through = true, uint32(h)
+	if int64(r.sent-uint32(h)) <= int64(len(r.unacked)) {
+		c.through = r.sent
+	}
 	c.mu.Unlock()
 	c.saveAt(r.handled)
 	for _, b := range again {

@@ -325,3 +325,114 @@ func testIntegrationResumeAfterACrash(t *testing.T, srv *testenv.Server) {
 		t.Errorf("bob: %q %v, want the message sent while he was gone", m.Body, m.Err)
 	}
 }
+
+// A message whose send ended with its outcome unknown (the connection was
+// lost before the server confirmed it) is settled by the session that
+// takes the lost one over (Client.Confirm): the server had it, or ox sent
+// it again on resuming; either way it is delivered once. A new login
+// cannot tell, and says so.
+func TestIntegrationConfirmAfterResume(t *testing.T) {
+	onEachServer(t, testIntegrationConfirmAfterResume, "alice", "bob")
+}
+
+func testIntegrationConfirmAfterResume(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	w := newResuming(ctx, t, srv)
+	bob, _ := w.first()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	// lose sends body from bob with the ways in stall stalled, waits
+	// until ready says the send is where it should be, and cuts the
+	// connection: the send's outcome is unknown.
+	lose := func(body string, stall []faultproxy.Direction, ready func() bool) *ox.UnknownOutcomeError {
+		t.Helper()
+		for _, d := range stall {
+			w.proxy.Stall(d)
+		}
+		sent := make(chan error, 1)
+		go func() { _, err := bob.Send(ctx, w.alice.jid, body); sent <- err }()
+		for !ready() {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatalf("%s: never got where it should", body)
+			}
+		}
+		w.proxy.Cut()
+		for _, d := range stall {
+			w.proxy.Resume(d)
+		}
+		err := <-sent
+		var uo *ox.UnknownOutcomeError
+		if !errors.As(err, &uo) || uo.Report == nil {
+			t.Fatalf("%s: the send on the cut connection: %v; want its outcome unknown, with its report", body, err)
+		}
+		bob.Close(t)
+		return uo
+	}
+	settled := func(body string, uo *ox.UnknownOutcomeError) {
+		t.Helper()
+		if err := bob.Confirm(ctx, uo); err != nil {
+			t.Errorf("%s: Confirm on the resumed session: %v; want it confirmed", body, err)
+		}
+	}
+
+	// The server read the message; its confirmation was lost.
+	up := w.proxy.Bytes(faultproxy.Up)
+	uo := lose("reached the server", []faultproxy.Direction{faultproxy.Down}, func() bool {
+		// alice has it: the server had read it.
+		select {
+		case m := <-w.aliceIn:
+			if m.Body != "reached the server" || m.Err != nil {
+				t.Fatalf("alice: %q %v", m.Body, m.Err)
+			}
+			return true
+		default:
+			return false
+		}
+	})
+	if w.proxy.Bytes(faultproxy.Up) <= up {
+		t.Fatal("nothing went up")
+	}
+	bob, neg := w.login(false, ox.ResumptionOf(bob.Session))
+	if !neg.Resumed {
+		t.Fatalf("%+v, want the session resumed", neg)
+	}
+	settled("reached the server", uo)
+
+	// The server never read it: ox sends it again on resuming.
+	up = w.proxy.Arrived(faultproxy.Up)
+	uo = lose("never reached the server", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}, func() bool {
+		return w.proxy.Arrived(faultproxy.Up) >= up+200
+	})
+	bob, neg = w.login(false, ox.ResumptionOf(bob.Session))
+	if !neg.Resumed {
+		t.Fatalf("%+v, want the session resumed", neg)
+	}
+	settled("never reached the server", uo)
+	if m := w.aliceIn.next(t, "the message resent on resuming"); m.Body != "never reached the server" || m.Err != nil {
+		t.Fatalf("alice: %q %v, want the message bob sent again", m.Body, m.Err)
+	}
+
+	// A new login: what the lost session had not handled is gone.
+	up = w.proxy.Arrived(faultproxy.Up)
+	uo = lose("lost with the session", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}, func() bool {
+		return w.proxy.Arrived(faultproxy.Up) >= up+200
+	})
+	bob, neg = w.login(false, nil)
+	if neg.Resumed {
+		t.Fatalf("%+v, want a new session", neg)
+	}
+	if err := bob.Confirm(ctx, uo); err != uo {
+		t.Errorf("Confirm on a new session: %v; want the outcome still unknown (%v)", err, uo)
+	}
+
+	// Each message once: the next alice sees is the last one.
+	if _, err := bob.Send(ctx, w.alice.jid, "the end"); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.aliceIn.next(t, "the end"); m.Body != "the end" {
+		t.Errorf("alice: %q %v, want the end (each message once)", m.Body, m.Err)
+	}
+}

@@ -30,6 +30,10 @@ const (
 	CodeRefused     = -32004 // the server (or a room) refused
 	CodeTimeout     = -32005 // the server did not answer in time
 	CodePermission  = -32006 // the peer is not the daemon's user
+	// The message was handed to the server, which did not confirm it
+	// and no later session could tell: it may have been delivered, and
+	// sending it again may deliver it twice. data.id is its id.
+	CodeUnknownOutcome = -32007
 )
 
 // MaxLine bounds one request line (a batch counts as one line).

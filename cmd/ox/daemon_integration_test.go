@@ -853,3 +853,107 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 		}
 	})
 }
+
+// A send whose confirmation a cut connection took with it is settled by
+// the daemon's next connection, which takes the lost session over
+// (XEP-0198 §5): the script is told the message was sent, whether the
+// server had read it before the cut or ox sent it again on resuming, and
+// bob reads it once. Before, it was told the message "may have been
+// delivered", and a script that sent it again delivered it twice.
+func TestIntegrationDaemonSendAcrossACut(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		proxy := faultproxy.StartT(t, srv.Addr)
+		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		bobJID := srv.JIDParse(t, "bob")
+		received := make(chan string, 10)
+		bob := srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+			c.OnMessage = func(m *ox.Message) {
+				if m.Err == nil && !m.Sent {
+					received <- m.Body
+				}
+			}
+		})
+		if err := bob.Online(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d := w.startDaemon()
+		c := d.client(ctx, t)
+		send := func(text string) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				var res sendResult
+				err := c.Call(ctx, "send", sendParams{To: bobJID.String(), Text: text}, &res)
+				if err == nil && res.ID == "" {
+					err = fmt.Errorf("a result without the message's id: %+v", res)
+				}
+				done <- err
+			}()
+			return done
+		}
+		if err := <-send("warm"); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitBody(ctx, t, received); got != "warm" {
+			t.Fatalf("bob read %q", got)
+		}
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for _, tc := range []struct {
+			text  string
+			stall []faultproxy.Direction
+		}{
+			{"the server read it, its confirmation was cut", []faultproxy.Direction{faultproxy.Down}},
+			{"the server never read it", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
+		} {
+			for _, dir := range tc.stall {
+				proxy.Stall(dir)
+			}
+			up := proxy.Arrived(faultproxy.Up)
+			done := send(tc.text)
+			for read := false; !read; {
+				if len(tc.stall) == 1 {
+					// bob reads it: the server had it.
+					select {
+					case got := <-received:
+						if got != tc.text {
+							t.Fatalf("bob read %q, want %q", got, tc.text)
+						}
+						read = true
+					case <-ctx.Done():
+						t.Fatalf("%s: bob never read it", tc.text)
+					}
+					continue
+				}
+				select {
+				case <-tick.C:
+					read = proxy.Arrived(faultproxy.Up) >= up+200
+				case <-ctx.Done():
+					t.Fatalf("%s: it never reached the proxy", tc.text)
+				}
+			}
+			proxy.Cut()
+			for _, dir := range tc.stall {
+				proxy.Resume(dir)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("%s: send: %v; want it settled by the resumed session", tc.text, err)
+			}
+			if len(tc.stall) == 2 {
+				if got := waitBody(ctx, t, received); got != tc.text {
+					t.Errorf("bob read %q, want %q", got, tc.text)
+				}
+			}
+		}
+		// Each once: the next bob reads is the last one.
+		if err := <-send("the end"); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitBody(ctx, t, received); got != "the end" {
+			t.Errorf("bob read %q, want the end (each message once)", got)
+		}
+	})
+}

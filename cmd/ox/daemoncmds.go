@@ -323,6 +323,43 @@ func (d *daemon) online(ctx context.Context) (*online, error) {
 	}
 }
 
+// confirm settles the outcome of a message the server did not confirm
+// (ox.Client.Confirm): on the connection it went on, if that still
+// lives, else on the next, which the daemon makes by itself and which
+// tells, when it takes the lost session over, whether the server had the
+// message or was sent it again. It is the send's report when settled,
+// the error when a new login cannot tell or none comes in time.
+func (d *daemon) confirm(ctx context.Context, uo *ox.UnknownOutcomeError) (*ox.SendReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
+	for {
+		o, err := d.online(ctx)
+		if err != nil {
+			return nil, uo
+		}
+		var again *ox.UnknownOutcomeError
+		switch err := o.client.Confirm(ctx, uo); {
+		case err == nil:
+			return uo.Report, nil
+		case errors.As(err, &again) && again != uo:
+			// This connection failed before it could tell: the next
+			// one may.
+			uo = again
+			select {
+			case <-o.ctx.Done():
+			case <-ctx.Done():
+				return nil, uo
+			}
+		default:
+			return nil, uo
+		}
+	}
+}
+
+// confirmWait bounds how long the daemon's send waits for the next
+// connection to settle a message whose confirmation a lost one took.
+const confirmWait = time.Minute
+
 var errOffline = withHint(errors.New("the daemon is not connected to the server now"), "it connects again by itself; try again in a moment")
 
 // lineOf is the line of a delivered message, with the link of a file it
@@ -587,6 +624,10 @@ func (d *daemon) handlers() {
 			return nil, err
 		}
 		rep, err := d.e.sendTo(o, to, p.Text, p.File)
+		var uo *ox.UnknownOutcomeError
+		if errors.As(err, &uo) {
+			rep, err = d.confirm(ctx, uo)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -769,7 +810,11 @@ func rpcError(err error) *rpc.Error {
 		to *ox.TimeoutError
 		je *muc.JoinError
 	)
+	var uo *ox.UnknownOutcomeError
 	switch {
+	case errors.As(err, &uo):
+		e.Code = rpc.CodeUnknownOutcome
+		e.Data = map[string]string{"hint": hint, "id": uo.ID}
 	case errors.As(err, &nk) || errors.Is(err, muc.ErrNoGroupRecipients):
 		e.Code = rpc.CodeNoUsableKey
 	case errors.Is(err, errOffline) || errors.Is(err, ox.ErrOffline):
