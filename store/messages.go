@@ -232,11 +232,12 @@ type Accepted struct {
 	At               time.Time
 }
 
-// AcceptOnce records the digest of a signed message accepted now, and
-// reports the copy recorded before if there was one (then it records
-// nothing).
+// AcceptOnce records the digest of a signed message accepted now, with
+// its signature time (a.At: the two are its key, so a.At must be the time
+// the digest was made with), and reports the copy recorded before if
+// there was one (then it records nothing).
 func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
-	res, err := s.exec(ctx, `INSERT OR IGNORE INTO accepted (digest, origin, stanza_id, at) VALUES (?, ?, ?, ?)`, digest, a.Origin, a.StanzaID, a.At.Unix())
+	res, err := s.exec(ctx, `INSERT OR IGNORE INTO accepted (at, digest, origin, stanza_id) VALUES (?, ?, ?, ?)`, a.At.Unix(), digest, a.Origin, a.StanzaID)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -245,7 +246,7 @@ func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev
 	}
 	var p Accepted
 	var at int64
-	if err := s.queryRow(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE digest = ?`, digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
+	if err := s.queryRow(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE at = ? AND digest = ?`, a.At.Unix(), digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	p.At = time.Unix(at, 0).UTC()

@@ -62,6 +62,11 @@ func TestMigrationsStepByStep(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if v == 6 {
+			if _, err := db.Exec(`INSERT INTO accepted (digest, origin, stanza_id, at) VALUES ('D1', 'live', 'S1', 100)`); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	db.Close()
 	for i := 0; i < 2; i++ {
@@ -71,6 +76,11 @@ func TestMigrationsStepByStep(t *testing.T) {
 		}
 		if k, err := s.GetKey(ctx, "AA"); err != nil || string(k.Public) != "\x01" {
 			t.Errorf("data lost over migrations: %v", err)
+		}
+		// A replay of a message accepted before the accepted table was
+		// keyed by time is still known.
+		if prev, err := s.AcceptOnce(ctx, "D1", Accepted{Origin: "archive", At: time.Unix(100, 0)}); err != nil || prev == nil || prev.Origin != "live" || prev.StanzaID != "S1" {
+			t.Errorf("an accepted message lost over migrations: %+v %v", prev, err)
 		}
 		s.Close()
 	}
