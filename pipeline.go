@@ -280,19 +280,13 @@ func (c *Client) Process(ctx context.Context, in Incoming) (*Message, error) {
 		out.Err = &TrustError{Sender: sender, Signer: v.Signer.Fingerprint, FromGnuPG: fromGnuPG}
 		return c.deliver(ctx, out)
 	}
-	if dup, err := c.replay(ctx, out, o); err != nil || dup {
-		return nil, err // the server's own second copy of one stanza
-	}
-	if out.Err != nil {
-		return c.deliver(ctx, out)
-	}
 	out.Time = v.Content.Time
 	out.SignedAt = v.SignatureTime
 	out.Body, _ = v.Content.Body()
 	out.Payload = v.Content.Payload
 	out.Warnings = v.Warnings
-	m2, err := c.deliver(ctx, out)
-	if m2 != nil && err == nil {
+	m2, err := c.acceptAndDeliver(ctx, out, o)
+	if m2 != nil && err == nil && m2.Err == nil {
 		c.hmu.Lock()
 		hooks := c.accepted
 		c.hmu.Unlock()
@@ -323,42 +317,58 @@ func (e *ReplayError) Error() string {
 // time checks refuse a replay anyway.
 const AcceptedRetention = 7 * 24 * time.Hour
 
-// replay remembers an accepted signed message (the signer, the signature
-// time and the signed content) and refuses a second copy of it as a replay
-// (out.Err). Two copies of one stanza that the server made (a carbon or an
-// archive copy beside the live one) without a stanza-id to tell them by
-// are the same message, not a replay: dup reports those, to be dropped
-// quietly.
-func (c *Client) replay(ctx context.Context, out *Message, o *pgp.Opened) (dup bool, err error) {
+// acceptAndDeliver hands over a message that passed every check: it
+// remembers it as accepted (the signer, the signature time and the
+// signed content) and records it as delivered, in one transaction (one
+// commit for each message read, where there were two). A second copy of
+// a message accepted before is refused as a replay (out.Err, without its
+// content), unless it is the server's own second copy of one stanza (a
+// carbon or an archive copy beside the live one, without a stanza-id to
+// tell them by): that is dropped quietly (nil). Like deliver, it records
+// whatever ctx does meanwhile.
+func (c *Client) acceptAndDeliver(ctx context.Context, out *Message, o *pgp.Opened) (*Message, error) {
 	if out.Origin == OriginInput || o == nil || !o.Signed {
-		return false, nil
+		return c.deliver(ctx, out)
 	}
+	ctx = context.WithoutCancel(ctx)
 	h := sha256.New()
 	h.Write([]byte(out.Signer.String()))
 	binary.Write(h, binary.BigEndian, o.SignatureTime.Unix())
 	h.Write(o.Plaintext)
 	digest := hex.EncodeToString(h.Sum(nil))
-	prev, err := c.Store.AcceptOnce(ctx, digest, store.Accepted{Origin: string(out.Origin), StanzaID: out.StanzaID, At: o.SignatureTime})
-	if err != nil || prev == nil {
+	var line []byte
+	if c.Journal != nil && out.StanzaID != "" {
+		line = c.Journal(out)
+	}
+	prev, first, seq, err := c.Store.AcceptDeliver(ctx, digest, store.Accepted{Origin: string(out.Origin), StanzaID: out.StanzaID, At: o.SignatureTime}, out.StanzaID, c.now(), line)
+	if err != nil {
+		return nil, err
+	}
+	if prev == nil {
 		if n := c.accepts.Add(1); n%256 == 1 {
 			c.Store.PruneAccepted(ctx, c.now().Add(-AcceptedRetention))
 		}
-		return false, err
+		if !first {
+			return nil, nil // handed over before
+		}
+		out.Seq = seq
+		return out, nil
 	}
 	if prev.StanzaID != "" && prev.StanzaID == out.StanzaID {
 		// The very stanza the server gave before (its stanza-id, which a
 		// sender cannot choose), read again because its first reading did
 		// not finish: not a replay; deliver tells if it was shown.
-		return false, nil
+		return c.deliver(ctx, out)
 	}
 	serverCopy := func(o string) bool {
 		return o == string(OriginCarbon) || o == string(OriginArchive) || o == string(OriginRoomHistory)
 	}
 	if (prev.StanzaID == "" || out.StanzaID == "") && prev.Origin != string(out.Origin) && (serverCopy(prev.Origin) || serverCopy(string(out.Origin))) {
-		return true, nil
+		return nil, nil
 	}
+	out.Time, out.SignedAt, out.Body, out.Payload, out.Warnings = time.Time{}, time.Time{}, "", nil, nil
 	out.Err = &ReplayError{Sender: out.From.Bare(), Signer: out.Signer, Signed: o.SignatureTime, First: Origin(prev.Origin)}
-	return false, nil
+	return c.deliver(ctx, out)
 }
 
 // Seen reports whether the message with the server's stanza-id id was

@@ -11,7 +11,7 @@ import (
 // MarkDelivered records that the message with the server's stanza-id id was
 // handed to the user; it reports false if it had been already.
 func (s *Store) MarkDelivered(ctx context.Context, id string, now time.Time) (bool, error) {
-	res, err := s.exec(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
+	res, err := s.exec(ctx, deliverQuery, id, now.Unix())
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
@@ -237,20 +237,81 @@ type Accepted struct {
 // the digest was made with), and reports the copy recorded before if
 // there was one (then it records nothing).
 func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
-	res, err := s.exec(ctx, `INSERT OR IGNORE INTO accepted (at, digest, origin, stanza_id) VALUES (?, ?, ?, ?)`, a.At.Unix(), digest, a.Origin, a.StanzaID)
+	prev, _, _, err = s.AcceptDeliver(ctx, digest, a, "", time.Time{}, nil)
+	return prev, err
+}
+
+const (
+	acceptQuery   = `INSERT OR IGNORE INTO accepted (at, digest, origin, stanza_id) VALUES (?, ?, ?, ?)`
+	acceptedQuery = `SELECT origin, stanza_id, at FROM accepted WHERE at = ? AND digest = ?`
+	deliverQuery  = `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`
+	journalQuery  = `INSERT INTO journal (at, line) VALUES (?, ?)`
+)
+
+// AcceptDeliver is AcceptOnce and then, for a message not accepted
+// before, MarkDelivered of id (unless id is "") with line appended to the
+// journal when it is not nil (MarkDeliveredJournal), in one transaction:
+// one commit where there were two, for every message read. A message
+// accepted before records nothing: prev is the copy recorded then, and
+// what to do with this one is the caller's (AcceptOnce's case).
+func (s *Store) AcceptDeliver(ctx context.Context, digest string, a Accepted, id string, now time.Time, line []byte) (prev *Accepted, first bool, seq int64, err error) {
+	stmt := func(tx *sql.Tx, q string) (*sql.Stmt, error) {
+		st, err := s.prepared(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return tx.StmtContext(ctx, st), nil
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := stmt(tx, acceptQuery)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, a.At.Unix(), digest, a.Origin, a.StanzaID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			if st, err = stmt(tx, acceptedQuery); err != nil {
+				return err
+			}
+			var p Accepted
+			var at int64
+			if err := st.QueryRowContext(ctx, a.At.Unix(), digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
+				return err
+			}
+			p.At = time.Unix(at, 0).UTC()
+			prev = &p
+			return nil
+		}
+		if id == "" {
+			first = true
+			return nil
+		}
+		if st, err = stmt(tx, deliverQuery); err != nil {
+			return err
+		}
+		if res, err = st.ExecContext(ctx, id, now.Unix()); err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 || line == nil {
+			first = n == 1
+			return nil
+		}
+		first = true
+		if st, err = stmt(tx, journalQuery); err != nil {
+			return err
+		}
+		if res, err = st.ExecContext(ctx, now.Unix(), line); err != nil {
+			return err
+		}
+		seq, err = res.LastInsertId()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, false, 0, fmt.Errorf("store: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil, nil
-	}
-	var p Accepted
-	var at int64
-	if err := s.queryRow(ctx, `SELECT origin, stanza_id, at FROM accepted WHERE at = ? AND digest = ?`, a.At.Unix(), digest).Scan(&p.Origin, &p.StanzaID, &at); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	p.At = time.Unix(at, 0).UTC()
-	return &p, nil
+	return prev, first, seq, nil
 }
 
 // PruneAccepted forgets accepted messages signed before t: a replay of one

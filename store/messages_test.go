@@ -99,3 +99,45 @@ func TestPendingSenders(t *testing.T) {
 		t.Fatalf("PendingSenders: %v, %d, %v; want %v, 4", got, n, err, want)
 	}
 }
+
+// AcceptDeliver records a new message as accepted and delivered, with its
+// journal line, at once; a second copy of it records nothing and names the
+// first.
+func TestAcceptDeliver(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	now := time.Unix(1_800_000_000, 0)
+	a := Accepted{Origin: "live", StanzaID: "s1", At: now.Add(-time.Minute)}
+	prev, first, seq, err := s.AcceptDeliver(ctx, "d1", a, "s1", now, []byte(`{"n":1}`))
+	if err != nil || prev != nil || !first || seq == 0 {
+		t.Fatalf("first copy: %+v %v %d %v", prev, first, seq, err)
+	}
+	if ok, err := s.IsDelivered(ctx, "s1"); err != nil || !ok {
+		t.Errorf("s1 not recorded as delivered: %v", err)
+	}
+	lines, err := s.Journal(ctx, 0, false, 10)
+	if err != nil || len(lines) != 1 || lines[0].Seq != seq || string(lines[0].Line) != `{"n":1}` {
+		t.Errorf("journal: %+v %v", lines, err)
+	}
+	// A replay under another stanza-id: nothing recorded, the first named.
+	prev, first, seq, err = s.AcceptDeliver(ctx, "d1", Accepted{Origin: "archive", StanzaID: "s2", At: a.At}, "s2", now, []byte(`{"n":2}`))
+	if err != nil || prev == nil || prev.Origin != "live" || prev.StanzaID != "s1" || !prev.At.Equal(a.At) || first || seq != 0 {
+		t.Fatalf("second copy: %+v %v %d %v", prev, first, seq, err)
+	}
+	if ok, _ := s.IsDelivered(ctx, "s2"); ok {
+		t.Error("the replay's stanza-id was recorded as delivered")
+	}
+	if lines, _ := s.Journal(ctx, 0, false, 10); len(lines) != 1 {
+		t.Errorf("the replay added a journal line: %+v", lines)
+	}
+	// A new message under a stanza-id delivered before (its first
+	// reading did not finish): accepted, not delivered again.
+	prev, first, _, err = s.AcceptDeliver(ctx, "d2", a, "s1", now, nil)
+	if err != nil || prev != nil || first {
+		t.Errorf("a stanza-id delivered before: %+v %v %v", prev, first, err)
+	}
+	// Without a stanza-id: accepted, handed over, no delivered record.
+	if prev, first, seq, err = s.AcceptDeliver(ctx, "d3", a, "", now, []byte(`{}`)); err != nil || prev != nil || !first || seq != 0 {
+		t.Errorf("without a stanza-id: %+v %v %d %v", prev, first, seq, err)
+	}
+}
