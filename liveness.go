@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -300,6 +301,28 @@ func connBroken(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// CutError: the connection ended in the middle of the stream, without
+// the server closing it (</stream:stream>): the network or a proxy cut
+// it, or the server died. Err is what the reader met (an XML decoder's
+// "unexpected EOF", a reset).
+type CutError struct{ Err error }
+
+func (e *CutError) Error() string {
+	return "the connection was cut in the middle of the stream (by the network, or the server went away)"
+}
+
+func (e *CutError) Unwrap() error { return e.Err }
+
+// streamCut names a stream's end without its closing tag as a CutError
+// (the XML decoder reports it as a syntax error, "unexpected EOF").
+func streamCut(err error) error {
+	var se *xml.SyntaxError
+	if (errors.As(err, &se) && se.Msg == "unexpected EOF") || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return &CutError{Err: err}
+	}
+	return err
 }
 
 // Transient reports whether a failed login or a lost connection is worth

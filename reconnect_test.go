@@ -3,9 +3,11 @@ package ox
 import (
 	"context"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +46,26 @@ func TestBackoff(t *testing.T) {
 	}
 	if got := Backoff(3, min, max, 0.999); got <= 2*time.Second || got > 4*time.Second {
 		t.Errorf("jittered: %v, want in (2s, 4s]", got)
+	}
+}
+
+// A stream that ends without its closing tag is told as a cut, not as the
+// XML decoder's syntax error, and it is worth connecting again.
+func TestStreamCut(t *testing.T) {
+	d := xml.NewDecoder(strings.NewReader(`<stream:stream xmlns:stream="http://etherx.jabber.org/streams"><message>`))
+	var err error
+	for err == nil {
+		_, err = d.Token()
+	}
+	cut := streamCut(err)
+	var ce *CutError
+	if !errors.As(cut, &ce) || strings.Contains(cut.Error(), "syntax") || !Transient(cut) {
+		t.Errorf("streamCut(%v) = %v; want a CutError, worth trying again", err, cut)
+	}
+	if other := errors.New("stream error: policy-violation"); streamCut(other) != other {
+		t.Error("an error that is no cut was renamed")
+	}
+	if streamCut(nil) != nil {
+		t.Error("nil renamed")
 	}
 }

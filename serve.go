@@ -506,9 +506,10 @@ func (c *Client) Serve(f EventFunc) error {
 		}
 		return h.HandleXMPP(t, start)
 	}))
+	err = streamCut(err)
 	cause := ErrConnectionLost
 	if err != nil {
-		cause = fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		cause = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 	}
 	c.endSession(cause)
 	<-pinger
