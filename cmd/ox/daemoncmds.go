@@ -53,7 +53,10 @@ streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
 after it. Errors are JSON-RPC errors with a stable code: -32001 offline,
 -32002 no usable key, -32003 not found, -32004 refused by the server,
--32005 timeout, -32006 another user, -32000 other failures.
+-32005 timeout, -32006 another user, -32007 a message's outcome is
+unknown (it may have been delivered: do not simply send it again; data.id
+names it), -32000 other failures. A send whose connection was cut before
+the server confirmed it waits for the next connection, which tells.
 `,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)
