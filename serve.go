@@ -509,7 +509,7 @@ func (c *Client) Serve(f EventFunc) error {
 	err = streamCut(err)
 	cause := ErrConnectionLost
 	if err != nil {
-		cause = fmt.Errorf("%w: %w", ErrConnectionLost, err)
+		cause = fmt.Errorf("%w: %v", ErrConnectionLost, err)
 	}
 	c.endSession(cause)
 	<-pinger
