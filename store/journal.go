@@ -13,21 +13,43 @@ import (
 // which is not journalled).
 func (s *Store) MarkDeliveredJournal(ctx context.Context, id string, now time.Time, line []byte) (first bool, seq int64, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`, id, now.Unix())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		first = true
-		seq, err = appendJournal(ctx, tx, now, line)
+		first, seq, err = s.deliverIn(ctx, tx, id, now, line)
 		return err
 	})
 	if err != nil {
 		return false, 0, fmt.Errorf("store: %w", err)
 	}
 	return first, seq, nil
+}
+
+// deliverIn is MarkDeliveredJournal's work in tx (no journal line when
+// line is nil).
+func (s *Store) deliverIn(ctx context.Context, tx *sql.Tx, id string, now time.Time, line []byte) (first bool, seq int64, err error) {
+	st, err := s.txStmt(ctx, tx, deliverQuery)
+	if err != nil {
+		return false, 0, err
+	}
+	res, err := st.ExecContext(ctx, id, now.Unix())
+	if err != nil {
+		return false, 0, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, 0, nil
+	}
+	if line == nil {
+		return true, 0, nil
+	}
+	seq, err = appendJournal(ctx, tx, now, line)
+	return true, seq, err
+}
+
+// txStmt is the prepared statement for q, in tx.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
 }
 
 func appendJournal(ctx context.Context, tx *sql.Tx, now time.Time, line []byte) (int64, error) {

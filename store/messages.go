@@ -232,38 +232,22 @@ type Accepted struct {
 	At               time.Time
 }
 
-// AcceptOnce records the digest of a signed message accepted now, with
-// its signature time (a.At: the two are its key, so a.At must be the time
-// the digest was made with), and reports the copy recorded before if
-// there was one (then it records nothing).
-func (s *Store) AcceptOnce(ctx context.Context, digest string, a Accepted) (prev *Accepted, err error) {
-	prev, _, _, err = s.AcceptDeliver(ctx, digest, a, "", time.Time{}, nil)
-	return prev, err
-}
-
 const (
 	acceptQuery   = `INSERT OR IGNORE INTO accepted (at, digest, origin, stanza_id) VALUES (?, ?, ?, ?)`
 	acceptedQuery = `SELECT origin, stanza_id, at FROM accepted WHERE at = ? AND digest = ?`
 	deliverQuery  = `INSERT OR IGNORE INTO delivered (stanza_id, at) VALUES (?, ?)`
-	journalQuery  = `INSERT INTO journal (at, line) VALUES (?, ?)`
 )
 
-// AcceptDeliver is AcceptOnce and then, for a message not accepted
-// before, MarkDelivered of id (unless id is "") with line appended to the
-// journal when it is not nil (MarkDeliveredJournal), in one transaction:
-// one commit where there were two, for every message read. A message
-// accepted before records nothing: prev is the copy recorded then, and
-// what to do with this one is the caller's (AcceptOnce's case).
+// AcceptDeliver records a signed message accepted now by its digest and
+// signature time (a.At: the two are its key, so a.At must be the time the
+// digest was made with) and then MarkDeliveredJournal of id (nothing when
+// id is "", no journal line when line is nil), in one transaction: one
+// commit where there were two, for every message read. A message accepted
+// before records nothing: prev is the copy recorded then, and what to do
+// with this one is the caller's (a replay, or the server's second copy).
 func (s *Store) AcceptDeliver(ctx context.Context, digest string, a Accepted, id string, now time.Time, line []byte) (prev *Accepted, first bool, seq int64, err error) {
-	stmt := func(tx *sql.Tx, q string) (*sql.Stmt, error) {
-		st, err := s.prepared(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		return tx.StmtContext(ctx, st), nil
-	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := stmt(tx, acceptQuery)
+		st, err := s.txStmt(ctx, tx, acceptQuery)
 		if err != nil {
 			return err
 		}
@@ -272,7 +256,7 @@ func (s *Store) AcceptDeliver(ctx context.Context, digest string, a Accepted, id
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			if st, err = stmt(tx, acceptedQuery); err != nil {
+			if st, err = s.txStmt(ctx, tx, acceptedQuery); err != nil {
 				return err
 			}
 			var p Accepted
@@ -288,24 +272,7 @@ func (s *Store) AcceptDeliver(ctx context.Context, digest string, a Accepted, id
 			first = true
 			return nil
 		}
-		if st, err = stmt(tx, deliverQuery); err != nil {
-			return err
-		}
-		if res, err = st.ExecContext(ctx, id, now.Unix()); err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 || line == nil {
-			first = n == 1
-			return nil
-		}
-		first = true
-		if st, err = stmt(tx, journalQuery); err != nil {
-			return err
-		}
-		if res, err = st.ExecContext(ctx, now.Unix(), line); err != nil {
-			return err
-		}
-		seq, err = res.LastInsertId()
+		first, seq, err = s.deliverIn(ctx, tx, id, now, line)
 		return err
 	})
 	if err != nil {

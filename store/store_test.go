@@ -79,7 +79,7 @@ func TestMigrationsStepByStep(t *testing.T) {
 		}
 		// A replay of a message accepted before the accepted table was
 		// keyed by time is still known.
-		if prev, err := s.AcceptOnce(ctx, "D1", Accepted{Origin: "archive", At: time.Unix(100, 0)}); err != nil || prev == nil || prev.Origin != "live" || prev.StanzaID != "S1" {
+		if prev, _, _, err := s.AcceptDeliver(ctx, "D1", Accepted{Origin: "archive", At: time.Unix(100, 0)}, "", time.Time{}, nil); err != nil || prev == nil || prev.Origin != "live" || prev.StanzaID != "S1" {
 			t.Errorf("an accepted message lost over migrations: %+v %v", prev, err)
 		}
 		s.Close()
