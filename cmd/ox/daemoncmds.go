@@ -232,8 +232,10 @@ type daemon struct {
 }
 
 type subscription struct {
-	last  int64 // the last seq written
-	count int   // lines feed.Counts still to hand out; -1: no limit
+	// last: the subscription has had every line up to this seq (or was
+	// not to have it: an unshown-only one, the lines shown before).
+	last  int64
+	count int // lines feed.Counts still to hand out; -1: no limit
 }
 
 func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
@@ -398,27 +400,46 @@ func (d *daemon) event(l feed.Line) {
 	d.hand(l)
 }
 
-// hand writes l to every subscriber that has not had it, and records it
-// as shown once one has.
+// hand writes l to every subscriber that has not had it, in the
+// journal's order, and records it as shown once one has.
+//
+// Lines are journaled by more than one writer (the pipeline's worker with
+// each message, the connection's events), each handing its line after its
+// commit: the later line can come first. A subscriber gets a line's
+// predecessors first, from the journal (handEarlier), and their own hand
+// later finds them had. Before, that late hand was taken for a line the
+// subscription's replay had, and dropped: the message that a resumed
+// session read again, while "reconnected" was journaled, never reached
+// the subscriber (the daemon's soak test, 1 run in about 10 under -race).
 func (d *daemon) hand(l feed.Line) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	shown := false
+	var shown []int64
 	for c, s := range d.subs {
 		if l.Seq != 0 && l.Seq <= s.last {
-			continue // the subscription's replay had it
+			continue // had: in the subscription's replay, or before its successor
 		}
-		if !s.write(c, l) {
-			delete(d.subs, c)
+		earlier, ok := d.handEarlier(c, s, l.Seq)
+		shown = append(shown, earlier...)
+		if !ok {
+			delete(d.subs, c) // gone
 			continue
 		}
-		shown = true
+		if s.count != 0 {
+			if !s.write(c, l) {
+				delete(d.subs, c)
+				continue
+			}
+			if l.Seq != 0 {
+				shown = append(shown, l.Seq)
+			}
+		}
 		if s.count == 0 {
 			delete(d.subs, c)
 		}
 	}
-	if shown && l.Seq != 0 {
-		if err := d.local.Store.MarkShown(context.Background(), l.Seq); err != nil {
+	if len(shown) > 0 {
+		if err := d.local.Store.MarkShown(context.Background(), shown...); err != nil {
 			fmt.Fprintf(d.e.stderr, "ox: warning: %v\n", err)
 		}
 	}
@@ -427,6 +448,32 @@ func (d *daemon) hand(l feed.Line) {
 		d.sent = 0
 		d.prune(context.Background())
 	}
+}
+
+// handEarlier writes to c the journal's lines between what s had and
+// seq, committed and not handed yet (see hand); false: c is gone.
+func (d *daemon) handEarlier(c *rpc.Conn, s *subscription, seq int64) (shown []int64, ok bool) {
+	for seq != 0 && s.count != 0 && s.last < seq-1 {
+		page, err := d.local.Store.Journal(context.Background(), s.last, false, int(min(seq-1-s.last, 500)))
+		if err != nil || len(page) == 0 {
+			break // none: the seqs between were never used
+		}
+		for _, jl := range page {
+			if jl.Seq >= seq || s.count == 0 {
+				return shown, true
+			}
+			var l feed.Line
+			if json.Unmarshal(jl.Line, &l) == nil {
+				l.Seq = jl.Seq
+				if !s.write(c, l) {
+					return shown, false
+				}
+				shown = append(shown, jl.Seq)
+			}
+			s.last = max(s.last, jl.Seq)
+		}
+	}
+	return shown, true
 }
 
 // write sends l to c; false: the subscriber is gone.
@@ -454,12 +501,23 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 		s.count = count
 	}
 	unshown := after < 0
+	// through: the journal's end when the replay found nothing more. Every
+	// line up to it was committed then (one writer at a time, seqs in
+	// order) and replayed, or was shown before (unshown); what comes
+	// later is handed to the subscription (hand), with what it missed
+	// between (handEarlier), never the lines before it.
+	var through int64
 	for s.count != 0 {
+		end, err := d.local.Store.LastJournal(ctx)
+		if err != nil {
+			return 0, err
+		}
 		page, err := d.local.Store.Journal(ctx, max(after, 0), unshown, 500)
 		if err != nil {
 			return 0, err
 		}
 		if len(page) == 0 {
+			through = end
 			break
 		}
 		var shown []int64
@@ -482,9 +540,11 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 			return 0, err
 		}
 	}
+	written := s.last
 	if s.count == 0 {
-		return s.last, nil
+		return written, nil
 	}
+	s.last = max(s.last, through)
 	d.subs[c] = s
 	go func() {
 		<-c.Done()
@@ -492,7 +552,7 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 		delete(d.subs, c)
 		d.mu.Unlock()
 	}()
-	return s.last, nil
+	return written, nil
 }
 
 func (d *daemon) unsubscribe(c *rpc.Conn) {
