@@ -209,6 +209,30 @@ func New(c *ox.Client) *Rooms {
 	return rs
 }
 
+// TakeOver carries the rooms prev was in over to rs, for a session that
+// resumed the one prev served (XEP-0198 §5): the server kept the account
+// in them, and sends on what the lost connection did not read, group
+// messages and presence alike. Without it, those messages would be from
+// rooms rs does not know, and refused. Call it before rs's Client is
+// served, and only for a resumed session: after a new login the account
+// is in no room.
+func (rs *Rooms) TakeOver(prev *Rooms) {
+	if prev == nil || prev == rs {
+		return
+	}
+	prev.mu.Lock()
+	var joined []*Room
+	for _, r := range prev.m {
+		joined = append(joined, r)
+	}
+	prev.mu.Unlock()
+	for _, r := range joined {
+		if r.Joined() {
+			rs.addRoom(r)
+		}
+	}
+}
+
 func (rs *Rooms) room(j jid.JID) *Room {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -775,7 +775,9 @@ func senderDaemon(ctx context.Context, t *testing.T, w *daemonWorld, srv *testen
 
 // roomSend through the daemon: sends that come at once, to a room the
 // daemon has not joined yet, each reach the room's members, read as from
-// alice's real JID, and so again after the connection was cut; a room JID
+// alice's real JID, and so again after the connection was cut; the room's
+// messages reach the daemon's subscribers as messages from bob before the
+// cut and after it (the resumed session is in the room still); a room JID
 // with a resource is refused as bad params.
 func TestIntegrationDaemonRoomSend(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
@@ -792,7 +794,8 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 			c.OnMessage = func(m *ox.Message) { received <- m }
 		})
 		room := jid.MustParse("daemonroom@" + srv.MUCDomain)
-		if _, err := rooms.Join(ctx, room, "bob"); err != nil {
+		br, err := rooms.Join(ctx, room, "bob")
+		if err != nil {
 			t.Fatal(err)
 		}
 		d := w.startDaemon()
@@ -831,12 +834,45 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 			}
 		}
 		round("to the room")
-
-		// The connection is cut: the daemon takes its session over again
-		// (or logs in again), and sends to the room as before.
 		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
 			t.Fatal(err)
 		}
+		// bob writes to the room: the daemon's subscriber reads it, from
+		// bob in the room.
+		fromBob := func(body string) {
+			t.Helper()
+			if _, err := rooms.SendGroup(ctx, br, body); err != nil {
+				t.Fatalf("bob's group message: %v", err)
+			}
+			for echo := false; !echo; { // the room's echo, which bob reads too
+				select {
+				case m := <-received:
+					echo = m.Body == body
+				case <-ctx.Done():
+					t.Fatalf("bob read no echo of %q", body)
+				}
+			}
+			for {
+				select {
+				case nt := <-c.Notifications():
+					var l feed.Line
+					json.Unmarshal(nt.Params, &l)
+					if l.Room != room.String() || l.Nick != "bob" {
+						continue
+					}
+					if l.Type != feed.TypeMessage || l.Body != body {
+						t.Errorf("the daemon's subscriber got %s %q (%s), want bob's message %q", l.Type, l.Body, l.Reason, body)
+					}
+					return
+				case <-ctx.Done():
+					t.Fatalf("bob's group message %q did not reach the daemon's subscriber", body)
+				}
+			}
+		}
+		fromBob("bob before the cut")
+
+		// The connection is cut: the daemon takes its session over again,
+		// in the room still, and sends to the room as before.
 		proxy.Cut()
 		for back := false; !back; {
 			select {
@@ -844,13 +880,16 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 				var l feed.Line
 				json.Unmarshal(nt.Params, &l)
 				back = l.Event == "reconnected"
-				if back {
-					t.Logf("daemon: reconnected %s", l.Reason)
+				if back && !strings.Contains(l.Reason, "resumed") {
+					t.Errorf("daemon: reconnected %q, want the cut session resumed", l.Reason)
 				}
 			case <-ctx.Done():
 				t.Fatal("the daemon did not connect again")
 			}
 		}
+		// Before, the resumed session's room messages were refused, from
+		// "a room ox is not in".
+		fromBob("bob after the cut")
 		round("after the cut")
 
 		// A bad room is a JSON-RPC error of its kind, and nothing is sent.

@@ -283,7 +283,11 @@ func (d *daemon) run(ctx context.Context) error {
 		default:
 			close(d.up)
 		}
-		d.rooms = map[string]*muc.Room{}
+		if !o.resumed {
+			// A new login is in no room; a resumed session is in those
+			// it was in (its rooms took them over).
+			d.rooms = map[string]*muc.Room{}
+		}
 		context.AfterFunc(o.ctx, func() { d.offline(o) })
 	}
 	err := d.e.stayOnline(ctx, d.n, setup, show, nil, connected, func(what, reason string) {

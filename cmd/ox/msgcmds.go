@@ -165,9 +165,10 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	// it) is taken over first.
 	keep := e.keepResumption()
 	defer keep.close()
-	resume := keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
+	resume := staying{resumable: true, save: keep.saver()}
+	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
 	for attempt, connected := 0, false; ; {
-		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, staying{resumable: true, resume: resume, save: keep.saver()}, func(o *online) {
+		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
 			switch {
 			case connected && o.resumed:
 				event("reconnected", "the session was resumed (XEP-0198)")
@@ -186,12 +187,12 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case err == nil:
 			// The connection was up: what it left replaces what it took
 			// over.
-			resume = next
+			resume.resume, resume.rooms = next.resume, next.rooms
 		case attempt >= 2:
 			// A login that failed leaves the lost session to resume, for
 			// three attempts: a server that keeps failing the resumption
 			// itself gets ordinary logins.
-			resume = nil
+			resume.resume, resume.rooms = nil, nil
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
 			return err
@@ -220,10 +221,10 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 // onlineOnce is one connection: log in (taking over the lost session that
 // st.resume is, if the server still keeps it), catch up, serve until done,
 // ctx's end or the connection's loss (lost, with what it leaves to resume).
-func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, up func(*online)) (lost error, next *ox.Resumption, err error) {
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, up func(*online)) (lost error, next staying, err error) {
 	o, err := e.connectStaying(ctx, n, false, setup, st)
 	if err != nil {
-		return nil, nil, err
+		return nil, next, err
 	}
 	defer o.Close()
 	// The connection's loss ends what is under way on it (the catch-up's
@@ -241,8 +242,8 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	}()
 	// lostWith is the connection's loss (lostc's) and what it leaves to
 	// resume: the session has stopped reading, Serve returned.
-	lostWith := func(err error) (error, *ox.Resumption, error) {
-		return err, ox.ResumptionOf(o.xmpp), nil
+	lostWith := func(err error) (error, staying, error) {
+		return err, staying{resume: ox.ResumptionOf(o.xmpp), rooms: o.rooms}, nil
 	}
 	up(o)
 	// A resumed session has its carbons and its presence still.
@@ -254,7 +255,7 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 			if cctx.Err() != nil && ctx.Err() == nil {
 				return lostWith(<-lostc) // cancelled by the loss, which says why
 			}
-			return err, nil, nil
+			return err, next, nil
 		}
 	}
 	// What arrived while this device was away and went to another
@@ -328,7 +329,7 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case err := <-lostc:
 			return lostWith(err)
 		}
-		return nil, nil, nil
+		return nil, next, nil
 	}
 }
 

@@ -92,11 +92,13 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 
 // staying is how a connection that stays up is made: the server is asked
 // to keep the session for resumption when it is lost (resumable), resume
-// is such a session to take over, and save keeps the resumption across a
+// is such a session to take over, with the rooms it was in (rooms, which
+// a resumed session is in still), and save keeps the resumption across a
 // crash (resumeKeeper).
 type staying struct {
 	resumable bool
 	resume    *ox.Resumption
+	rooms     *muc.Rooms
 	save      func(*ox.Resumption)
 }
 
@@ -145,6 +147,9 @@ func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setu
 		c.Layout = ox.LayoutCompact
 	}
 	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1), tls: a.TLS, resumed: neg.Resumed}
+	if neg.Resumed {
+		o.rooms.TakeOver(st.rooms)
+	}
 	if setup != nil {
 		setup(c)
 	}
