@@ -632,10 +632,11 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	r.mu.Lock()
 	r.echo[rep.ID] = echo
 	r.mu.Unlock()
+	unknown := false // the echo stays awaited, by Confirm
 	defer func() {
-		r.mu.Lock()
-		delete(r.echo, rep.ID)
-		r.mu.Unlock()
+		if !unknown {
+			r.forget(rep.ID)
+		}
 	}()
 
 	// The room answers an error to a message it does not take (not an
@@ -677,9 +678,87 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	case <-sctx.Done():
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		err := rs.c.RequestError(ctx, ctx.Err())
+		if errors.Is(err, ox.ErrConnectionLost) {
+			// Written, or about to be, when the connection went: a
+			// session that takes the lost one over reads the room's
+			// echo if the room had it (Confirm).
+			unknown = true
+			return nil, &UnknownOutcomeError{Room: r.JID, ID: rep.ID, Err: err, Report: rep, room: r, echo: echo}
+		}
+		return nil, err
 	}
 	return nil, fmt.Errorf("muc: %s did not reflect the message within %v, so it may not have reached the room", r.JID, echoTimeout)
+}
+
+// forget stops awaiting the echo of the message id.
+func (r *Room) forget(id string) {
+	r.mu.Lock()
+	delete(r.echo, id)
+	r.mu.Unlock()
+}
+
+// UnknownOutcomeError: the connection was lost after a group message was
+// sent and before the room reflected it, so it may have reached the room.
+// Sending it again may show it twice: Confirm settles it on a session that
+// takes the lost one over (stream resumption, XEP-0198 §5).
+type UnknownOutcomeError struct {
+	Room jid.JID
+	ID   string // the message's id
+	Err  error  // why it is unknown
+	// Report is what SendPayload would have returned had the room
+	// reflected it.
+	Report *GroupReport
+
+	room *Room
+	echo chan struct{} // closed at the room's echo
+}
+
+func (e *UnknownOutcomeError) Error() string {
+	return fmt.Sprintf("muc: the message to %s may have reached the room: the connection was lost before the room reflected it (%v)", e.Room, e.Err)
+}
+
+func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// Confirm settles the outcome of a group message whose send ended in e, on
+// the session rs serves now. It is nil once the room has reflected the
+// message: a session that took the lost one over (Rooms.TakeOver) reads
+// the echo the lost connection did not, whether the room had the message
+// before the cut or ox sent it again on resuming. It is e when this
+// session cannot tell (a new login, which is in no room the lost one was
+// in, or no echo within the room's time), and an error that matches
+// ox.ErrConnectionLost when this session was lost too while it waited: a
+// later one that takes it over may tell.
+func (rs *Rooms) Confirm(ctx context.Context, e *UnknownOutcomeError) error {
+	if e == nil || e.room == nil {
+		return e
+	}
+	if rs.room(e.Room) != e.room {
+		e.room.forget(e.ID)
+		return e
+	}
+	select {
+	case <-e.echo:
+		e.room.forget(e.ID)
+		return nil
+	default:
+	}
+	ctx, cancel := rs.c.Request(ctx)
+	defer cancel()
+	wait := time.NewTimer(echoTimeout)
+	defer wait.Stop()
+	select {
+	case <-e.echo:
+		e.room.forget(e.ID)
+		return nil
+	case <-wait.C:
+	case <-ctx.Done():
+		if err := rs.c.RequestError(ctx, ctx.Err()); errors.Is(err, ox.ErrConnectionLost) {
+			return err
+		}
+	}
+	e.room.forget(e.ID)
+	return e
 }
 
 func stanzaErrorText(se stanza.Error) string {

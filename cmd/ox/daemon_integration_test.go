@@ -996,3 +996,117 @@ func TestIntegrationDaemonSendAcrossACut(t *testing.T) {
 		}
 	})
 }
+
+// roomSend cut before the room reflected the message is settled as send
+// is (TestIntegrationDaemonSendAcrossACut): the session that takes the
+// lost one over is in the room still and reads the echo, whether the room
+// had the message before the cut or ox sent it again on resuming; the
+// script is told it was sent, and bob reads it once. Before, roomSend
+// failed, and a script that sent again showed it twice.
+func TestIntegrationDaemonRoomSendAcrossACut(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		proxy := faultproxy.StartT(t, srv.Addr)
+		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		received := make(chan string, 10)
+		var rooms *muc.Rooms
+		srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+			rooms = muc.New(c)
+			c.OnMessage = func(m *ox.Message) {
+				if m.Err == nil && m.From.Bare().String() == w.account {
+					received <- m.Body
+				}
+			}
+		})
+		room := jid.MustParse("cutroom@" + srv.MUCDomain)
+		if _, err := rooms.Join(ctx, room, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		d := w.startDaemon()
+		c := d.client(ctx, t)
+		send := func(text string) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				var res roomSendResult
+				err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: text}, &res)
+				if err == nil && res.Participants != 1 {
+					err = fmt.Errorf("encrypted to %d participants, want 1 (bob): %+v", res.Participants, res)
+				}
+				done <- err
+			}()
+			return done
+		}
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for _, tc := range []struct {
+			text  string
+			stall []faultproxy.Direction
+		}{
+			{"the room had it, its echo was cut", []faultproxy.Direction{faultproxy.Down}},
+			{"the server never read it", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
+		} {
+			// One that gets through first: the daemon is in the room and
+			// has bob's keys, so that the next needs nothing from the
+			// server before it goes.
+			warm := "before: " + tc.text
+			if err := <-send(warm); err != nil {
+				t.Fatal(err)
+			}
+			if got := waitBody(ctx, t, received); got != warm {
+				t.Fatalf("bob read %q, want %q", got, warm)
+			}
+			for _, dir := range tc.stall {
+				proxy.Stall(dir)
+			}
+			up := proxy.Arrived(faultproxy.Up)
+			done := send(tc.text)
+			for read := false; !read; {
+				if len(tc.stall) == 1 {
+					// bob reads it: the room had it.
+					select {
+					case got := <-received:
+						if got != tc.text {
+							t.Fatalf("bob read %q, want %q", got, tc.text)
+						}
+						read = true
+					case <-ctx.Done():
+						t.Fatalf("%s: bob never read it", tc.text)
+					}
+					continue
+				}
+				// The message went up (encrypted to two keys it takes
+				// more than 1.5 KB; what else the daemon may send
+				// meanwhile, an acknowledgement, takes less than 500
+				// bytes).
+				select {
+				case <-tick.C:
+					read = proxy.Arrived(faultproxy.Up) >= up+1500
+				case <-ctx.Done():
+					t.Fatalf("%s: it never reached the proxy", tc.text)
+				}
+			}
+			proxy.Cut()
+			for _, dir := range tc.stall {
+				proxy.Resume(dir)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("%s: roomSend: %v; want it settled by the resumed session; the daemon's log:\n%s", tc.text, err, d.logText())
+			}
+			if len(tc.stall) == 2 {
+				if got := waitBody(ctx, t, received); got != tc.text {
+					t.Errorf("bob read %q, want %q", got, tc.text)
+				}
+			}
+		}
+		// Each once: the next bob reads is the last one.
+		if err := <-send("the end"); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitBody(ctx, t, received); got != "the end" {
+			t.Errorf("bob read %q, want the end (each message once)", got)
+		}
+	})
+}

@@ -56,7 +56,8 @@ after it. Errors are JSON-RPC errors with a stable code: -32001 offline,
 -32005 timeout, -32006 another user, -32007 a message's outcome is
 unknown (it may have been delivered: do not simply send it again; data.id
 names it), -32000 other failures. A send whose connection was cut before
-the server confirmed it waits for the next connection, which tells.
+the server confirmed it (a roomSend: before the room reflected it) waits
+for the next connection, which tells.
 `,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)
@@ -354,6 +355,34 @@ func (d *daemon) confirm(ctx context.Context, uo *ox.UnknownOutcomeError) (*ox.S
 			// This connection failed before it could tell: the next
 			// one may.
 			uo = again
+			select {
+			case <-o.ctx.Done():
+			case <-ctx.Done():
+				return nil, uo
+			}
+		default:
+			return nil, uo
+		}
+	}
+}
+
+// confirmRoom is confirm for a group message: the room's echo settles it,
+// which a connection that takes the lost session over reads (the
+// resumed session is in the room still, muc.Rooms.TakeOver).
+func (d *daemon) confirmRoom(ctx context.Context, uo *muc.UnknownOutcomeError) (*muc.GroupReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
+	for {
+		o, err := d.online(ctx)
+		if err != nil {
+			return nil, uo
+		}
+		switch err := o.rooms.Confirm(ctx, uo); {
+		case err == nil:
+			return uo.Report, nil
+		case err != error(uo) && errors.Is(err, ox.ErrConnectionLost):
+			// This connection was lost too before it could tell: the
+			// next one may.
 			select {
 			case <-o.ctx.Done():
 			case <-ctx.Done():
@@ -717,6 +746,10 @@ func (d *daemon) handlers() {
 			return nil, err
 		}
 		rep, err := d.e.roomSendTo(o, r, p.Text, p.File)
+		var uo *muc.UnknownOutcomeError
+		if errors.As(err, &uo) {
+			rep, err = d.confirmRoom(ctx, uo)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -878,10 +911,14 @@ func rpcError(err error) *rpc.Error {
 		je *muc.JoinError
 	)
 	var uo *ox.UnknownOutcomeError
+	var ru *muc.UnknownOutcomeError
 	switch {
 	case errors.As(err, &uo):
 		e.Code = rpc.CodeUnknownOutcome
 		e.Data = map[string]string{"hint": hint, "id": uo.ID}
+	case errors.As(err, &ru):
+		e.Code = rpc.CodeUnknownOutcome
+		e.Data = map[string]string{"hint": hint, "id": ru.ID}
 	case errors.As(err, &nk) || errors.Is(err, muc.ErrNoGroupRecipients):
 		e.Code = rpc.CodeNoUsableKey
 	case errors.Is(err, errOffline) || errors.Is(err, ox.ErrOffline):

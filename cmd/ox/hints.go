@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/pgp"
 )
 
@@ -17,9 +18,12 @@ func libraryHint(err error) string {
 	var nk *ox.NoUsableKeyError
 	var tr *ox.TrustError
 	var uo *ox.UnknownOutcomeError
+	var ru *muc.UnknownOutcomeError
 	switch {
 	case errors.As(err, &uo):
 		return "ask " + uo.To.String() + " whether it arrived before you send it again: sending again may deliver it twice"
+	case errors.As(err, &ru):
+		return "look in the room whether it arrived (ox room listen " + ru.Room.String() + ") before you send it again: sending again may show it twice"
 	case errors.Is(err, ox.ErrConnectionLost):
 		return "check the network and the server, then run the command again"
 	case errors.Is(err, ox.ErrTimeout):
