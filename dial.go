@@ -240,6 +240,13 @@ type Negotiated struct {
 	// what either side had not received was sent again, and the session's
 	// presence, subscriptions and carbons are as they were.
 	Resumed bool
+	// Settled: Account.Resume's session could not be taken over, but the
+	// server said how many of its stanzas it had handled (<failed h/>,
+	// §5; Prosody after a restart or a timeout): the messages after
+	// those, Resent of them, were sent again on the new session, and
+	// Client.Confirm settles a send the lost connection took.
+	Settled bool
+	Resent  int
 }
 
 // DialNegotiated is Dial that also says what was negotiated, for a user
@@ -250,7 +257,7 @@ func DialNegotiated(ctx context.Context, a Account) (*xmpp.Session, Negotiated, 
 		return nil, Negotiated{}, err
 	}
 	info := Negotiated{TLSVersion: sess.ConnectionState().Version, Mechanism: n.mechanism, Offered: n.offered, Announced: n.cbTypes,
-		StreamManagement: n.smEnabled, Resumed: n.resumed}
+		StreamManagement: n.smEnabled, Resumed: n.resumed, Settled: n.settled, Resent: n.resent}
 	if strings.HasSuffix(n.mechanism, "-PLUS") {
 		info.ChannelBinding = binding(sess.ConnectionState())
 	}
@@ -326,9 +333,17 @@ type negotiation struct {
 	mechanism string
 	offered   []string
 	bound     bool
-	smOffered bool        // the server offers stream management (XEP-0198)
-	smEnabled bool        // and enabled it
-	resumed   bool        // the session is a resumed one
+	smOffered bool // the server offers stream management (XEP-0198)
+	smEnabled bool // and enabled it
+	resumed   bool // the session is a resumed one
+	// refused: Account.Resume, which the server refused to resume, with
+	// the count of its stanzas the server handled (<failed h/>); settled
+	// when the new session took that over (resendUnhandled), resent
+	// messages sent again.
+	refused   *Resumption
+	refusedAt uint32
+	settled   bool
+	resent    int
 	watch     watchedConn // the TCP connection, watched for the server closing it
 }
 
@@ -489,6 +504,9 @@ func (n *negotiation) features(a Account, cfg *tls.Config) []xmpp.StreamFeature 
 		if n.bound && n.smOffered && sessionSM(s) != nil {
 			n.step = "stream management"
 			if err := n.enableSM(s, a.Resumable, a.SaveResumption); err != nil {
+				return mask, rw, n.fail(err)
+			}
+			if err := n.resendUnhandled(s); err != nil {
 				return mask, rw, n.fail(err)
 			}
 		}

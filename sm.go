@@ -82,6 +82,12 @@ type smConn struct {
 	// handled it, or ox sent its copy again first thing (see covers).
 	through uint32
 	resumed bool
+	// took: a new session that the server bound when it refused to
+	// resume that stream but said how much of it it had handled
+	// (<failed h/>); every stanza of it up to tookThrough reached the
+	// server, as for through (resendUnhandled).
+	took        string
+	tookThrough uint32
 }
 
 // The copies kept for resumption are bounded: a server that does not
@@ -232,7 +238,11 @@ func (c *smConn) written() (stream string, seq uint32) {
 func (c *smConn) covers(stream string, seq uint32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return stream != "" && c.resumed && c.id == stream && int32(c.through-seq) >= 0
+	if stream == "" {
+		return false
+	}
+	return c.resumed && c.id == stream && int32(c.through-seq) >= 0 ||
+		c.took == stream && int32(c.tookThrough-seq) >= 0
 }
 
 // Handled is the count to acknowledge, and whether management is on.
@@ -393,7 +403,10 @@ func (n *negotiation) enableSM(s *xmpp.Session, resume bool, save func(*Resumpti
 
 // resumeSM asks the server to resume the session r left (§5) instead of
 // binding a new one. It says whether the server did; a refusal
-// (<failed/>) is not an error: an ordinary login follows.
+// (<failed/>) is not an error: an ordinary login follows. A refusal that
+// says how many of the lost session's stanzas the server handled
+// (<failed h='…'/>: Prosody's after a restart or a timeout) is noted
+// (n.refusedAt) for resendUnhandled.
 func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resumption)) (bool, error) {
 	c := sessionSM(s)
 	c.mu.Lock()
@@ -422,6 +435,9 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resump
 	}
 	switch {
 	case start.Name.Space == nsSM && start.Name.Local == "failed":
+		if h, err := strconv.ParseUint(attr(start, "h"), 10, 32); err == nil {
+			n.refused, n.refusedAt = r, uint32(h)
+		}
 		return false, nil
 	case start.Name.Space != nsSM || start.Name.Local != "resumed":
 		return false, fmt.Errorf("stream management: the server answered <resume/> with <%s xmlns='%s'>", start.Name.Local, start.Name.Space)
@@ -464,6 +480,47 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resump
 		}
 	}
 	return true, nil
+}
+
+// resendUnhandled sends again, on the new session bound after a refused
+// resumption, the messages of the lost session that the server said it
+// had not handled (those after <failed h/>, §5 "the client can then
+// resend"), of which ox kept copies, and notes how far the lost stream
+// is settled (covers): a send the lost connection took is then confirmed
+// by this session (Client.Confirm). Only messages are sent again: the
+// new session has its own presence, and whoever made a request was told
+// the connection was lost. It is called once the new session is bound
+// and managed, so that what it sends again is counted and kept there.
+func (n *negotiation) resendUnhandled(s *xmpp.Session) error {
+	r, h, c := n.refused, n.refusedAt, sessionSM(s)
+	if r == nil || c == nil || int32(r.sent-h) < 0 {
+		return nil // a count above what was sent says nothing to go by
+	}
+	again, through := r.unacked, h
+	if ahead := r.sent - h; int64(ahead) <= int64(len(r.unacked)) {
+		// ox has a copy of each stanza the server did not handle.
+		again, through = r.unacked[len(r.unacked)-int(ahead):], r.sent
+	}
+	for _, b := range again {
+		if !isMessage(b) {
+			continue
+		}
+		if _, err := c.Write(b); err != nil {
+			return fmt.Errorf("stream management: resend: %w", err)
+		}
+		n.resent++
+	}
+	c.mu.Lock()
+	c.took, c.tookThrough = r.id, through
+	c.mu.Unlock()
+	n.settled = true
+	return nil
+}
+
+// isMessage says whether a stanza's bytes are a message.
+func isMessage(raw []byte) bool {
+	start, err := nextStart(xml.NewDecoder(bytes.NewReader(raw)))
+	return err == nil && start.Name.Local == "message"
 }
 
 // isRequest says whether a stanza's bytes are an IQ get or set.

@@ -436,3 +436,110 @@ func testIntegrationConfirmAfterResume(t *testing.T, srv *testenv.Server) {
 		t.Errorf("alice: %q %v, want the end (each message once)", m.Body, m.Err)
 	}
 }
+
+// A server that restarts cannot resume the lost session. Prosody says how
+// many of its stanzas it had handled (<failed h='…'/>, XEP-0198 §5): a
+// message it never read is sent again on the new session, one it read is
+// not, and Confirm settles both, each read once. A server that does not
+// say (ejabberd) leaves the outcome unknown, and nothing is sent again.
+func TestIntegrationConfirmAfterRestart(t *testing.T) {
+	onEachServer(t, testIntegrationConfirmAfterRestart, "alice", "bob")
+}
+
+func testIntegrationConfirmAfterRestart(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+	// alice keeps her store across the restart: bob's messages are
+	// encrypted to her key.
+	aliceDir := t.TempDir()
+	aliceIn := make(inbox, 32)
+	aliceLogin := func(keygen bool) *device {
+		a, _ := newDeviceDialed(ctx, t, srv, "alice", aliceDir, keygen, func(c *ox.Client) { c.OnMessage = func(m *ox.Message) { aliceIn <- m } }, nil, func(*ox.Account) {})
+		if keygen {
+			if _, err := a.Publish(ctx, a.key.Fingerprint); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Online(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	alice := aliceLogin(true)
+	w := &resuming{t: t, ctx: ctx, srv: srv, alice: alice, aliceIn: aliceIn, proxy: faultproxy.StartT(t, srv.Addr), dir: t.TempDir(), bobIn: make(inbox, 32)}
+	bob, _ := w.first()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for _, tc := range []struct {
+		body  string
+		stall []faultproxy.Direction
+	}{
+		{"read before the restart", []faultproxy.Direction{faultproxy.Down}},
+		{"never read before the restart", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
+	} {
+		for _, d := range tc.stall {
+			w.proxy.Stall(d)
+		}
+		up := w.proxy.Arrived(faultproxy.Up)
+		sent := make(chan error, 1)
+		go func() { _, err := bob.Send(ctx, alice.jid, tc.body); sent <- err }()
+		for ready := false; !ready; {
+			select {
+			case m := <-aliceIn:
+				if m.Body != tc.body || m.Err != nil || len(tc.stall) != 1 {
+					t.Fatalf("alice: %q %v", m.Body, m.Err)
+				}
+				ready = true // the server had read it
+			case <-tick.C:
+				ready = len(tc.stall) == 2 && w.proxy.Arrived(faultproxy.Up) >= up+200
+			case <-ctx.Done():
+				t.Fatalf("%s: never got where it should", tc.body)
+			}
+		}
+		if err := srv.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.proxy.Cut()
+		for _, d := range tc.stall {
+			w.proxy.Resume(d)
+		}
+		var uo *ox.UnknownOutcomeError
+		if err := <-sent; !errors.As(err, &uo) || uo.Report == nil {
+			t.Fatalf("%s: the send on the lost connection: %v; want its outcome unknown, with its report", tc.body, err)
+		}
+		bob.Close(t)
+		alice.Close(t)
+		alice = aliceLogin(false)
+		var neg ox.Negotiated
+		bob, neg = w.login(false, ox.ResumptionOf(bob.Session))
+		if neg.Resumed {
+			t.Fatalf("%s: %+v, want a new session after the restart", tc.body, neg)
+		}
+		t.Logf("%s: the refused resumption said how far the server had read: %v (%d sent again)", tc.body, neg.Settled, neg.Resent)
+		if srv.Is(testenv.Prosody) && !neg.Settled {
+			t.Errorf("%s: Prosody's <failed/> after a restart carries h; want the lost session settled", tc.body)
+		}
+		err := bob.Confirm(ctx, uo)
+		switch {
+		case neg.Settled && err != nil:
+			t.Errorf("%s: Confirm: %v; want it confirmed", tc.body, err)
+		case !neg.Settled && err != uo:
+			t.Errorf("%s: Confirm without the server's count: %v; want the outcome still unknown", tc.body, err)
+		}
+		if want := len(tc.stall) - 1; neg.Settled && neg.Resent != want {
+			t.Errorf("%s: %d messages sent again, want %d", tc.body, neg.Resent, want)
+		}
+		if neg.Settled && len(tc.stall) == 2 {
+			if m := aliceIn.next(t, tc.body); m.Body != tc.body || m.Err != nil {
+				t.Fatalf("alice: %q %v, want the message bob sent again", m.Body, m.Err)
+			}
+		}
+	}
+	// Each message once: the next alice reads is the last one.
+	if _, err := bob.Send(ctx, alice.jid, "the end"); err != nil {
+		t.Fatal(err)
+	}
+	if m := aliceIn.next(t, "the end"); m.Body != "the end" {
+		t.Errorf("alice: %q %v, want the end (each message once)", m.Body, m.Err)
+	}
+}
