@@ -70,6 +70,15 @@ func (e *UnknownOutcomeError) Error() string {
 
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 
+// NotSentError: the connection failed while the message was being
+// written, so it never reached the server whole; sending it again is safe.
+// It comes wrapped with why (ErrConnectionLost, ErrTimeout).
+type NotSentError struct{ To jid.JID }
+
+func (e *NotSentError) Error() string {
+	return fmt.Sprintf("ox: the message to %s was not sent", e.To)
+}
+
 // Confirm settles the outcome of a message whose Send ended in e, on the
 // Client's session now. It is nil when the server has read the message:
 // the session is the one the message was written to, or one that took

@@ -202,8 +202,10 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	id := NewID()
 	msg := stanza.Message{To: to, Type: stanza.ChatMessage, ID: id}.Wrap(MessagePayload(sealed.OpenPGP))
 	if err := c.Session.Send(ctx, msg); err != nil {
-		// Some of it may have reached the server before the write failed.
-		return nil, &UnknownOutcomeError{To: to, ID: id, Err: c.failure(ctx, err)}
+		// Not written whole: what reached the server is part of a stanza,
+		// which it never reads as one, and ox keeps no copy of it to send
+		// again. Sending it again is safe.
+		return nil, fmt.Errorf("%w: %w", &NotSentError{To: to}, c.failure(ctx, err))
 	}
 	// Written whole: where, should the server not confirm it (Confirm).
 	uo := &UnknownOutcomeError{To: to, ID: id, Report: &SendReport{ID: id, Recipients: res.keys, Self: sealed.Self, Undecided: res.undecided, Unannounced: res.unannounced}}

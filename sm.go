@@ -138,9 +138,10 @@ func (c *smConn) Write(p []byte) (int, error) {
 	c.asked = c.asked || ask
 	c.mu.Unlock()
 	if ask {
-		if _, err := io.WriteString(c.Conn, "<r xmlns='"+nsSM+"'/>"); err != nil {
-			return n, err
-		}
+		// p went whole: a failure here is not p's, and the next read or
+		// write meets it. Told as p's, it would make a stanza the server
+		// may have read look like one that never went (SendPayload).
+		io.WriteString(c.Conn, "<r xmlns='"+nsSM+"'/>")
 	}
 	return n, nil
 }

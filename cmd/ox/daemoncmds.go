@@ -394,6 +394,16 @@ func (d *daemon) confirmRoom(ctx context.Context, uo *muc.UnknownOutcomeError) (
 	}
 }
 
+// after is the connection that follows o, once o has ended.
+func (d *daemon) after(ctx context.Context, o *online) (*online, error) {
+	select {
+	case <-o.ctx.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return d.online(ctx)
+}
+
 // confirmWait bounds how long the daemon's send waits for the next
 // connection to settle a message whose confirmation a lost one took.
 const confirmWait = time.Minute
@@ -720,6 +730,17 @@ func (d *daemon) handlers() {
 			return nil, err
 		}
 		rep, err := d.e.sendTo(o, to, p.Text, p.File)
+		// A send the lost connection took before it was written whole
+		// never reached the server: it goes on the next connection, as
+		// one made while offline waits for it (online).
+		for tries := 0; tries < 3 && errors.Is(err, ox.ErrConnectionLost) && !errors.As(err, new(*ox.UnknownOutcomeError)); tries++ {
+			next, werr := d.after(ctx, o)
+			if werr != nil {
+				break
+			}
+			o = next
+			rep, err = d.e.sendTo(o, to, p.Text, p.File)
+		}
 		var uo *ox.UnknownOutcomeError
 		if errors.As(err, &uo) {
 			rep, err = d.confirm(ctx, uo)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -167,7 +168,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	defer keep.close()
 	resume := staying{resumable: true, save: keep.saver()}
 	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
-	for attempt, connected := 0, false; ; {
+	for attempt, failed, connected := 0, 0, false; ; {
 		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
 			switch {
 			case connected && o.resumed:
@@ -188,11 +189,17 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			// The connection was up: what it left replaces what it took
 			// over.
 			resume.resume, resume.rooms = next.resume, next.rooms
-		case attempt >= 2:
+			failed = 0
+		case !unreached(err):
 			// A login that failed leaves the lost session to resume, for
 			// three attempts: a server that keeps failing the resumption
-			// itself gets ordinary logins.
-			resume.resume, resume.rooms = nil, nil
+			// itself gets ordinary logins. One that never reached the
+			// server (it is down, restarting) does not count: a server
+			// back from a restart says how far it had read the lost
+			// session (<failed h/>), which settles what was in flight.
+			if failed++; failed >= 3 {
+				resume.resume, resume.rooms = nil, nil
+			}
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
 			return err
@@ -216,6 +223,13 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			attempt = 0 // the connection was up: start the backoff again
 		}
 	}
+}
+
+// unreached: a login that failed before it reached the server (no TCP
+// connection).
+func unreached(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // onlineOnce is one connection: log in (taking over the lost session that
