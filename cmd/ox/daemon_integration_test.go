@@ -536,7 +536,10 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 	// (stream management is hop by hop). There the sender pauses for the
 	// restart until the daemon has shown all it sent, and resumes once
 	// the server is back; cuts and the SIGKILL come mid-flow on both
-	// servers, where stream management keeps what was in flight.
+	// servers, where stream management keeps what was in flight. Prosody's
+	// restart comes mid-flow too: it says how far it had read the
+	// sending session (<failed h/>), and the daemon sends again what it
+	// had not and confirms the rest.
 	var drained chan struct{}
 	if srv.Is(testenv.Ejabberd) {
 		drained = make(chan struct{}, 1)
@@ -594,7 +597,7 @@ func daemonSoak(t *testing.T, srv *testenv.Server, total, cuts int) {
 		case cut < cuts && n >= at(cut+1) && proxy.Cut() > 0:
 			cut++
 		case cut == cuts && restarted == nil && n >= at(cuts+1):
-			restarted = sender.restart(ctx, srv, drained, shownN)
+			restarted = sender.restart(ctx, srv, srv.Is(testenv.Ejabberd), drained, shownN)
 		case restarted != nil && !killed && n >= at(cuts+2):
 			killed = true
 			d, subscribed = killAndRestart(d, subscribed)
@@ -702,17 +705,19 @@ func (s *pacedSender) pauseDrained(ctx context.Context, drained <-chan struct{},
 	return s.mu.Unlock, nil
 }
 
-// restart restarts srv between two messages (pauseDrained), in the
-// background.
-func (s *pacedSender) restart(ctx context.Context, srv *testenv.Server, drained <-chan struct{}, shown func() int64) <-chan error {
+// restart restarts srv in the background: between two messages
+// (pauseDrained) with pause, else while the sender goes on.
+func (s *pacedSender) restart(ctx context.Context, srv *testenv.Server, pause bool, drained <-chan struct{}, shown func() int64) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
-		resume, err := s.pauseDrained(ctx, drained, shown)
-		if err != nil {
-			ch <- err
-			return
+		if pause {
+			resume, err := s.pauseDrained(ctx, drained, shown)
+			if err != nil {
+				ch <- err
+				return
+			}
+			defer resume()
 		}
-		defer resume()
 		if err := srv.Restart(ctx); err != nil {
 			ch <- err
 			return
