@@ -656,8 +656,8 @@ func countSeen(seen map[string]int, total int, format string) (lost, twice int) 
 }
 
 // pacedSender sends numbered messages through a daemon's connection;
-// restart pauses it between two messages, so that no message is in flight
-// (of unknown outcome) while the server goes down, and lets it go on once
+// restart, told to pause, holds it between two messages, so that no
+// message is in flight while the server goes down, and lets it go on once
 // the daemon has logged in again.
 type pacedSender struct {
 	mu     sync.Mutex
