@@ -931,74 +931,7 @@ func TestIntegrationDaemonSendAcrossACut(t *testing.T) {
 			}()
 			return done
 		}
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for _, tc := range []struct {
-			text  string
-			stall []faultproxy.Direction
-		}{
-			{"the server read it, its confirmation was cut", []faultproxy.Direction{faultproxy.Down}},
-			{"the server never read it", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
-		} {
-			// A message that gets through first: the daemon is
-			// connected and has bob's keys, so that the next needs
-			// nothing from the server before it goes.
-			warm := "before: " + tc.text
-			if err := <-send(warm); err != nil {
-				t.Fatal(err)
-			}
-			if got := waitBody(ctx, t, received); got != warm {
-				t.Fatalf("bob read %q, want %q", got, warm)
-			}
-			for _, dir := range tc.stall {
-				proxy.Stall(dir)
-			}
-			up := proxy.Arrived(faultproxy.Up)
-			done := send(tc.text)
-			for read := false; !read; {
-				if len(tc.stall) == 1 {
-					// bob reads it: the server had it.
-					select {
-					case got := <-received:
-						if got != tc.text {
-							t.Fatalf("bob read %q, want %q", got, tc.text)
-						}
-						read = true
-					case <-ctx.Done():
-						t.Fatalf("%s: bob never read it", tc.text)
-					}
-					continue
-				}
-				// The message went up (it and its ping take 1.5 KB; what
-				// else the daemon may send meanwhile, an archive query or
-				// an acknowledgement, takes less than 500 bytes).
-				select {
-				case <-tick.C:
-					read = proxy.Arrived(faultproxy.Up) >= up+1000
-				case <-ctx.Done():
-					t.Fatalf("%s: it never reached the proxy", tc.text)
-				}
-			}
-			proxy.Cut()
-			for _, dir := range tc.stall {
-				proxy.Resume(dir)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("%s: send: %v; want it settled by the resumed session; the daemon's log:\n%s", tc.text, err, d.logText())
-			}
-			if len(tc.stall) == 2 {
-				if got := waitBody(ctx, t, received); got != tc.text {
-					t.Errorf("bob read %q, want %q", got, tc.text)
-				}
-			}
-		}
-		// Each once: the next bob reads is the last one.
-		if err := <-send("the end"); err != nil {
-			t.Fatal(err)
-		}
-		if got := waitBody(ctx, t, received); got != "the end" {
-			t.Errorf("bob read %q, want the end (each message once)", got)
-		}
+		sendAcrossACut(ctx, t, proxy, d, send, received, 1000, "the server read it, its confirmation was cut")
 	})
 }
 
@@ -1044,74 +977,84 @@ func TestIntegrationDaemonRoomSendAcrossACut(t *testing.T) {
 			}()
 			return done
 		}
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for _, tc := range []struct {
-			text  string
-			stall []faultproxy.Direction
-		}{
-			{"the room had it, its echo was cut", []faultproxy.Direction{faultproxy.Down}},
-			{"the server never read it", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
-		} {
-			// One that gets through first: the daemon is in the room and
-			// has bob's keys, so that the next needs nothing from the
-			// server before it goes.
-			warm := "before: " + tc.text
-			if err := <-send(warm); err != nil {
-				t.Fatal(err)
-			}
-			if got := waitBody(ctx, t, received); got != warm {
-				t.Fatalf("bob read %q, want %q", got, warm)
-			}
-			for _, dir := range tc.stall {
-				proxy.Stall(dir)
-			}
-			up := proxy.Arrived(faultproxy.Up)
-			done := send(tc.text)
-			for read := false; !read; {
-				if len(tc.stall) == 1 {
-					// bob reads it: the room had it.
-					select {
-					case got := <-received:
-						if got != tc.text {
-							t.Fatalf("bob read %q, want %q", got, tc.text)
-						}
-						read = true
-					case <-ctx.Done():
-						t.Fatalf("%s: bob never read it", tc.text)
-					}
-					continue
-				}
-				// The message went up (encrypted to two keys it takes
-				// more than 1.5 KB; what else the daemon may send
-				// meanwhile, an acknowledgement, takes less than 500
-				// bytes).
-				select {
-				case <-tick.C:
-					read = proxy.Arrived(faultproxy.Up) >= up+1500
-				case <-ctx.Done():
-					t.Fatalf("%s: it never reached the proxy", tc.text)
-				}
-			}
-			proxy.Cut()
-			for _, dir := range tc.stall {
-				proxy.Resume(dir)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("%s: roomSend: %v; want it settled by the resumed session; the daemon's log:\n%s", tc.text, err, d.logText())
-			}
-			if len(tc.stall) == 2 {
-				if got := waitBody(ctx, t, received); got != tc.text {
-					t.Errorf("bob read %q, want %q", got, tc.text)
-				}
-			}
-		}
-		// Each once: the next bob reads is the last one.
-		if err := <-send("the end"); err != nil {
+		// Encrypted to two keys, a group message takes more than 1.5 KB.
+		sendAcrossACut(ctx, t, proxy, d, send, received, 1500, "the room had it, its echo was cut")
+	})
+}
+
+// sendAcrossACut cuts a daemon's connection under a send twice (send, whose
+// recipient's reads come on received): once after the server read the
+// message, its answer held back (first names that case), once before it
+// read any of it, once bytes (the message) had reached the proxy. Each
+// send must be settled by the resumed session and read once.
+func sendAcrossACut(ctx context.Context, t *testing.T, proxy *faultproxy.Proxy, d *daemonProc, send func(string) <-chan error, received chan string, bytes int64, first string) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for _, tc := range []struct {
+		text  string
+		stall []faultproxy.Direction
+	}{
+		{first, []faultproxy.Direction{faultproxy.Down}},
+		{"the server never read it", []faultproxy.Direction{faultproxy.Up, faultproxy.Down}},
+	} {
+		// A message that gets through first: the daemon is connected
+		// and has the keys, so that the next needs nothing from the
+		// server before it goes.
+		warm := "before: " + tc.text
+		if err := <-send(warm); err != nil {
 			t.Fatal(err)
 		}
-		if got := waitBody(ctx, t, received); got != "the end" {
-			t.Errorf("bob read %q, want the end (each message once)", got)
+		if got := waitBody(ctx, t, received); got != warm {
+			t.Fatalf("read %q, want %q", got, warm)
 		}
-	})
+		for _, dir := range tc.stall {
+			proxy.Stall(dir)
+		}
+		up := proxy.Arrived(faultproxy.Up)
+		done := send(tc.text)
+		for read := false; !read; {
+			if len(tc.stall) == 1 {
+				// The recipient reads it: the server had it.
+				select {
+				case got := <-received:
+					if got != tc.text {
+						t.Fatalf("read %q, want %q", got, tc.text)
+					}
+					read = true
+				case <-ctx.Done():
+					t.Fatalf("%s: never read", tc.text)
+				}
+				continue
+			}
+			// The message went up (what else the daemon may send
+			// meanwhile, an archive query or an acknowledgement, takes
+			// less than 500 bytes).
+			select {
+			case <-tick.C:
+				read = proxy.Arrived(faultproxy.Up) >= up+bytes
+			case <-ctx.Done():
+				t.Fatalf("%s: it never reached the proxy", tc.text)
+			}
+		}
+		proxy.Cut()
+		for _, dir := range tc.stall {
+			proxy.Resume(dir)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v; want it settled by the resumed session; the daemon's log:\n%s", tc.text, err, d.logText())
+		}
+		if len(tc.stall) == 2 {
+			if got := waitBody(ctx, t, received); got != tc.text {
+				t.Errorf("read %q, want %q", got, tc.text)
+			}
+		}
+	}
+	// Each once: the next read is the last one.
+	if err := <-send("the end"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitBody(ctx, t, received); got != "the end" {
+		t.Errorf("read %q, want the end (each message once)", got)
+	}
 }

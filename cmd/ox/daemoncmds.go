@@ -340,56 +340,53 @@ func (d *daemon) online(ctx context.Context) (*online, error) {
 // message or was sent it again. It is the send's report when settled,
 // the error when a new login cannot tell or none comes in time.
 func (d *daemon) confirm(ctx context.Context, uo *ox.UnknownOutcomeError) (*ox.SendReport, error) {
-	ctx, cancel := context.WithTimeout(ctx, confirmWait)
-	defer cancel()
-	for {
-		o, err := d.online(ctx)
-		if err != nil {
-			return nil, uo
-		}
+	if !d.settle(ctx, func(ctx context.Context, o *online) (bool, bool) {
 		var again *ox.UnknownOutcomeError
-		switch err := o.client.Confirm(ctx, uo); {
-		case err == nil:
-			return uo.Report, nil
-		case errors.As(err, &again) && again != uo:
-			// This connection failed before it could tell: the next
-			// one may.
-			uo = again
-			select {
-			case <-o.ctx.Done():
-			case <-ctx.Done():
-				return nil, uo
-			}
-		default:
-			return nil, uo
+		err := o.client.Confirm(ctx, uo)
+		if errors.As(err, &again) && again != uo {
+			uo = again // this connection failed before it could tell
+			return false, true
 		}
+		return err == nil, false
+	}) {
+		return nil, uo
 	}
+	return uo.Report, nil
 }
 
 // confirmRoom is confirm for a group message: the room's echo settles it,
 // which a connection that takes the lost session over reads (the
 // resumed session is in the room still, muc.Rooms.TakeOver).
 func (d *daemon) confirmRoom(ctx context.Context, uo *muc.UnknownOutcomeError) (*muc.GroupReport, error) {
+	if !d.settle(ctx, func(ctx context.Context, o *online) (bool, bool) {
+		err := o.rooms.Confirm(ctx, uo)
+		return err == nil, err != nil && err != error(uo) && errors.Is(err, ox.ErrConnectionLost)
+	}) {
+		return nil, uo
+	}
+	return uo.Report, nil
+}
+
+// settle asks each connection in turn, for at most confirmWait, whether a
+// message of unknown outcome is settled (try's first result); try's
+// second says that this connection was lost before it could tell, and
+// the next one may.
+func (d *daemon) settle(ctx context.Context, try func(ctx context.Context, o *online) (settled, next bool)) bool {
 	ctx, cancel := context.WithTimeout(ctx, confirmWait)
 	defer cancel()
 	for {
 		o, err := d.online(ctx)
 		if err != nil {
-			return nil, uo
+			return false
 		}
-		switch err := o.rooms.Confirm(ctx, uo); {
-		case err == nil:
-			return uo.Report, nil
-		case err != error(uo) && errors.Is(err, ox.ErrConnectionLost):
-			// This connection was lost too before it could tell: the
-			// next one may.
-			select {
-			case <-o.ctx.Done():
-			case <-ctx.Done():
-				return nil, uo
-			}
-		default:
-			return nil, uo
+		settled, next := try(ctx, o)
+		if settled || !next {
+			return settled
+		}
+		select {
+		case <-o.ctx.Done():
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
