@@ -450,7 +450,7 @@ func (d *daemon) event(l feed.Line) {
 // later finds them had. Before, that late hand was taken for a line the
 // subscription's replay had, and dropped: the message that a resumed
 // session read again, while "reconnected" was journaled, never reached
-// the subscriber (the daemon's soak test, 1 run in about 10 under -race).
+// the subscriber (seen once in the daemon soak test under -race).
 func (d *daemon) hand(l feed.Line) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
