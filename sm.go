@@ -485,13 +485,14 @@ func (n *negotiation) resumeSM(s *xmpp.Session, r *Resumption, save func(*Resump
 
 // resendUnhandled sends again, on the new session bound after a refused
 // resumption, the messages of the lost session that the server said it
-// had not handled (those after <failed h/>, §5 "the client can then
-// resend"), of which ox kept copies, and notes how far the lost stream
-// is settled (covers): a send the lost connection took is then confirmed
-// by this session (Client.Confirm). Only messages are sent again: the
-// new session has its own presence, and whoever made a request was told
-// the connection was lost. It is called once the new session is bound
-// and managed, so that what it sends again is counted and kept there.
+// had not handled (those after the h of its <failed/>, §5), of which ox
+// kept copies, and notes how far the lost stream is settled (covers): a
+// send the lost connection took is then confirmed by this session
+// (Client.Confirm). Only messages are sent again, and
+// not those to rooms: the new session has its own presence, is in no
+// room, and whoever made a request was told the connection was lost. It
+// is called once the new session is bound and managed, so that what it
+// sends again is counted and kept there.
 func (n *negotiation) resendUnhandled(s *xmpp.Session) error {
 	r, h, c := n.refused, n.refusedAt, sessionSM(s)
 	if r == nil || c == nil || int32(r.sent-h) < 0 {
@@ -503,7 +504,7 @@ func (n *negotiation) resendUnhandled(s *xmpp.Session) error {
 		again, through = r.unacked[len(r.unacked)-int(ahead):], r.sent
 	}
 	for _, b := range again {
-		if !isMessage(b) {
+		if !isDirectMessage(b) {
 			continue
 		}
 		if _, err := c.Write(b); err != nil {
@@ -518,10 +519,11 @@ func (n *negotiation) resendUnhandled(s *xmpp.Session) error {
 	return nil
 }
 
-// isMessage says whether a stanza's bytes are a message.
-func isMessage(raw []byte) bool {
+// isDirectMessage says whether a stanza's bytes are a message that is not
+// to a room: a new session is in no room, which would refuse it.
+func isDirectMessage(raw []byte) bool {
 	start, err := nextStart(xml.NewDecoder(bytes.NewReader(raw)))
-	return err == nil && start.Name.Local == "message"
+	return err == nil && start.Name.Local == "message" && attr(start, "type") != "groupchat"
 }
 
 // isRequest says whether a stanza's bytes are an IQ get or set.

@@ -212,3 +212,19 @@ func TestResumptionText(t *testing.T) {
 		}
 	}
 }
+
+// After a refused resumption, only direct messages are sent again: not a
+// room's (the new session is in no room), not presence, not a request.
+func TestResentAfterRefusal(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`<message to='bob@example.org' type='chat' id='1'><body>x</body></message>`: true,
+		`<message to='bob@example.org' id='2'/>`:                                    true,
+		`<message to='room@muc.example.org' type='groupchat' id='3'/>`:              false,
+		`<presence/>`: false,
+		`<iq type='set' id='4'><query xmlns='jabber:iq:roster'/></iq>`: false,
+	} {
+		if got := isDirectMessage([]byte(raw)); got != want {
+			t.Errorf("%s: sent again %v, want %v", raw, got, want)
+		}
+	}
+}
