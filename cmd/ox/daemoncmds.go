@@ -391,8 +391,11 @@ func (d *daemon) settle(ctx context.Context, try func(ctx context.Context, o *on
 	}
 }
 
-// after is the connection that follows o, once o has ended.
+// after is the connection that follows o, once o has ended; it waits
+// at most confirmWait.
 func (d *daemon) after(ctx context.Context, o *online) (*online, error) {
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
 	select {
 	case <-o.ctx.Done():
 	case <-ctx.Done():
