@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,11 +31,16 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 		t.Setenv("OX_CA_FILE", srv.CAFile)
 		t.Setenv("OX_SERVER", proxy.Addr)
 		t.Setenv("OX_PASSWORD", "bob-pass")
+		// What listen wrote to stderr, shown if a message is lost.
+		var listenErr strings.Builder
 		bob := func(stdout io.Writer, args ...string) int {
 			var errb strings.Builder
 			code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
 			if code != 0 || strings.Contains(errb.String(), "warning") {
 				t.Logf("ox %v: %s", args, errb.String())
+			}
+			if args[0] == "listen" {
+				listenErr.WriteString(errb.String())
 			}
 			return code
 		}
@@ -132,6 +138,13 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 		t.Logf("%d messages across %d cuts: %d lost, %d shown twice, %d disconnected events, %d sessions resumed", total, cut, lost, twice, disconnected, resumed)
 		if lost != 0 || twice != 0 || cut != cuts || disconnected < cuts {
 			t.Errorf("%d lost (%v), %d shown twice, %d cuts made, %d disconnected events", lost, missing, twice, cut, disconnected)
+			// The first message was lost once on ejabberd (msg-0000, as
+			// listen first logged in): what listen and the server said.
+			log, _ := os.ReadFile(srv.LogFile)
+			if n := len(log); n > 20000 {
+				log = log[n-20000:]
+			}
+			t.Logf("listen's stderr:\n%s\nthe server's log (%s), its end:\n%s", listenErr.String(), srv.LogFile, log)
 		}
 		// Both servers keep a session whose connection was cut
 		// (XEP-0198 §5), and listen takes it over.
