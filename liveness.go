@@ -334,6 +334,14 @@ func streamCut(err error) error {
 	return err
 }
 
+// Unreached reports whether a failed login never reached the server (no
+// TCP connection: it is down, restarting, or not there). Such a failure
+// says nothing of a lost session the next login may resume.
+func Unreached(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // Transient reports whether a failed login or a lost connection is worth
 // trying again by itself: the network failing, the server going away,
 // restarting or not answering. A refused login, a certificate that does not

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,6 +32,25 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := Transient(c.err); got != c.want {
 			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// A login whose TCP connection failed never reached the server; one that
+// failed later (TLS, authentication, a reset) did.
+func TestUnreached(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	if !Unreached(fmt.Errorf("ox: connect to 127.0.0.1:5222: during the TCP connection: %w", refused)) {
+		t.Errorf("a refused connection: reached the server, want not")
+	}
+	for _, err := range []error{
+		&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET},
+		&AuthError{Kind: AuthRefused},
+		ErrConnectionLost,
+		nil,
+	} {
+		if Unreached(err) {
+			t.Errorf("%v: not reached, want reached", err)
 		}
 	}
 }

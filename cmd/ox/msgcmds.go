@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -190,7 +189,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			// over.
 			resume.resume, resume.rooms = next.resume, next.rooms
 			failed = 0
-		case !unreached(err):
+		case !ox.Unreached(err):
 			// A login that failed leaves the lost session to resume, for
 			// three attempts: a server that keeps failing the resumption
 			// itself gets ordinary logins. One that never reached the
@@ -223,13 +222,6 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			attempt = 0 // the connection was up: start the backoff again
 		}
 	}
-}
-
-// unreached: a login that failed before it reached the server (no TCP
-// connection).
-func unreached(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // onlineOnce is one connection: log in (taking over the lost session that
