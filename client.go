@@ -89,6 +89,7 @@ type Client struct {
 	extra      []mux.Option                      // features' stanza handlers (Handle)
 	accepted   []func(context.Context, *Message) // OnAccepted hooks
 	processed  []func(context.Context, *Message) // OnProcessed hooks
+	beforeOn   []func(context.Context)           // BeforeOnline hooks
 	attributor GroupAttributor                   // the rooms' (SetGroupAttributor)
 	work       worker                            // the pipeline's goroutine (serve.go)
 	owned      func() error                      // closes what OpenLocal opened

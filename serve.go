@@ -323,6 +323,17 @@ func (c *Client) OnProcessed(f func(ctx context.Context, m *Message)) {
 	c.processed = append(c.processed, f)
 }
 
+// BeforeOnline registers f to run in Online before the available
+// presence goes out: what the session must note while the server still
+// takes it for unavailable (package mam: where a first run's reading of
+// the archive starts). f reports nothing; what it cannot do it leaves
+// for later.
+func (c *Client) BeforeOnline(f func(ctx context.Context)) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.beforeOn = append(c.beforeOn, f)
+}
+
 // enqueueJob queues follow-up work (a key-change notification) for the
 // worker; like Enqueue it never blocks the session's goroutine.
 func (c *Client) enqueueJob(job func(context.Context)) {
@@ -517,10 +528,17 @@ func (c *Client) Serve(f EventFunc) error {
 }
 
 // Online sends available presence with ox's capabilities, so that the
-// server sends contacts' key-change notifications (XEP-0163 §4).
+// server sends contacts' key-change notifications (XEP-0163 §4). The
+// BeforeOnline hooks run first.
 func (c *Client) Online(ctx context.Context) error {
 	if c.Session == nil {
 		return ErrOffline
+	}
+	c.hmu.Lock()
+	hooks := c.beforeOn
+	c.hmu.Unlock()
+	for _, h := range hooks {
+		h(ctx)
 	}
 	rctx, cancel := c.request(ctx)
 	defer cancel()

@@ -10,8 +10,9 @@ import (
 // <message><WRAPPER xmlns=ns><forwarded><delay/>?<message/></forwarded>
 // under the stanza's root, as carbons (XEP-0280 §6) and archive results
 // (XEP-0313 §4.2) wrap it, and returns the inner message verbatim with the
-// forwarding's delay stamp. The wrapper is scanned once and not decoded
-// beyond that.
+// forwarding's delay stamp, which may come before the message or after it
+// (ejabberd's archive puts it after). The wrapper is scanned once and not
+// decoded beyond that.
 func Forwarded(raw []byte, ns, wrapper string) ([]byte, time.Time, bool) {
 	if len(raw) > MaxSize {
 		return nil, time.Time{}, false
@@ -19,6 +20,7 @@ func Forwarded(raw []byte, ns, wrapper string) ([]byte, time.Time, bool) {
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	var path []xml.Name
 	var stamp time.Time
+	var inner []byte
 	for {
 		off := d.InputOffset()
 		tok, err := d.Token()
@@ -46,10 +48,15 @@ func Forwarded(raw []byte, ns, wrapper string) ([]byte, time.Time, bool) {
 				if err := d.Skip(); err != nil {
 					return nil, time.Time{}, false
 				}
-				inner := append([]byte(nil), raw[off:d.InputOffset()]...)
-				return inner, stamp, true
+				path = path[:len(path)-1]
+				if inner == nil {
+					inner = append([]byte(nil), raw[off:d.InputOffset()]...)
+				}
 			}
 		case xml.EndElement:
+			if inner != nil && len(path) == 3 {
+				return inner, stamp, true // the <forwarded/> ends
+			}
 			path = path[:len(path)-1]
 		}
 	}

@@ -34,6 +34,7 @@ type Archive struct {
 	mu       sync.Mutex
 	queries  map[string]*query // the queries under way, by queryid
 	caughtUp bool              // a catch-up read the archive to its end in this session
+	onlineAt time.Time         // when Online began (this device's clock), for a first run's position
 }
 
 func New(c *ox.Client) *Archive {
@@ -41,6 +42,7 @@ func New(c *ox.Client) *Archive {
 	// Prosody sends archive results without a type.
 	c.Handle(mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsMAM, Local: "result"}, a.onResult))
 	c.OnProcessed(a.follow)
+	c.BeforeOnline(a.beforeOnline)
 	return a
 }
 
@@ -127,18 +129,11 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 		if cur == "" {
-			newest, err := a.newestArchived(ctx)
-			if err != nil {
+			// A first run whose position Online did not set (the server
+			// has no archive metadata, or the Archive was made after it).
+			if cur, err = a.firstPosition(ctx, pageSize, maxPages); err != nil {
 				return 0, err
 			}
-			if newest == "" {
-				newest = mamStart
-			}
-			if err := c.Store.SetMAMCursor(ctx, archive, newest); err != nil {
-				return 0, err
-			}
-			a.done(ctx, o.Hold)
-			return 0, nil
 		}
 		if cur != mamStart {
 			cursor = cur
@@ -150,12 +145,12 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 		if page == maxPages {
 			return n, ErrMoreInArchive
 		}
-		results, fin, err := a.queryArchive(ctx, pageSize, after, false)
+		results, fin, err := a.queryArchive(ctx, pageSize, after, nil)
 		if page == 0 && after != "" && isItemNotFound(err) {
 			// The cursor has expired from the archive: what it still holds
 			// came later.
 			after = ""
-			results, fin, err = a.queryArchive(ctx, pageSize, after, false)
+			results, fin, err = a.queryArchive(ctx, pageSize, after, nil)
 		}
 		if err != nil {
 			return n, fmt.Errorf("mam: read the account's archive: %w", err)
@@ -178,8 +173,111 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 	}
 }
 
+// beforeOnline notes when the device asked to come online and, on a
+// first run (no archive position yet), sets the position to the newest
+// message archived now, from the archive's metadata (XEP-0313 §5.1.3): what
+// came before it is history this device never had, not replayed; what
+// follows is read. Done before the available presence goes out, a message
+// that reached the archive while the device came online is read even when
+// the server neither delivered it live nor from the offline store: ejabberd
+// can store a message offline just after the presence read that store, when
+// the two cross (the listen soak lost msg-0000 so, issue 14). Only the
+// metadata is asked for here: Prosody keeps the offline store from a
+// session that queried the archive itself before its presence.
+func (a *Archive) beforeOnline(ctx context.Context) {
+	a.mu.Lock()
+	a.onlineAt = a.c.Clock()
+	a.mu.Unlock()
+	archive := a.c.JID().String()
+	if cur, err := a.c.Store.MAMCursor(ctx, archive); err != nil || cur != "" {
+		return
+	}
+	// Not fatal: a server without archive metadata comes online all the
+	// same, and CatchUp finds the position by the archive's times.
+	end, err := a.archiveEnd(ctx)
+	if err != nil {
+		return
+	}
+	if end == "" {
+		end = mamStart
+	}
+	a.c.Store.SetMAMCursor(ctx, archive, end)
+}
+
+// firstPosition sets the archive position of a first run that Online did
+// not set: the newest message archived before Online began (by the
+// archive's times, which the server stamps; by this device's clock, so a
+// clock behind the server's reads a few more), or the newest of all when
+// Online was not called. It returns the position.
+func (a *Archive) firstPosition(ctx context.Context, pageSize, maxPages int) (string, error) {
+	a.mu.Lock()
+	at := a.onlineAt
+	a.mu.Unlock()
+	pos := ""
+	var err error
+	if at.IsZero() {
+		pos, err = a.newestArchived(ctx)
+	} else {
+		pos, err = a.newestBefore(ctx, at, pageSize, maxPages)
+	}
+	if err != nil {
+		return "", err
+	}
+	if pos == "" {
+		pos = mamStart
+	}
+	return pos, a.c.Store.SetMAMCursor(ctx, a.c.JID().String(), pos)
+}
+
+// newestBefore pages back from the archive's end to the newest message
+// stamped before at ("" when the archive holds none). After maxPages it
+// settles for the oldest message it read.
+func (a *Archive) newestBefore(ctx context.Context, at time.Time, pageSize, maxPages int) (string, error) {
+	back, oldest := "", ""
+	for page := 0; page < maxPages; page++ {
+		results, fin, err := a.queryArchive(ctx, pageSize, "", &back)
+		if err != nil {
+			return "", fmt.Errorf("mam: read the account's archive: %w", err)
+		}
+		if len(results) == 0 && fin.Set.Last != "" {
+			return fin.Set.Last, nil // the results did not reach the Archive: the newest, as before
+		}
+		for i := len(results) - 1; i >= 0; i-- {
+			_, stamp, ok := element.Forwarded(results[i].raw, nsMAM, "result")
+			if !ok || stamp.Before(at) {
+				return results[i].id, nil
+			}
+			oldest = results[i].id
+		}
+		if len(results) == 0 || fin.complete() || fin.Set.First == "" {
+			return "", nil // the archive's start: all of it came since
+		}
+		back = fin.Set.First
+	}
+	return oldest, nil
+}
+
+// archiveEnd asks for the archive's metadata (XEP-0313 §5.1.3) and
+// returns the id of its newest message ("" when it holds none).
+func (a *Archive) archiveEnd(ctx context.Context) (_ string, err error) {
+	ctx, cancel := a.c.Request(ctx)
+	defer cancel()
+	defer func() { err = a.c.RequestError(ctx, err) }()
+	var md struct {
+		End struct {
+			ID string `xml:"id,attr"`
+		} `xml:"end"`
+	}
+	q := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsMAM, Local: "metadata"}})
+	if err := a.c.Session.UnmarshalIQ(ctx, stanza.IQ{Type: stanza.GetIQ}.Wrap(q), &md); err != nil {
+		return "", fmt.Errorf("mam: read the account's archive's metadata: %w", err)
+	}
+	return md.End.ID, nil
+}
+
 func (a *Archive) newestArchived(ctx context.Context) (string, error) {
-	results, fin, err := a.queryArchive(ctx, 1, "", true)
+	last := ""
+	results, fin, err := a.queryArchive(ctx, 1, "", &last)
 	if err != nil {
 		return "", fmt.Errorf("mam: read the account's archive: %w", err)
 	}
@@ -214,7 +312,9 @@ type mamFin struct {
 
 func (f *mamFin) complete() bool { return f.Complete == "true" || f.Complete == "1" }
 
-func (a *Archive) queryArchive(ctx context.Context, max int, after string, newest bool) (_ []mamResult, _ mamFin, err error) {
+// queryArchive reads one page of the archive: after the id after, or,
+// with back, the page before the id *back (the last page when it is "").
+func (a *Archive) queryArchive(ctx context.Context, max int, after string, back *string) (_ []mamResult, _ mamFin, err error) {
 	ctx, cancel := a.c.Request(ctx)
 	defer cancel()
 	defer func() { err = a.c.RequestError(ctx, err) }()
@@ -231,9 +331,13 @@ func (a *Archive) queryArchive(ctx context.Context, max int, after string, newes
 	}()
 	set := []xml.TokenReader{xmlstream.Wrap(xmlstream.Token(xml.CharData(strconv.Itoa(max))), xml.StartElement{Name: xml.Name{Local: "max"}})}
 	switch {
-	case newest:
+	case back != nil:
 		// An empty <before/> asks for the last page (XEP-0059 §2.5).
-		set = append(set, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "before"}}))
+		var id xml.TokenReader
+		if *back != "" {
+			id = xmlstream.Token(xml.CharData(*back))
+		}
+		set = append(set, xmlstream.Wrap(id, xml.StartElement{Name: xml.Name{Local: "before"}}))
 	case after != "":
 		set = append(set, xmlstream.Wrap(xmlstream.Token(xml.CharData(after)), xml.StartElement{Name: xml.Name{Local: "after"}}))
 	}
