@@ -70,9 +70,9 @@ func (e *UnknownOutcomeError) Error() string {
 
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 
-// NotSentError: the connection failed while the message was being
-// written, so it never reached the server whole; sending it again is safe.
-// It comes wrapped with why (ErrConnectionLost, ErrTimeout).
+// NotSentError: the connection failed before the message was written
+// whole, so it never reached the server; sending it again is safe. It
+// comes wrapped with why (ErrConnectionLost, ErrTimeout).
 type NotSentError struct{ To jid.JID }
 
 func (e *NotSentError) Error() string {
@@ -241,6 +241,18 @@ func (c *Client) Request(ctx context.Context) (context.Context, context.CancelFu
 // RequestError is err, named ErrConnectionLost or ErrTimeout when that is
 // why the request under ctx (from Request) failed.
 func (c *Client) RequestError(ctx context.Context, err error) error { return c.failure(ctx, err) }
+
+// NotSent is the error of a send to to that failed before its message was
+// written: err as RequestError makes it, and a *NotSentError with it when
+// the connection was lost, so that the caller knows that sending again is
+// safe. Send and package muc's group sends end so.
+func (c *Client) NotSent(ctx context.Context, to jid.JID, err error) error {
+	err = c.failure(ctx, err)
+	if errors.Is(err, ErrConnectionLost) {
+		return fmt.Errorf("%w: %w", &NotSentError{To: to}, err)
+	}
+	return err
+}
 
 // Publish announces the account's key fpr (XEP-0373 §4.1, §4.2): its
 // minimal public key to the data node first, then the metadata node, read,

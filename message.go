@@ -189,15 +189,15 @@ func (c *Client) SendPayload(ctx context.Context, to jid.JID, payload []byte) (*
 	to = to.Bare()
 	signer, err := c.signingKey(ctx) // first: without a key of our own, nothing else matters
 	if err != nil {
-		return nil, c.failure(ctx, err)
+		return nil, c.NotSent(ctx, to, err)
 	}
 	res, err := c.resolveKeys(ctx, to)
 	if err != nil {
-		return nil, c.failure(ctx, err)
+		return nil, c.NotSent(ctx, to, err)
 	}
 	sealed, err := c.seal(ctx, signer, []jid.JID{to}, res.keys, payload)
 	if err != nil {
-		return nil, c.failure(ctx, err)
+		return nil, c.NotSent(ctx, to, err)
 	}
 	id := NewID()
 	msg := stanza.Message{To: to, Type: stanza.ChatMessage, ID: id}.Wrap(MessagePayload(sealed.OpenPGP))

@@ -248,3 +248,47 @@ func testIntegrationGroupChat(t *testing.T, srv *testenv.Server) {
 		t.Errorf("a message from a room not joined: %+v %v", m, err)
 	}
 }
+
+// A group message whose connection broke before it was written is not
+// sent, and says so (*ox.NotSentError with ox.ErrConnectionLost): sending
+// it again is safe, which the daemon's roomSend does on its next
+// connection. Until now it was a plain error, or a "may have reached the
+// room" that no session could settle.
+func TestIntegrationGroupSendNotWritten(t *testing.T) {
+	onEachServer(t, testIntegrationGroupSendNotWritten, "alice", "bob")
+}
+
+func testIntegrationGroupSendNotWritten(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice, _ := listening(ctx, t, srv, "alice")
+	bob, bobIn := listening(ctx, t, srv, "bob")
+	roomJID := jid.MustParse("unwritten@" + srv.MUCDomain)
+	ar, err := alice.Rooms.Join(ctx, roomJID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Rooms.Join(ctx, roomJID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	waitOccupants(t, ar, 2)
+	// One that goes: alice has bob's key, so the next needs nothing from
+	// the server before it is written.
+	if _, err := alice.Rooms.SendGroup(ctx, ar, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bobIn.next(t, "the first message"); m.Err != nil || m.Body != "first" {
+		t.Fatalf("bob got %+v (err %v)", m, m.Err)
+	}
+	alice.Session.Conn().Close()
+	_, err = alice.Rooms.SendGroup(ctx, ar, "never written")
+	var ns *ox.NotSentError
+	if !errors.As(err, &ns) || !errors.Is(err, ox.ErrConnectionLost) || !ns.To.Equal(roomJID) {
+		t.Fatalf("send on a broken connection: %v; want it not sent, the connection lost", err)
+	}
+	var uo *muc.UnknownOutcomeError
+	if errors.As(err, &uo) {
+		t.Errorf("%v: also of unknown outcome", err)
+	}
+	bobIn.none(t, 200*time.Millisecond)
+}

@@ -263,6 +263,7 @@ type JoinOption func(*joinConfig)
 
 type joinConfig struct {
 	history  int // -1: the room's default
+	since    time.Time
 	password string
 }
 
@@ -270,6 +271,13 @@ type joinConfig struct {
 // join (0: none). Without it the room sends its default.
 func MaxHistory(n int) JoinOption {
 	return func(c *joinConfig) { c.history = max(n, 0) }
+}
+
+// HistorySince asks the room to replay only the history since t (XEP-0045
+// §7.2.14): a rejoin after a new login reads what was said while the
+// account was out, and the pipeline drops what it had shown already.
+func HistorySince(t time.Time) JoinOption {
+	return func(c *joinConfig) { c.since = t }
 }
 
 // RoomPassword joins a password-protected room.
@@ -405,8 +413,15 @@ func (rs *Rooms) configureNew(ctx context.Context, room jid.JID) {
 
 func joinPayload(cfg joinConfig) xml.TokenReader {
 	var inner []xml.TokenReader
+	var history []xml.Attr
 	if cfg.history >= 0 {
-		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "history"}, Attr: []xml.Attr{{Name: xml.Name{Local: "maxstanzas"}, Value: strconv.Itoa(cfg.history)}}}))
+		history = append(history, xml.Attr{Name: xml.Name{Local: "maxstanzas"}, Value: strconv.Itoa(cfg.history)})
+	}
+	if !cfg.since.IsZero() {
+		history = append(history, xml.Attr{Name: xml.Name{Local: "since"}, Value: cfg.since.UTC().Format(time.RFC3339)})
+	}
+	if len(history) > 0 {
+		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "history"}, Attr: history}))
 	}
 	if cfg.password != "" {
 		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(cfg.password)), xml.StartElement{Name: xml.Name{Local: "password"}}))
@@ -598,7 +613,10 @@ func (rs *Rooms) GroupRecipients(ctx context.Context, r *Room) (*GroupReport, er
 // reflected the message (XEP-0045 §7.4), or with the room's error.
 // Participants without a usable key are listed in the report's Missing;
 // when nobody but the account has one, nothing is sent (the error is
-// ErrNoGroupRecipients, and the report says why).
+// ErrNoGroupRecipients, and the report says why). A connection lost before
+// the message was written whole is an *ox.NotSentError (sending it again
+// is safe); one lost after, before the echo, an *UnknownOutcomeError
+// (Confirm).
 func (rs *Rooms) SendGroup(ctx context.Context, r *Room, body string) (*GroupReport, error) {
 	return rs.SendPayload(ctx, r, element.BodyPayload(body))
 }
@@ -609,7 +627,7 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	defer cancel()
 	rep, err := rs.GroupRecipients(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, rs.c.NotSent(ctx, r.JID, err)
 	}
 	if len(rep.Recipients) == 0 {
 		return rep, fmt.Errorf("%w, so nothing was sent to %s", ErrNoGroupRecipients, r.JID)
@@ -623,7 +641,7 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	r.mu.Unlock()
 	sealed, err := rs.c.Seal(ctx, []jid.JID{r.JID}, keys, payload)
 	if err != nil {
-		return nil, err
+		return nil, rs.c.NotSent(ctx, r.JID, err)
 	}
 	rep.Self = sealed.Self
 	ct := sealed.OpenPGP
@@ -648,6 +666,11 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	go func() {
 		resp, err := rs.c.Session.SendMessageElement(sctx, ox.MessagePayload(ct), stanza.Message{To: r.JID, Type: stanza.GroupChatMessage, ID: rep.ID})
 		if err != nil {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				// Not the wait for a reply but the write failed: the
+				// message never reached the server whole.
+				err = &notWritten{err}
+			}
 			refused <- err
 			return
 		}
@@ -663,10 +686,14 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 		}
 		refused <- serr
 	}()
+	var nw *notWritten
 	select {
 	case <-echo:
 		return rep, nil
 	case err := <-refused:
+		if errors.As(err, &nw) {
+			break
+		}
 		if sctx.Err() != nil {
 			break
 		}
@@ -676,6 +703,17 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 		}
 		return nil, fmt.Errorf("muc: send to %s: %w", r.JID, err)
 	case <-sctx.Done():
+		// SendMessageElement ends with sctx: whether it had written the
+		// message decides what the loss means.
+		select {
+		case err := <-refused:
+			errors.As(err, &nw)
+		case <-time.After(time.Second):
+		}
+	}
+	if nw != nil {
+		// Sending it again is safe, as ox.Client.Send's NotSentError.
+		return nil, fmt.Errorf("%w: %w", &ox.NotSentError{To: r.JID}, rs.c.RequestError(ctx, nw.err))
 	}
 	if ctx.Err() != nil {
 		err := rs.c.RequestError(ctx, ctx.Err())
@@ -690,6 +728,12 @@ func (rs *Rooms) SendPayload(ctx context.Context, r *Room, payload []byte) (*Gro
 	}
 	return nil, fmt.Errorf("muc: %s did not reflect the message within %v, so it may not have reached the room", r.JID, echoTimeout)
 }
+
+// notWritten: the connection failed while a group message was being
+// written.
+type notWritten struct{ err error }
+
+func (e *notWritten) Error() string { return e.err.Error() }
 
 // forget stops awaiting the echo of the message id.
 func (r *Room) forget(id string) {
@@ -719,6 +763,14 @@ func (e *UnknownOutcomeError) Error() string {
 }
 
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// Forget stops awaiting the room's echo of the message: for a caller that
+// gives up settling it without a Confirm that ends (which forgets it too).
+func (e *UnknownOutcomeError) Forget() {
+	if e != nil && e.room != nil {
+		e.room.forget(e.ID)
+	}
+}
 
 // Confirm settles the outcome of a group message whose send ended in e, on
 // the session rs serves now. It is nil once the room has reflected the

@@ -291,7 +291,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		context.AfterFunc(o.ctx, func() { d.offline(o) })
 	}
-	err := d.e.stayOnline(ctx, d.n, setup, show, nil, connected, func(what, reason string) {
+	err := d.e.stayOnline(ctx, d.n, setup, show, nil, connected, nil, func(what, reason string) {
 		// In the daemon's log (the journal, under systemd) too.
 		fmt.Fprintf(d.e.stderr, "ox: %s %s\n", what, reason)
 		d.event(feed.Event(what, reason, time.Now()))
@@ -358,6 +358,9 @@ func (d *daemon) confirm(ctx context.Context, uo *ox.UnknownOutcomeError) (*ox.S
 // which a connection that takes the lost session over reads (the
 // resumed session is in the room still, muc.Rooms.TakeOver).
 func (d *daemon) confirmRoom(ctx context.Context, uo *muc.UnknownOutcomeError) (*muc.GroupReport, error) {
+	// Settled or not, the room's echo is no longer awaited (without a
+	// connection within confirmWait, Confirm never ran).
+	defer uo.Forget()
 	if !d.settle(ctx, func(ctx context.Context, o *online) (bool, bool) {
 		err := o.rooms.Confirm(ctx, uo)
 		return err == nil, err != nil && err != error(uo) && errors.Is(err, ox.ErrConnectionLost)
@@ -402,6 +405,31 @@ func (d *daemon) after(ctx context.Context, o *online) (*online, error) {
 		return nil, ctx.Err()
 	}
 	return d.online(ctx)
+}
+
+// again makes send on o and, when the connection was lost before the
+// message was written whole (it never reached the server: ox.NotSentError,
+// or a loss before the write), on the connections after it, at most 3
+// more times, as one made while offline waits for a connection (online).
+// A message that may have reached the server is not sent again: the
+// caller settles it (confirm, confirmRoom). send and roomSend go through
+// it.
+func (d *daemon) again(ctx context.Context, o *online, send func(*online) error) error {
+	err := send(o)
+	for tries := 0; tries < 3 && errors.Is(err, ox.ErrConnectionLost) && !mayHaveArrived(err); tries++ {
+		next, werr := d.after(ctx, o)
+		if werr != nil {
+			break
+		}
+		o = next
+		err = send(o)
+	}
+	return err
+}
+
+// mayHaveArrived: err says that the message may have reached the server.
+func mayHaveArrived(err error) bool {
+	return errors.As(err, new(*ox.UnknownOutcomeError)) || errors.As(err, new(*muc.UnknownOutcomeError))
 }
 
 // confirmWait bounds how long the daemon's send waits for the next
@@ -729,18 +757,11 @@ func (d *daemon) handlers() {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := d.e.sendTo(o, to, p.Text, p.File)
-		// A send the lost connection took before it was written whole
-		// never reached the server: it goes on the next connection, as
-		// one made while offline waits for it (online).
-		for tries := 0; tries < 3 && errors.Is(err, ox.ErrConnectionLost) && !errors.As(err, new(*ox.UnknownOutcomeError)); tries++ {
-			next, werr := d.after(ctx, o)
-			if werr != nil {
-				break
-			}
-			o = next
+		var rep *ox.SendReport
+		err = d.again(ctx, o, func(o *online) (err error) {
 			rep, err = d.e.sendTo(o, to, p.Text, p.File)
-		}
+			return err
+		})
 		var uo *ox.UnknownOutcomeError
 		if errors.As(err, &uo) {
 			rep, err = d.confirm(ctx, uo)
@@ -762,11 +783,15 @@ func (d *daemon) handlers() {
 		if err != nil {
 			return nil, err
 		}
-		r, err := d.room(o, room, p.Nick)
-		if err != nil {
-			return nil, err
-		}
-		rep, err := d.e.roomSendTo(o, r, p.Text, p.File)
+		var rep *muc.GroupReport
+		err = d.again(ctx, o, func(o *online) error {
+			r, err := d.room(o, room, p.Nick)
+			if err != nil {
+				return err
+			}
+			rep, err = d.e.roomSendTo(o, r, p.Text, p.File)
+			return err
+		})
 		var uo *muc.UnknownOutcomeError
 		if errors.As(err, &uo) {
 			rep, err = d.confirmRoom(ctx, uo)

@@ -144,7 +144,7 @@ func init() {
 				pr.readBy(c)
 				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
-			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, pr.event)
+			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, nil, pr.event)
 		},
 	})
 }
@@ -158,9 +158,11 @@ func init() {
 // so nothing is lost and nothing is shown twice (the pipeline remembers
 // what it delivered); "reconnected" follows.
 // The first login's failure ends it, as does one that trying again cannot
-// mend (a refused password or certificate: ox.Transient). listen and the
-// daemon both stay online through it.
-func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), event func(what, reason string)) error {
+// mend (a refused password or certificate: ox.Transient). listen, room
+// listen and the daemon all stay online through it. enter, when set, is
+// what each new login does once online (room listen joins its room; a
+// resumed session is still in it): its error ends it as a login's does.
+func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), enter func(*online) error, event func(what, reason string)) error {
 	// A session that a run before this one left (it died without closing
 	// it) is taken over first.
 	keep := e.keepResumption()
@@ -168,7 +170,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	resume := staying{resumable: true, save: keep.saver()}
 	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
 	for attempt, failed, connected := 0, 0, false; ; {
-		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
+		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, enter, func(o *online) {
 			switch {
 			case connected && o.resumed:
 				event("reconnected", "the session was resumed (XEP-0198)")
@@ -227,7 +229,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 // onlineOnce is one connection: log in (taking over the lost session that
 // st.resume is, if the server still keeps it), catch up, serve until done,
 // ctx's end or the connection's loss (lost, with what it leaves to resume).
-func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, up func(*online)) (lost error, next staying, err error) {
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, enter func(*online) error, up func(*online)) (lost error, next staying, err error) {
 	o, err := e.connectStaying(ctx, n, false, setup, st)
 	if err != nil {
 		return nil, next, err
@@ -262,6 +264,14 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 				return lostWith(<-lostc) // cancelled by the loss, which says why
 			}
 			return err, next, nil
+		}
+		if enter != nil {
+			if err := enter(o); err != nil {
+				if cctx.Err() != nil && ctx.Err() == nil {
+					return lostWith(<-lostc)
+				}
+				return nil, next, err
+			}
 		}
 	}
 	// What arrived while this device was away and went to another

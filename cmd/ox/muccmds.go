@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -215,7 +216,7 @@ func init() {
 	register(&command{
 		name:    "room listen",
 		args:    "ROOM",
-		summary: "join a non-anonymous group chat and print its OX messages (the recent history first), each with the sender's verified real JID",
+		summary: "join a non-anonymous group chat and print its OX messages (the recent history first), each with the sender's verified real JID; it stays in the room when the connection is lost",
 		examples: `  ox room listen team@conference.example.org
   ox room listen --json --count 1 --timeout 30s team@conference.example.org
 `,
@@ -237,27 +238,51 @@ func init() {
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, asJSON, e.stdout)
-			show := func(m *ox.Message) { pr.message(m, nil) }
-			done := pr.done
-			var opts []muc.JoinOption
-			if history >= 0 {
-				opts = append(opts, muc.MaxHistory(history))
-			}
-			o, r, err := e.join(ctx, &listenFlags, room, func(c *ox.Client) { c.OnMessage = show; pr.readBy(c) }, opts...)
-			if err != nil {
-				if ctx.Err() != nil && wait > 0 {
-					return fmt.Errorf("could not join %s within --timeout %v: %w", room, wait, err)
+			// It stays in the room as listen stays online (stayOnline): a
+			// resumed session is still in it; after a new login it joins
+			// again and reads the history since the last message it
+			// showed (the pipeline drops what it showed already).
+			var mu sync.Mutex
+			var last time.Time // this device's clock
+			show := func(m *ox.Message) {
+				if m.Room.Equal(room) {
+					mu.Lock()
+					last = time.Now()
+					mu.Unlock()
 				}
-				return err
+				pr.message(m, nil)
 			}
-			defer leave(o, r)
-			select {
-			case <-done:
-			case <-ctx.Done():
-			case <-o.served:
-				return errors.New("the server closed the connection")
+			setup := func(c *ox.Client) { c.OnMessage = show; pr.readBy(c) }
+			enter := func(o *online) error {
+				mu.Lock()
+				since := last
+				mu.Unlock()
+				var opts []muc.JoinOption
+				switch {
+				case !since.IsZero():
+					// A minute before: the room's clock may be behind.
+					opts = append(opts, muc.HistorySince(since.Add(-time.Minute)))
+				case history >= 0:
+					opts = append(opts, muc.MaxHistory(history))
+				}
+				nick := listenFlags.nick
+				if nick == "" {
+					nick = o.jid.Localpart()
+				}
+				if _, err := o.rooms.Join(o.ctx, room, nick, opts...); err != nil {
+					if ctx.Err() != nil && wait > 0 {
+						return fmt.Errorf("could not join %s within --timeout %v: %w", room, wait, err)
+					}
+					return joinHint(err)
+				}
+				mu.Lock()
+				if last.IsZero() {
+					last = time.Now()
+				}
+				mu.Unlock()
+				return nil
 			}
-			return nil
+			return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
 		},
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/internal/faultproxy"
 	"codeberg.org/ox/ox/internal/testenv"
+	"codeberg.org/ox/ox/muc"
 )
 
 // ox listen stays connected: between it and the server, a proxy cuts every
@@ -150,6 +157,169 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 		// (XEP-0198 §5), and listen takes it over.
 		if resumed < cut {
 			t.Errorf("%d of %d sessions cut were resumed, want all", resumed, cut)
+		}
+	})
+}
+
+// ox room listen stays in the room as listen stays online: a cut is
+// resumed (the session is still in the room); after a server restart it
+// logs in again, joins again and reads from the room's history what was
+// said while it was out; every message is shown once, in the same process.
+func TestIntegrationRoomListenStaysConnected(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		const before, during, after = 20, 5, 20 // around the restart, and while bob is out
+		const total = before + during + after
+		proxy := faultproxy.StartT(t, srv.Addr)
+		work := t.TempDir()
+		t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
+		t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+		t.Setenv("OX_CA_FILE", srv.CAFile)
+		t.Setenv("OX_SERVER", proxy.Addr)
+		t.Setenv("OX_PASSWORD", "bob-pass")
+		var listenErr strings.Builder
+		bob := func(stdout io.Writer, args ...string) int {
+			var errb strings.Builder
+			code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
+			if code != 0 {
+				t.Logf("ox %v: %s", args, errb.String())
+			}
+			listenErr.WriteString(errb.String())
+			return code
+		}
+		if bob(io.Discard, "key", "generate") != 0 || bob(io.Discard, "key", "publish") != 0 {
+			t.Fatal("bob's key")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		room := jid.MustParse("stayroom@" + srv.MUCDomain)
+		// alice is in the room, connected straight to the server, and
+		// makes bob a member: what she says while he is out is encrypted
+		// to him too.
+		aliceJoins := func() (*muc.Rooms, *muc.Room) {
+			var rooms *muc.Rooms
+			c := srv.Client(ctx, t, srv.Addr, "alice", true, func(c *ox.Client) { rooms = muc.New(c) })
+			r, err := rooms.Join(ctx, room, "alice", muc.MaxHistory(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			item := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "affiliation"}, Value: "member"}, {Name: xml.Name{Local: "jid"}, Value: srv.JID("bob")}}})
+			admin := xmlstream.Wrap(item, xml.StartElement{Name: xml.Name{Space: "http://jabber.org/protocol/muc#admin", Local: "query"}})
+			if err := c.Session.UnmarshalIQElement(ctx, admin, stanza.IQ{Type: stanza.SetIQ, To: room}, nil); err != nil {
+				t.Fatalf("bob made a member: %v", err)
+			}
+			return rooms, r
+		}
+		rooms, ar := aliceJoins()
+		bobIn := func(r *muc.Room) {
+			t.Helper()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for len(r.Occupants()) < 2 {
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+					t.Fatalf("bob never came into the room: %+v", r.Occupants())
+				}
+			}
+		}
+
+		r, w := io.Pipe()
+		exited := make(chan int, 1)
+		go func() {
+			exited <- bob(w, "room", "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s", room.String())
+			w.Close()
+		}()
+		lines := make(chan map[string]any, total+100)
+		go func() {
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var l map[string]any
+				if json.Unmarshal(sc.Bytes(), &l) == nil {
+					lines <- l
+				}
+			}
+			close(lines)
+		}()
+		seen := map[string]int{}
+		var events []string
+		read := func(n int) {
+			t.Helper()
+			for len(seen) < n {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("room listen ended after %d messages, want %d; its stderr:\n%s", len(seen), n, listenErr.String())
+					}
+					switch l["type"] {
+					case "message":
+						seen[fmt.Sprint(l["body"])]++
+					case "event":
+						events = append(events, fmt.Sprint(l["event"], ": ", l["reason"]))
+					default:
+						t.Errorf("unexpected line %v", l)
+					}
+				case <-ctx.Done():
+					t.Fatalf("%d messages shown, want %d; events %q; its stderr:\n%s", len(seen), n, events, listenErr.String())
+				}
+			}
+		}
+		send := func(from, to int) {
+			t.Helper()
+			for i := from; i < to; i++ {
+				if rep, err := rooms.SendGroup(ctx, ar, fmt.Sprintf("room-%03d", i)); err != nil {
+					if rep != nil {
+						t.Logf("missing: %+v; occupants %+v", rep.Missing, ar.Occupants())
+					}
+					t.Fatal(err)
+				}
+			}
+		}
+		bobIn(ar)
+		send(0, before/2)
+		read(before / 2)
+		// A cut: the session is resumed, still in the room.
+		if proxy.Cut() == 0 {
+			t.Fatal("no connection to cut")
+		}
+		send(before/2, before)
+		read(before)
+		// A restart: the server forgets the session and the room. bob
+		// stays out until alice has said more in the room she makes again.
+		proxy.SetDown(true)
+		if err := srv.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rooms, ar = aliceJoins()
+		send(before, before+during)
+		proxy.SetDown(false)
+		read(before + during) // from the room's history
+		bobIn(ar)
+		send(before+during, total)
+		read(total)
+		if code := <-exited; code != 0 {
+			t.Errorf("room listen exited %d", code)
+		}
+		for l := range lines {
+			t.Errorf("a line after the count: %v", l)
+		}
+		for i := 0; i < total; i++ {
+			if k := seen[fmt.Sprintf("room-%03d", i)]; k != 1 {
+				t.Errorf("room-%03d shown %d times", i, k)
+			}
+		}
+		resumed, again := 0, 0
+		for _, e := range events {
+			switch {
+			case strings.HasPrefix(e, "reconnected") && strings.Contains(e, "resumed"):
+				resumed++
+			case strings.HasPrefix(e, "reconnected"):
+				again++
+			}
+		}
+		t.Logf("%d room messages, events %q", total, events)
+		if resumed < 1 || again < 1 {
+			t.Errorf("events %q: want a resumed session (the cut) and a new login (the restart)", events)
 		}
 	})
 }
