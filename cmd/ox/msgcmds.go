@@ -164,8 +164,13 @@ func init() {
 // resumed session is still in it): its error ends it as a login's does.
 func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), enter func(*online) error, event func(what, reason string)) error {
 	// A session that a run before this one left (it died without closing
-	// it) is taken over first.
-	keep := e.keepResumption()
+	// it) is taken over first. Not by a command that enters rooms: it
+	// would not know the rooms that session is in, and would refuse their
+	// messages as from rooms it is not in, until it joined them again.
+	var keep *resumeKeeper
+	if enter == nil {
+		keep = e.keepResumption()
+	}
 	defer keep.close()
 	resume := staying{resumable: true, save: keep.saver()}
 	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })

@@ -145,8 +145,10 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 		t.Logf("%d messages across %d cuts: %d lost, %d shown twice, %d disconnected events, %d sessions resumed", total, cut, lost, twice, disconnected, resumed)
 		if lost != 0 || twice != 0 || cut != cuts || disconnected < cuts {
 			t.Errorf("%d lost (%v), %d shown twice, %d cuts made, %d disconnected events", lost, missing, twice, cut, disconnected)
-			// The first message was lost once on ejabberd (msg-0000, as
-			// listen first logged in): what listen and the server said.
+			// What listen and the server said. (ejabberd lost msg-0000, sent
+			// as listen first logged in, three times in many runs: a first
+			// run's archive position taken after the presence; mended in
+			// package mam.)
 			log, _ := os.ReadFile(srv.LogFile)
 			if n := len(log); n > 20000 {
 				log = log[n-20000:]
