@@ -175,15 +175,16 @@ func (a *Archive) CatchUpWith(ctx context.Context, o Options) (int, error) {
 
 // beforeOnline notes when the device asked to come online and, on a
 // first run (no archive position yet), sets the position to the newest
-// message archived now, from the archive's metadata (XEP-0313 §5.1.3): what
-// came before it is history this device never had, not replayed; what
-// follows is read. Done before the available presence goes out, a message
-// that reached the archive while the device came online is read even when
-// the server neither delivered it live nor from the offline store: ejabberd
-// can store a message offline just after the presence read that store, when
-// the two cross (the listen soak lost msg-0000 so, issue 14). Only the
-// metadata is asked for here: Prosody keeps the offline store from a
-// session that queried the archive itself before its presence.
+// message archived now, from the archive's metadata (XEP-0313's
+// <metadata/>, urn:xmpp:mam:2#extended): what came before it is history
+// this device never had, not replayed; what follows is read. Done before
+// the available presence goes out, a message that reached the archive
+// while the device came online is read even when the server neither
+// delivered it live nor from the offline store: ejabberd can store a
+// message offline just after the presence read that store, when the two
+// cross (the listen soak lost msg-0000 so, issue 14). Only the metadata is
+// asked for here: Prosody keeps the offline store from a session that
+// queried the archive itself before its presence.
 func (a *Archive) beforeOnline(ctx context.Context) {
 	a.mu.Lock()
 	a.onlineAt = a.c.Clock()
@@ -257,7 +258,7 @@ func (a *Archive) newestBefore(ctx context.Context, at time.Time, pageSize, maxP
 	return oldest, nil
 }
 
-// archiveEnd asks for the archive's metadata (XEP-0313 §5.1.3) and
+// archiveEnd asks for the archive's metadata (XEP-0313's <metadata/>) and
 // returns the id of its newest message ("" when it holds none).
 func (a *Archive) archiveEnd(ctx context.Context) (_ string, err error) {
 	ctx, cancel := a.c.Request(ctx)
