@@ -175,7 +175,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	resume := staying{resumable: true, save: keep.saver()}
 	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
 	for attempt, failed, connected := 0, 0, false; ; {
-		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, enter, func(o *online) {
+		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
 			switch {
 			case connected && o.resumed:
 				event("reconnected", "the session was resumed (XEP-0198)")
@@ -186,7 +186,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 				event("reconnected", "the session an earlier run left was resumed (XEP-0198)")
 			}
 			up(o)
-		})
+		}, enter)
 		if err == nil && lost == nil {
 			return nil
 		}
@@ -232,9 +232,10 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 }
 
 // onlineOnce is one connection: log in (taking over the lost session that
-// st.resume is, if the server still keeps it), catch up, serve until done,
-// ctx's end or the connection's loss (lost, with what it leaves to resume).
-func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, enter func(*online) error, up func(*online)) (lost error, next staying, err error) {
+// st.resume is, if the server still keeps it), tell up, come online and
+// enter (a new login only), catch up, serve until done, ctx's end or the
+// connection's loss (lost, with what it leaves to resume).
+func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, st staying, up func(*online), enter func(*online) error) (lost error, next staying, err error) {
 	o, err := e.connectStaying(ctx, n, false, setup, st)
 	if err != nil {
 		return nil, next, err
