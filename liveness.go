@@ -358,13 +358,19 @@ func Unreached(err error) bool {
 // trying again by itself: the network failing, the server going away,
 // restarting or not answering. A refused login, a certificate that does not
 // verify or a server without TLS is not: the user has to act, and trying
-// again would only repeat it (or lock the account).
+// again would only repeat it (or lock the account). Nor is an error whose
+// Permanent method says so (a room's ban, muc.JoinError).
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) || errors.Is(err, ErrNoStartTLS) || errors.Is(err, errStartTLSFailure) {
+		return false
+	}
+	// An error that says so itself (a room's ban: muc.JoinError).
+	var p interface{ Permanent() bool }
+	if errors.As(err, &p) && p.Permanent() {
 		return false
 	}
 	var (

@@ -59,6 +59,10 @@ type SemiAnonymousError struct {
 	Why string
 }
 
+// Permanent: joining again does not change what the room is (ox.Transient
+// is false for it).
+func (e *SemiAnonymousError) Permanent() bool { return true }
+
 func (e *SemiAnonymousError) Error() string {
 	return fmt.Sprintf("muc: room %s is semi-anonymous (%s): it does not show its occupants' real JIDs, which OX needs to encrypt to them and to verify them; ask its owner to make it non-anonymous (muc#roomconfig_whois = anyone)", e.Room, e.Why)
 }
@@ -91,6 +95,19 @@ func (e *JoinError) Error() string {
 		s += ": " + e.Text
 	}
 	return s
+}
+
+// Permanent: a refusal that joining again will not change (a ban, a
+// members-only room, a password, a nick the room's rules refuse), for
+// which ox.Transient is false. A nick in use (perhaps by the account's own
+// session that a cut left), a full room, or a room gone with a server
+// restart may change.
+func (e *JoinError) Permanent() bool {
+	switch e.Condition {
+	case "forbidden", "registration-required", "not-authorized", "not-acceptable":
+		return true
+	}
+	return false
 }
 
 var joinConditions = map[string]string{

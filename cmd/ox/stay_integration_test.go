@@ -165,8 +165,9 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 
 // ox room listen stays in the room as listen stays online: a cut is
 // resumed (the session is still in the room); after a server restart it
-// logs in again, joins again and reads from the room's history what was
-// said while it was out; every message is shown once, in the same process.
+// logs in again, joins again (trying again while the room refuses its nick
+// as taken) and reads from the room's history what was said while it was
+// out; every message is shown once, in the same process.
 func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		const before, during, after = 20, 5, 20 // around the restart, and while bob is out
@@ -293,8 +294,35 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 			t.Fatal(err)
 		}
 		rooms, ar = aliceJoins()
+		// alice's other device holds bob's nick: the room refuses his
+		// join (conflict), and room listen tries again, until the nick
+		// is free.
+		var other *muc.Rooms
+		srv.Client(ctx, t, srv.Addr, "alice", false, func(c *ox.Client) { other = muc.New(c) })
+		or, err := other.Join(ctx, room, "bob", muc.MaxHistory(0))
+		if err != nil {
+			t.Fatal(err)
+		}
 		send(before, before+during)
 		proxy.SetDown(false)
+		for refused := false; !refused; {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("room listen ended at the refused join; its stderr:\n%s", listenErr.String())
+				}
+				if l["type"] != "event" {
+					t.Fatalf("%v before the refused join", l)
+				}
+				events = append(events, fmt.Sprint(l["event"], ": ", l["reason"]))
+				refused = l["event"] == "disconnected" && strings.Contains(fmt.Sprint(l["reason"]), "conflict")
+			case <-ctx.Done():
+				t.Fatalf("no refused join; events %q", events)
+			}
+		}
+		if err := other.Leave(ctx, or); err != nil {
+			t.Fatal(err)
+		}
 		read(before + during) // from the room's history
 		bobIn(ar)
 		send(before+during, total)
