@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,51 +33,13 @@ func TestIntegrationListenStaysConnected(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		const total, cuts = 2000, 3
 		proxy := faultproxy.StartT(t, srv.Addr)
-		work := t.TempDir()
-		t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
-		t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-		t.Setenv("OX_CA_FILE", srv.CAFile)
-		t.Setenv("OX_SERVER", proxy.Addr)
-		t.Setenv("OX_PASSWORD", "bob-pass")
-		// What listen wrote to stderr, shown if a message is lost.
-		var listenErr strings.Builder
-		bob := func(stdout io.Writer, args ...string) int {
-			var errb strings.Builder
-			code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
-			if code != 0 || strings.Contains(errb.String(), "warning") {
-				t.Logf("ox %v: %s", args, errb.String())
-			}
-			if args[0] == "listen" {
-				listenErr.WriteString(errb.String())
-			}
-			return code
-		}
-		if bob(io.Discard, "key", "generate") != 0 || bob(io.Discard, "key", "publish") != 0 {
-			t.Fatal("bob's key")
-		}
+		bob, listenErr := bobVia(t, srv, proxy)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		alice := srv.Client(ctx, t, srv.Addr, "alice", true)
 
-		r, w := io.Pipe()
-		exited := make(chan int, 1)
-		go func() {
-			exited <- bob(w, "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s")
-			w.Close()
-		}()
-		lines := make(chan map[string]any, total+100)
-		go func() {
-			sc := bufio.NewScanner(r)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var l map[string]any
-				if json.Unmarshal(sc.Bytes(), &l) == nil {
-					lines <- l
-				}
-			}
-			close(lines)
-		}()
+		lines, exited := jsonLines(bob, total+100, "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s")
 		// Sent in the background, whatever the cuts.
 		sent := make(chan error, 1)
 		go func() {
@@ -173,25 +136,7 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 		const before, during, after = 20, 5, 20 // around the restart, and while bob is out
 		const total = before + during + after
 		proxy := faultproxy.StartT(t, srv.Addr)
-		work := t.TempDir()
-		t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
-		t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-		t.Setenv("OX_CA_FILE", srv.CAFile)
-		t.Setenv("OX_SERVER", proxy.Addr)
-		t.Setenv("OX_PASSWORD", "bob-pass")
-		var listenErr strings.Builder
-		bob := func(stdout io.Writer, args ...string) int {
-			var errb strings.Builder
-			code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
-			if code != 0 {
-				t.Logf("ox %v: %s", args, errb.String())
-			}
-			listenErr.WriteString(errb.String())
-			return code
-		}
-		if bob(io.Discard, "key", "generate") != 0 || bob(io.Discard, "key", "publish") != 0 {
-			t.Fatal("bob's key")
-		}
+		bob, listenErr := bobVia(t, srv, proxy)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		room := jid.MustParse("stayroom@" + srv.MUCDomain)
@@ -226,24 +171,7 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 			}
 		}
 
-		r, w := io.Pipe()
-		exited := make(chan int, 1)
-		go func() {
-			exited <- bob(w, "room", "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s", room.String())
-			w.Close()
-		}()
-		lines := make(chan map[string]any, total+100)
-		go func() {
-			sc := bufio.NewScanner(r)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var l map[string]any
-				if json.Unmarshal(sc.Bytes(), &l) == nil {
-					lines <- l
-				}
-			}
-			close(lines)
-		}()
+		lines, exited := jsonLines(bob, total+100, "room", "listen", "--json", "--count", fmt.Sprint(total), "--timeout", "150s", room.String())
 		seen := map[string]int{}
 		var events []string
 		read := func(n int) {
@@ -352,4 +280,75 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 			t.Errorf("events %q: want a resumed session (the cut) and a new login (the restart)", events)
 		}
 	})
+}
+
+// bobVia gives bob an ox home, with a published key, whose connections go
+// through proxy; bob runs ox in this process. What the listening commands
+// wrote to stderr is kept, to be shown when a message is lost.
+func bobVia(t *testing.T, srv *testenv.Server, proxy *faultproxy.Proxy) (bob func(stdout io.Writer, args ...string) int, listenErr *syncBuilder) {
+	work := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+	t.Setenv("OX_CA_FILE", srv.CAFile)
+	t.Setenv("OX_SERVER", proxy.Addr)
+	t.Setenv("OX_PASSWORD", "bob-pass")
+	listenErr = &syncBuilder{}
+	bob = func(stdout io.Writer, args ...string) int {
+		var errb strings.Builder
+		code := Main(append([]string{"--home", filepath.Join(work, "bob"), "--account", "bob@" + srv.Domain}, args...), strings.NewReader(""), stdout, &errb)
+		if code != 0 || strings.Contains(errb.String(), "warning") {
+			t.Logf("ox %v: %s", args, errb.String())
+		}
+		if args[0] == "listen" || args[0] == "room" {
+			listenErr.WriteString(errb.String())
+		}
+		return code
+	}
+	if bob(io.Discard, "key", "generate") != 0 || bob(io.Discard, "key", "publish") != 0 {
+		t.Fatal("bob's key")
+	}
+	return bob, listenErr
+}
+
+// jsonLines runs bob's args (a listen with --json) in the background: its
+// lines, each a JSON object, and its exit code once it ends.
+func jsonLines(bob func(io.Writer, ...string) int, buf int, args ...string) (<-chan map[string]any, <-chan int) {
+	r, w := io.Pipe()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- bob(w, args...)
+		w.Close()
+	}()
+	lines := make(chan map[string]any, buf)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l map[string]any
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				lines <- l
+			}
+		}
+		close(lines)
+	}()
+	return lines, exited
+}
+
+// syncBuilder is a strings.Builder that a command's goroutine writes while
+// the test may read it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) WriteString(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(v)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
