@@ -929,10 +929,7 @@ func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
 	if r != nil && r.Joined() {
 		return r, nil
 	}
-	if nick == "" {
-		nick = o.jid.Localpart()
-	}
-	r, err := o.rooms.Join(o.ctx, room, nick, muc.MaxHistory(0))
+	r, err := o.rooms.Join(o.ctx, room, o.nick(nick), muc.MaxHistory(0))
 	if err != nil {
 		return nil, joinHint(err)
 	}

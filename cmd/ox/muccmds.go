@@ -40,17 +40,22 @@ func parseRoom(s string) (jid.JID, error) {
 	return j, nil
 }
 
+// nick is the nick to join a room as: the one given, else the account's
+// local part.
+func (o *online) nick(given string) string {
+	if given == "" {
+		return o.jid.Localpart()
+	}
+	return given
+}
+
 // join connects and enters the room.
 func (e *env) join(ctx context.Context, f *roomFlags, room jid.JID, setup func(*ox.Client), opts ...muc.JoinOption) (*online, *muc.Room, error) {
 	o, err := e.connectWith(ctx, &f.net, false, setup)
 	if err != nil {
 		return nil, nil, err
 	}
-	nick := f.nick
-	if nick == "" {
-		nick = o.jid.Localpart()
-	}
-	r, err := o.rooms.Join(o.ctx, room, nick, opts...)
+	r, err := o.rooms.Join(o.ctx, room, o.nick(f.nick), opts...)
 	if err != nil {
 		o.Close()
 		return nil, nil, joinHint(err)
@@ -265,11 +270,7 @@ func init() {
 				case history >= 0:
 					opts = append(opts, muc.MaxHistory(history))
 				}
-				nick := listenFlags.nick
-				if nick == "" {
-					nick = o.jid.Localpart()
-				}
-				if _, err := o.rooms.Join(o.ctx, room, nick, opts...); err != nil {
+				if _, err := o.rooms.Join(o.ctx, room, o.nick(listenFlags.nick), opts...); err != nil {
 					if ctx.Err() != nil && wait > 0 {
 						return fmt.Errorf("could not join %s within --timeout %v: %w", room, wait, err)
 					}
