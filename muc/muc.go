@@ -158,6 +158,13 @@ type Room struct {
 	lists        []string          // the affiliation lists the room lets us read
 	leftWhy      string            // why the room put us out
 	echo         map[string]chan struct{}
+	// reentered: Reenter registered the room, for a session an earlier
+	// process left in it; asked: the join's presence went out, so the
+	// self-presence completes the join; held: group messages that came
+	// while the room was being joined, attributed once it is.
+	reentered bool
+	asked     bool
+	held      [][]byte
 
 	joined   chan struct{}   // closed at the self-presence
 	joinErr  chan *JoinError // the room's refusal
@@ -212,8 +219,96 @@ func (r *Room) Joined() bool {
 type Rooms struct {
 	c *ox.Client
 
-	mu sync.Mutex
-	m  map[string]*Room // joined rooms, by bare JID
+	mu       sync.Mutex
+	m        map[string]*Room // joined rooms, by bare JID
+	onChange func([]Seat)
+}
+
+// Seat is a room the account is in, and its nick there.
+type Seat struct {
+	Room jid.JID
+	Nick string
+}
+
+// Seats are the rooms the account is in: those joined, and those Reenter
+// registered until their join ends.
+func (rs *Rooms) Seats() []Seat {
+	rs.mu.Lock()
+	rooms := make([]*Room, 0, len(rs.m))
+	for _, r := range rs.m {
+		rooms = append(rooms, r)
+	}
+	rs.mu.Unlock()
+	var out []Seat
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.state == roomJoined || (r.state == roomJoining && r.reentered) {
+			out = append(out, Seat{Room: r.JID, Nick: r.nick})
+		}
+		r.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room.String() < out[j].Room.String() })
+	return out
+}
+
+// OnChange calls f with Seats now and after each change: a join, a leave,
+// a room that put the account out. A process that keeps its session's
+// resumption keeps these with it, for Reenter.
+func (rs *Rooms) OnChange(f func([]Seat)) {
+	rs.mu.Lock()
+	rs.onChange = f
+	rs.mu.Unlock()
+	rs.changed()
+}
+
+func (rs *Rooms) changed() {
+	rs.mu.Lock()
+	f := rs.onChange
+	rs.mu.Unlock()
+	if f != nil {
+		f(rs.Seats())
+	}
+}
+
+// Reenter is for a session that resumed one an earlier process left
+// (XEP-0198 §5): the server kept it in the rooms seats names, which this
+// process does not know. It registers them, so that their group messages
+// (those the server sends again first among them) are held rather than
+// refused as from rooms ox is not in; Join each of them then, as the
+// room's nick, to learn its occupants: the room takes a join from an
+// occupant as a request for everything a join sends (XEP-0045 §18.3,
+// rule 3), and the held messages are attributed once the account's own
+// presence ends the occupant list. Call it before the Client is served.
+func (rs *Rooms) Reenter(seats []Seat) {
+	for _, st := range seats {
+		r := newRoom(st.Room.Bare(), st.Nick)
+		r.reentered = true
+		rs.addRoom(r)
+	}
+	rs.changed()
+}
+
+func newRoom(room jid.JID, nick string) *Room {
+	return &Room{
+		JID: room, nick: nick,
+		occupants: map[string]Occupant{}, affiliations: map[string]string{}, echo: map[string]chan struct{}{},
+		joined: make(chan struct{}), joinErr: make(chan *JoinError, 1), subject: make(chan struct{}), left: make(chan struct{}),
+	}
+}
+
+// claim is the room Reenter registered for room, for Join to take, or nil.
+func (rs *Rooms) claim(room jid.JID) *Room {
+	r := rs.room(room)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.reentered || r.asked || r.state != roomJoining {
+		return nil
+	}
+	r.asked = true
+	return r
 }
 
 // New gives c the handlers for rooms and group chat OX messages (presence
@@ -232,10 +327,11 @@ func New(c *ox.Client) *Rooms {
 // messages and presence alike. Without it, those messages would be from
 // rooms rs does not know, and refused. Call it before rs's Client is
 // served, and only for a resumed session: after a new login the account
-// is in no room.
-func (rs *Rooms) TakeOver(prev *Rooms) {
+// is in no room. A room that Reenter registered and whose join had not
+// ended is registered again: it is among the seats returned, to Join.
+func (rs *Rooms) TakeOver(prev *Rooms) (rejoin []Seat) {
 	if prev == nil || prev == rs {
-		return
+		return nil
 	}
 	prev.mu.Lock()
 	var joined []*Room
@@ -244,10 +340,32 @@ func (rs *Rooms) TakeOver(prev *Rooms) {
 	}
 	prev.mu.Unlock()
 	for _, r := range joined {
-		if r.Joined() {
+		r.mu.Lock()
+		state, pending, nick, held := r.state, r.state == roomJoining && r.reentered, r.nick, r.held
+		r.held = nil
+		r.mu.Unlock()
+		switch {
+		case state == roomJoined:
 			rs.addRoom(r)
+		case pending:
+			// What it held waits for the join on this session.
+			again := newRoom(r.JID, nick)
+			again.reentered, again.held = true, held
+			rs.addRoom(again)
+			rejoin = append(rejoin, Seat{Room: r.JID, Nick: nick})
 		}
 	}
+	rs.changed()
+	return rejoin
+}
+
+// In is room (a bare JID) if the account is in it, else nil: joined by
+// this Rooms, carried over by TakeOver, or joined again after Reenter.
+func (rs *Rooms) In(room jid.JID) *Room {
+	if r := rs.room(room); r != nil && r.Joined() {
+		return r
+	}
+	return nil
 }
 
 func (rs *Rooms) room(j jid.JID) *Room {
@@ -269,9 +387,40 @@ func (rs *Rooms) addRoom(r *Room) bool {
 
 func (rs *Rooms) dropRoom(r *Room) {
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.m[r.JID.String()] == r {
+	dropped := rs.m[r.JID.String()] == r
+	if dropped {
 		delete(rs.m, r.JID.String())
+	}
+	rs.mu.Unlock()
+	if dropped {
+		rs.changed()
+	}
+}
+
+// abandon drops a room whose join failed; the group messages held for it
+// go to the pipeline as refused, with why.
+func (rs *Rooms) abandon(r *Room, why error) {
+	rs.dropRoom(r)
+	r.mu.Lock()
+	held := r.held
+	r.held = nil
+	r.mu.Unlock()
+	for _, raw := range held {
+		rs.c.Enqueue(refused(raw, fmt.Errorf("muc: a group message from %s, a room ox could not join again: %w", r.JID, why)))
+	}
+}
+
+// release attributes and hands on the group messages held while r was
+// being joined, once it is.
+func (rs *Rooms) release(r *Room) {
+	r.mu.Lock()
+	var held [][]byte
+	if r.state == roomJoined {
+		held, r.held = r.held, nil
+	}
+	r.mu.Unlock()
+	for _, raw := range held {
+		rs.enqueue(raw)
 	}
 }
 
@@ -311,7 +460,9 @@ func RoomPassword(p string) JoinOption {
 // muc_semianonymous. It then reads the member, admin and owner lists where
 // the room allows it (forbidden is no error) and waits a little for the
 // end of the history the room replays (those messages are handed to
-// OnMessage like live ones).
+// OnMessage like live ones). Group messages that come while it waits for
+// the self-presence are held until it comes, and shown refused if the
+// join fails; a room Reenter registered is joined so, in place.
 //
 // Serve must be running: the room's answers arrive through it.
 func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...JoinOption) (*Room, error) {
@@ -329,29 +480,35 @@ func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	if err != nil || nick == "" {
 		return nil, fmt.Errorf("muc: %q is not a valid nick: %v", nick, err)
 	}
-	r := &Room{
-		JID: room, nick: full.Resourcepart(),
-		occupants: map[string]Occupant{}, affiliations: map[string]string{}, echo: map[string]chan struct{}{},
-		joined: make(chan struct{}), joinErr: make(chan *JoinError, 1), subject: make(chan struct{}), left: make(chan struct{}),
-	}
-	if !rs.addRoom(r) {
-		return nil, fmt.Errorf("muc: already in %s", room)
+	r := rs.claim(room)
+	if r != nil {
+		r.mu.Lock()
+		r.nick = full.Resourcepart()
+		r.mu.Unlock()
+	} else {
+		r = newRoom(room, full.Resourcepart())
+		r.asked = true
+		if !rs.addRoom(r) {
+			return nil, fmt.Errorf("muc: already in %s", room)
+		}
 	}
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	if err := rs.c.Session.Send(jctx, stanza.Presence{To: full}.Wrap(joinPayload(cfg))); err != nil {
-		rs.dropRoom(r)
-		return nil, fmt.Errorf("muc: join %s: %w", room, err)
+		err = fmt.Errorf("muc: join %s: %w", room, err)
+		rs.abandon(r, err)
+		return nil, err
 	}
 	select {
 	case <-r.joined:
 	case je := <-r.joinErr:
-		rs.dropRoom(r)
+		rs.abandon(r, je)
 		return nil, je
 	case <-jctx.Done():
-		rs.dropRoom(r)
+		err := fmt.Errorf("muc: %s did not let %s in: %w", room, nick, jctx.Err())
+		rs.abandon(r, err)
 		rs.c.Session.Send(context.Background(), stanza.Presence{To: full, Type: stanza.UnavailablePresence}.Wrap(nil))
-		return nil, fmt.Errorf("muc: %s did not let %s in: %w", room, nick, jctx.Err())
+		return nil, err
 	}
 	r.mu.Lock()
 	r.Nick = r.nick
@@ -401,6 +558,7 @@ func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	case <-jctx.Done():
 	}
 	r.endHistory()
+	rs.changed()
 	return r, nil
 }
 
@@ -984,6 +1142,7 @@ func (rs *Rooms) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder)
 	if r.presence(from.Resourcepart(), &p) {
 		rs.dropRoom(r)
 	}
+	rs.release(r)
 	return nil
 }
 
@@ -992,7 +1151,7 @@ func (rs *Rooms) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder)
 func (r *Room) presence(nick string, p *roomPresence) (gone bool) {
 	r.mu.Lock()
 	if p.Type == string(stanza.ErrorPresence) {
-		if r.state == roomJoining && p.Error != nil {
+		if r.state == roomJoining && r.asked && p.Error != nil {
 			cond, text := p.Error.condition()
 			select {
 			case r.joinErr <- &JoinError{Room: r.JID, Nick: r.nick, Condition: cond, Text: text}:
@@ -1060,7 +1219,7 @@ func (r *Room) presence(nick string, p *roomPresence) (gone bool) {
 		return true
 	}
 	r.occupants[nick] = Occupant{Nick: nick, JID: real, Affiliation: item.Affiliation, Role: item.Role}
-	if self && r.state == roomJoining {
+	if self && r.state == roomJoining && r.asked {
 		r.nick = nick
 		r.state = roomJoined
 		r.history = true
@@ -1215,21 +1374,43 @@ func (rs *Rooms) onGroupMessage(_ stanza.Message, t xmlstream.TokenReadEncoder) 
 	if err != nil {
 		return nil // a broken stanza must not end the session
 	}
-	in, err := rs.attribute(raw, true)
-	if err != nil {
-		in = ox.Incoming{Raw: raw, Origin: ox.OriginLive, Refused: err}
-		var head struct {
-			From string `xml:"from,attr"`
-		}
-		if xml.Unmarshal(raw, &head) == nil {
-			if from, perr := jid.Parse(head.From); perr == nil && from.Resourcepart() != "" {
-				in.Group = &ox.GroupSender{Room: from.Bare(), Nick: from.Resourcepart()}
-			}
-		}
-	}
-	rs.c.Enqueue(in)
+	rs.enqueue(raw)
 	return nil
 }
+
+// enqueue attributes a live group message and hands it to the pipeline;
+// one for a room being joined waits (release) unless too many do.
+func (rs *Rooms) enqueue(raw []byte) {
+	in, err := rs.attribute(raw, true)
+	if errors.Is(err, errHeld) {
+		return
+	}
+	if err != nil {
+		in = refused(raw, err)
+	}
+	rs.c.Enqueue(in)
+}
+
+// refused is a group message that cannot be attributed, for the pipeline
+// to show as rejected, with the room and nick it came from.
+func refused(raw []byte, why error) ox.Incoming {
+	in := ox.Incoming{Raw: raw, Origin: ox.OriginLive, Refused: why}
+	var head struct {
+		From string `xml:"from,attr"`
+	}
+	if xml.Unmarshal(raw, &head) == nil {
+		if from, perr := jid.Parse(head.From); perr == nil && from.Resourcepart() != "" {
+			in.Group = &ox.GroupSender{Room: from.Bare(), Nick: from.Resourcepart()}
+		}
+	}
+	return in
+}
+
+// errHeld: attribute kept a group message until its room's join ends.
+var errHeld = errors.New("muc: held until the room is joined")
+
+// maxHeld bounds the group messages held for one room while it is joined.
+const maxHeld = 1000
 
 // attributeLater attributes a group message that was not seen arriving
 // (one handed to Client.Receive) with the rooms as they are now.
@@ -1269,6 +1450,10 @@ func (rs *Rooms) attribute(raw []byte, live bool) (ox.Incoming, error) {
 		}
 	}
 	if rm.state == roomJoining {
+		if live && len(rm.held) < maxHeld {
+			rm.held = append(rm.held, raw)
+			return ox.Incoming{}, errHeld
+		}
 		return ox.Incoming{}, fmt.Errorf("muc: a group message from %s before ox had joined it", from)
 	}
 	in := ox.Incoming{Raw: raw, Origin: ox.OriginLive, Delivered: rs.now(), Group: &ox.GroupSender{Room: room, Nick: nick, StanzaID: g.stanzaID(room)}}

@@ -1058,3 +1058,96 @@ func sendAcrossACut(ctx context.Context, t *testing.T, proxy *faultproxy.Proxy, 
 		t.Errorf("read %q, want the end (each message once)", got)
 	}
 }
+
+// A daemon killed (SIGKILL) while in a room and started again takes its
+// session over and joins the room again (muc.Rooms.Reenter): bob's group
+// message written while no process served alice's session (the server
+// kept it for the session) and one written after reach the new daemon's
+// subscriber as messages from bob, and roomSend reaches bob again. Before,
+// the new daemon did not know the session's rooms and showed their
+// messages rejected, from "a room ox is not in".
+func TestIntegrationDaemonKilledInARoom(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		w := newDaemonWorld(t, srv, "alice", srv.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		received := make(chan *ox.Message, 10)
+		var rooms *muc.Rooms
+		srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+			rooms = muc.New(c)
+			c.OnMessage = func(m *ox.Message) { received <- m }
+		})
+		room := jid.MustParse("killroom@" + srv.MUCDomain)
+		br, err := rooms.Join(ctx, room, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// bobReads waits for bob to read body in the room, from from.
+		bobReads := func(body, from string) {
+			t.Helper()
+			for {
+				select {
+				case m := <-received:
+					if m.Body != body {
+						continue
+					}
+					if m.Err != nil || !m.Room.Equal(room) || m.From.Bare().String() != from {
+						t.Fatalf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
+					}
+					return
+				case <-ctx.Done():
+					t.Fatalf("bob did not read %q", body)
+				}
+			}
+		}
+		roomSend := func(c *rpc.Client, text string) {
+			t.Helper()
+			if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: text}, nil); err != nil {
+				t.Fatalf("roomSend %q: %v", text, err)
+			}
+			bobReads(text, w.account)
+		}
+		bobWrites := func(text string) {
+			t.Helper()
+			if _, err := rooms.SendGroup(ctx, br, text); err != nil {
+				t.Fatalf("bob's group message: %v", err)
+			}
+			bobReads(text, srv.JIDParse(t, "bob").String()) // the room's echo
+		}
+
+		d := w.startDaemon()
+		roomSend(d.client(ctx, t), "before the kill")
+		d.kill(t)
+		bobWrites("while the daemon was dead")
+
+		d = w.startDaemon()
+		c := d.client(ctx, t)
+		if !strings.Contains(d.logText(), "earlier run left was resumed") {
+			t.Fatalf("the new daemon did not take the killed one's session over:\n%s", d.logText())
+		}
+		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		bobWrites("after the restart")
+		want := []string{"while the daemon was dead", "after the restart"}
+		for len(want) > 0 {
+			select {
+			case nt := <-c.Notifications():
+				var l feed.Line
+				json.Unmarshal(nt.Params, &l)
+				if l.Room != room.String() || l.Nick != "bob" {
+					continue
+				}
+				if l.Type != feed.TypeMessage || l.Body != want[0] {
+					t.Fatalf("the new daemon's subscriber got %s %q (%s), want bob's message %q", l.Type, l.Body, l.Reason, want[0])
+				}
+				want = want[1:]
+			case <-ctx.Done():
+				t.Fatalf("bob's group messages %q did not reach the new daemon's subscriber\n%s", want, d.logText())
+			}
+		}
+		roomSend(c, "after the restart, from alice")
+	})
+}

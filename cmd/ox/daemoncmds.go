@@ -926,7 +926,14 @@ func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
 	d.mu.Lock()
 	r := d.rooms[room.String()]
 	d.mu.Unlock()
+	if r == nil || !r.Joined() {
+		// One the session an earlier run left was in, joined again.
+		r = o.rooms.In(room)
+	}
 	if r != nil && r.Joined() {
+		d.mu.Lock()
+		d.rooms[room.String()] = r
+		d.mu.Unlock()
 		return r, nil
 	}
 	r, err := o.rooms.Join(o.ctx, room, o.nick(nick), muc.MaxHistory(0))

@@ -20,6 +20,7 @@ import (
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/mam"
+	"codeberg.org/ox/ox/muc"
 	"codeberg.org/ox/ox/trust"
 )
 
@@ -164,16 +165,19 @@ func init() {
 // resumed session is still in it): its error ends it as a login's does.
 func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client), show func(*ox.Message), done <-chan struct{}, up func(*online), enter func(*online) error, event func(what, reason string)) error {
 	// A session that a run before this one left (it died without closing
-	// it) is taken over first. Not by a command that enters rooms: it
-	// would not know the rooms that session is in, and would refuse their
-	// messages as from rooms it is not in, until it joined them again.
+	// it) is taken over first, and the rooms it was in, which the keeper
+	// kept with it, are joined again (rejoin). Not by a command that
+	// enters a room of its own: it joins it after each new login.
 	var keep *resumeKeeper
 	if enter == nil {
 		keep = e.keepResumption()
 	}
 	defer keep.close()
-	resume := staying{resumable: true, save: keep.saver()}
-	resume.resume = keep.load(func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) })
+	resume := staying{resumable: true, save: keep.saver(), saveSeats: keep.seatSaver()}
+	warn := func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) }
+	if resume.resume = keep.load(warn); resume.resume != nil {
+		resume.seats = keep.loadSeats(warn)
+	}
 	for attempt, failed, connected := 0, 0, false; ; {
 		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
 			switch {
@@ -194,7 +198,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case err == nil:
 			// The connection was up: what it left replaces what it took
 			// over.
-			resume.resume, resume.rooms = next.resume, next.rooms
+			resume.resume, resume.rooms, resume.seats = next.resume, next.rooms, nil
 			failed = 0
 		case !ox.Unreached(err):
 			// A login that failed leaves the lost session to resume, for
@@ -204,7 +208,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			// back from a restart says how far it had read the lost
 			// session (<failed h/>), which settles what was in flight.
 			if failed++; failed >= 3 {
-				resume.resume, resume.rooms = nil, nil
+				resume.resume, resume.rooms, resume.seats = nil, nil, nil
 			}
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
@@ -258,6 +262,9 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	// resume: the session has stopped reading, Serve returned.
 	lostWith := func(err error) (error, staying, error) {
 		return err, staying{resume: ox.ResumptionOf(o.xmpp), rooms: o.rooms}, nil
+	}
+	if len(o.reentered) > 0 {
+		e.rejoin(cctx, o)
 	}
 	up(o)
 	// A resumed session has its carbons and its presence still.
@@ -352,6 +359,29 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 			return lostWith(err)
 		}
 		return nil, next, nil
+	}
+}
+
+// rejoin joins again, together, the rooms of the session an earlier run
+// left, which this connection took over (online.reentered): the room
+// sends its occupants anew, and the group messages held meanwhile are
+// attributed (muc.Rooms.Reenter). A room that refuses is a warning; its
+// held messages are shown refused.
+func (e *env) rejoin(ctx context.Context, o *online) {
+	errs := make([]error, len(o.reentered))
+	var wg sync.WaitGroup
+	for i, st := range o.reentered {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = o.rooms.Join(ctx, st.Room, st.Nick, muc.MaxHistory(0))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, which the session of an earlier run was in, so its messages are refused: %v\n", o.reentered[i].Room, err)
+		}
 	}
 }
 

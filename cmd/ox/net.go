@@ -53,6 +53,10 @@ type online struct {
 	stop func() // ends ctx and its watch
 	// resumed: the connection took over a lost session (XEP-0198 §5).
 	resumed bool
+	// reentered: the rooms that the session this one took over was in
+	// and that this process has not joined (an earlier run's, or one
+	// whose join again a loss cut); rejoin joins them.
+	reentered []muc.Seat
 }
 
 func (o *online) Close() {
@@ -93,13 +97,16 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 // staying is how a connection that stays up is made: the server is asked
 // to keep the session for resumption when it is lost (resumable), resume
 // is such a session to take over, with the rooms it was in (rooms, which
-// a resumed session is in still), and save keeps the resumption across a
-// crash (resumeKeeper).
+// a resumed session is in still; or seats, for a session an earlier run
+// left, whose rooms this process does not know), and save and saveSeats
+// keep the resumption and the rooms across a crash (resumeKeeper).
 type staying struct {
 	resumable bool
 	resume    *ox.Resumption
 	rooms     *muc.Rooms
+	seats     []muc.Seat
 	save      func(*ox.Resumption)
+	saveSeats func([]muc.Seat)
 }
 
 // connectStaying is connectWith for a connection that stays up.
@@ -148,7 +155,17 @@ func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setu
 	}
 	o = &online{session: s, xmpp: x, client: c, rooms: muc.New(c), archive: mam.New(c), wot: wot.New(c), served: make(chan error, 1), tls: a.TLS, resumed: neg.Resumed}
 	if neg.Resumed {
-		o.rooms.TakeOver(st.rooms)
+		// The rooms the lost session was in: those of this process,
+		// and those of the session an earlier run left (or whose join
+		// again the loss cut), which rejoin joins.
+		o.reentered = o.rooms.TakeOver(st.rooms)
+		if st.rooms == nil && len(st.seats) > 0 {
+			o.rooms.Reenter(st.seats)
+			o.reentered = st.seats
+		}
+	}
+	if st.saveSeats != nil {
+		o.rooms.OnChange(st.saveSeats)
 	}
 	if setup != nil {
 		setup(c)

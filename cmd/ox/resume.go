@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +10,10 @@ import (
 	"path/filepath"
 	"sync"
 
+	"mellium.im/xmpp/jid"
+
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/muc"
 )
 
 // resumeKeeper keeps the resumption of a session that stays online
@@ -21,14 +25,23 @@ import (
 // kept session, and drops its queue when it times out while the account
 // has another session). A lock held while the process runs tells a kept
 // resumption from one in use: a second listen for the account neither
-// takes the first's session nor saves its own.
+// takes the first's session nor saves its own. Beside the resumption it
+// keeps the rooms the session is in (seats): the process that takes the
+// session over joins them again (muc.Rooms.Reenter).
 type resumeKeeper struct {
 	path string
 	lock *os.File
 
-	mu   sync.Mutex
-	f    *os.File // path, open for writing once a resumption is saved
-	size int      // the longest record written to it
+	mu    sync.Mutex
+	f     *os.File // path, open for writing once a resumption is saved
+	size  int      // the longest record written to it
+	seats []byte   // the rooms as last written to path+".rooms"
+}
+
+// seatRecord is a room in the keeper's record of rooms.
+type seatRecord struct {
+	Room string `json:"room"`
+	Nick string `json:"nick"`
 }
 
 // keepResumption is the keeper for the current account, or nil when
@@ -67,6 +80,66 @@ func (k *resumeKeeper) load(warn func(string)) *ox.Resumption {
 	}
 	warn(fmt.Sprintf("could not read %s, so the session of an earlier run is not taken over: %v", k.path, err))
 	return nil
+}
+
+// loadSeats are the rooms that the session of the resumption load gives
+// was in, as the process that left it wrote them.
+func (k *resumeKeeper) loadSeats(warn func(string)) []muc.Seat {
+	if k == nil {
+		return nil
+	}
+	b, err := os.ReadFile(k.path + ".rooms")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var recs []seatRecord
+	if err == nil {
+		err = json.Unmarshal(b, &recs)
+	}
+	var seats []muc.Seat
+	for _, r := range recs {
+		room, perr := jid.Parse(r.Room)
+		if perr != nil || r.Nick == "" {
+			err = fmt.Errorf("a room %q, nick %q", r.Room, r.Nick)
+			break
+		}
+		seats = append(seats, muc.Seat{Room: room, Nick: r.Nick})
+	}
+	if err != nil {
+		warn(fmt.Sprintf("could not read %s.rooms, so the rooms the session of an earlier run was in are not joined again: %v", k.path, err))
+		return nil
+	}
+	return seats
+}
+
+// saveSeats keeps the rooms the session is in (muc.Rooms.OnChange) when
+// they change: written whole to a new file that then replaces the record.
+func (k *resumeKeeper) saveSeats(seats []muc.Seat) {
+	recs := make([]seatRecord, 0, len(seats))
+	for _, s := range seats {
+		recs = append(recs, seatRecord{Room: s.Room.String(), Nick: s.Nick})
+	}
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if bytes.Equal(b, k.seats) {
+		return
+	}
+	tmp := k.path + ".rooms.new"
+	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, k.path+".rooms") == nil {
+		k.seats = b
+	}
+}
+
+// seatSaver is saveSeats, or nil without a keeper.
+func (k *resumeKeeper) seatSaver() func([]muc.Seat) {
+	if k == nil {
+		return nil
+	}
+	return k.saveSeats
 }
 
 // save keeps r (Account.SaveResumption), before each acknowledgement the
@@ -111,6 +184,7 @@ func (k *resumeKeeper) close() {
 		return
 	}
 	os.Remove(k.path)
+	os.Remove(k.path + ".rooms")
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.f != nil {
