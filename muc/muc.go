@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,6 +252,17 @@ func (rs *Rooms) Seats() []Seat {
 	return out
 }
 
+// Union is a and the seats of b in rooms a has none in.
+func Union(a, b []Seat) []Seat {
+	out := append([]Seat(nil), a...)
+	for _, s := range b {
+		if !slices.ContainsFunc(a, func(t Seat) bool { return t.Room.Equal(s.Room) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // OnChange calls f with Seats now and after each change: a join, a leave,
 // a room that put the account out. A process that keeps its session's
 // resumption keeps these with it, for Reenter.
@@ -431,6 +443,17 @@ type joinConfig struct {
 	history  int // -1: the room's default
 	since    time.Time
 	password string
+	existing bool
+}
+
+// Existing joins only a room that exists: one that the join made (status
+// 201: it was gone, e.g. destroyed, or not persistent and the server
+// restarted) is destroyed again (XEP-0045 §10.9; left, if the service
+// refuses), and the join fails with the JoinError "item-not-found". For a
+// join again, which must not make the account the owner of a new room of
+// that name.
+func Existing() JoinOption {
+	return func(c *joinConfig) { c.existing = true }
 }
 
 // MaxHistory asks the room to replay at most n messages of its history on
@@ -514,6 +537,17 @@ func (rs *Rooms) Join(ctx context.Context, room jid.JID, nick string, opts ...Jo
 	r.Nick = r.nick
 	status100, created := r.nonAnonymous, r.created
 	r.mu.Unlock()
+	if created && cfg.existing {
+		je := &JoinError{Room: room, Nick: r.Nick, Condition: "item-not-found", Text: "it was gone, and is not made anew"}
+		lctx, lcancel := context.WithTimeout(context.Background(), leaveTimeout)
+		destroy := xmlstream.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "destroy"}}), xml.StartElement{Name: xml.Name{Space: nsMUCOwner, Local: "query"}})
+		if rs.c.Session.UnmarshalIQElement(lctx, destroy, stanza.IQ{Type: stanza.SetIQ, To: room}, nil) != nil {
+			rs.Leave(lctx, r)
+		}
+		lcancel()
+		rs.abandon(r, je)
+		return nil, je
+	}
 	if created {
 		// A new room (status 201), perhaps locked until its owner
 		// configures it (XEP-0045 §10.1): make it non-anonymous, as OX

@@ -68,3 +68,12 @@ func TestReenterHoldsUntilJoined(t *testing.T) {
 		t.Errorf("message %d: %v, want refused", maxHeld+1, err)
 	}
 }
+
+// Union keeps a's seats and adds b's in rooms a has none in.
+func TestUnion(t *testing.T) {
+	r1, r2 := jid.MustParse("a@conference.example.org"), jid.MustParse("b@conference.example.org")
+	got := Union([]Seat{{Room: r1, Nick: "x"}}, []Seat{{Room: r1, Nick: "y"}, {Room: r2, Nick: "z"}})
+	if want := []Seat{{Room: r1, Nick: "x"}, {Room: r2, Nick: "z"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Union: %v, want %v", got, want)
+	}
+}

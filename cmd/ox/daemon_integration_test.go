@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
@@ -1149,5 +1152,133 @@ func TestIntegrationDaemonKilledInARoom(t *testing.T) {
 			}
 		}
 		roomSend(c, "after the restart, from alice")
+	})
+}
+
+// A daemon in a room whose connection needs a new login (the server
+// restarted: it forgot the session) joins the room again and reads what
+// was said while it was out from the room's history, once; bob's next
+// message reaches its subscriber live, and roomSend reaches bob. Before,
+// after a new login the daemon was in no room until a roomSend joined
+// one, and its subscribers never saw the room's messages meanwhile. A room
+// destroyed while the daemon was out is not made anew by its join again:
+// a warning says so, and the room stays gone.
+func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		proxy := faultproxy.StartT(t, srv.Addr)
+		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
+		w.mustOX("key", "generate")
+		w.mustOX("key", "publish")
+		room := jid.MustParse("againroom@" + srv.MUCDomain)
+		received := make(chan *ox.Message, 10)
+		// bob joins (making the room, after a restart too), straight to
+		// the server, and makes alice a member: what he says while she
+		// is out is encrypted to her too.
+		var bob *ox.Client
+		bobJoins := func() (*muc.Rooms, *muc.Room) {
+			t.Helper()
+			var rooms *muc.Rooms
+			bob = srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
+				rooms = muc.New(c)
+				c.OnMessage = func(m *ox.Message) { received <- m }
+			})
+			r, err := rooms.Join(ctx, room, "bob", muc.MaxHistory(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			makeMember(ctx, t, bob, room, w.account)
+			return rooms, r
+		}
+		bobReads := func(body, from string) {
+			t.Helper()
+			for {
+				select {
+				case m := <-received:
+					if m.Body == body {
+						if m.Err != nil || m.From.Bare().String() != from {
+							t.Fatalf("bob read %q from %s: %v", m.Body, m.From, m.Err)
+						}
+						return
+					}
+				case <-ctx.Done():
+					t.Fatalf("bob did not read %q", body)
+				}
+			}
+		}
+		rooms, br := bobJoins()
+		bobWrites := func(text string) {
+			t.Helper()
+			if _, err := rooms.SendGroup(ctx, br, text); err != nil {
+				t.Fatalf("bob's group message: %v", err)
+			}
+			bobReads(text, srv.JIDParse(t, "bob").String())
+		}
+		d := w.startDaemon()
+		c := d.client(ctx, t)
+		if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: "before the restart"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		bobReads("before the restart", w.account)
+		// A room of bob's that he destroys while alice is out.
+		gone := jid.MustParse("goneroom@" + srv.MUCDomain)
+		if _, err := rooms.Join(ctx, gone, "bob", muc.MaxHistory(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Call(ctx, "roomSend", roomSendParams{Room: gone.String(), Text: "to be gone"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		bobReads("to be gone", w.account)
+		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+
+		// The server restarts while alice's daemon cannot reach it; bob
+		// makes the room again and writes in it before she is back.
+		proxy.SetDown(true)
+		if err := srv.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rooms, br = bobJoins()
+		bobWrites("while alice was out")
+		roomAdmin(ctx, t, bob, gone, "http://jabber.org/protocol/muc#owner", xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "destroy"}}))
+		proxy.SetDown(false)
+
+		want := []string{"while alice was out", "after alice is back"}
+		shown := map[string]int{}
+		for len(want) > 0 {
+			select {
+			case nt := <-c.Notifications():
+				var l feed.Line
+				json.Unmarshal(nt.Params, &l)
+				if l.Room != room.String() || l.Nick != "bob" {
+					continue
+				}
+				if l.Type != feed.TypeMessage {
+					t.Fatalf("the daemon's subscriber got %s %q (%s)", l.Type, l.Body, l.Reason)
+				}
+				if shown[l.Body]++; l.Body != want[0] {
+					t.Fatalf("the daemon's subscriber got %q, want %q (shown: %v)", l.Body, want[0], shown)
+				}
+				if want = want[1:]; len(want) == 1 {
+					// alice is in the room again: bob's next message
+					// comes live.
+					bobWrites(want[0])
+				}
+			case <-ctx.Done():
+				t.Fatalf("bob's group messages %q did not reach the daemon's subscriber\n%s", want, d.logText())
+			}
+		}
+		if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: "alice is back"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		bobReads("alice is back", w.account)
+		if log := d.logText(); !strings.Contains(log, "could not join "+gone.String()+" again") {
+			t.Errorf("no warning for the room the restart ended:\n%s", log)
+		}
+		if _, err := disco.GetInfo(ctx, "", gone, bob.Session); err == nil {
+			t.Errorf("%s exists again after the daemon's join again", gone)
+		}
 	})
 }

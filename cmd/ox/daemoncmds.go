@@ -222,14 +222,11 @@ type daemon struct {
 	// the journal); the connection has a Client of its own.
 	local *session
 
-	mu    sync.Mutex
-	o     *online       // nil while offline
-	up    chan struct{} // closed while o is set
-	rooms map[string]*muc.Room
-	subs  map[*rpc.Conn]*subscription
-	sent  int // lines journalled since the last pruning
-
-	joinMu sync.Mutex // held while a room is joined (room)
+	mu   sync.Mutex
+	o    *online       // nil while offline
+	up   chan struct{} // closed while o is set
+	subs map[*rpc.Conn]*subscription
+	sent int // lines journalled since the last pruning
 }
 
 type subscription struct {
@@ -245,7 +242,7 @@ func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{e: e, n: n, window: window, srv: rpc.NewServer(), local: s, up: make(chan struct{}),
-		rooms: map[string]*muc.Room{}, subs: map[*rpc.Conn]*subscription{}}
+		subs: map[*rpc.Conn]*subscription{}}
 	d.srv.ErrorOf = rpcError
 	d.handlers()
 	d.prune(e.ctx)
@@ -283,11 +280,6 @@ func (d *daemon) run(ctx context.Context) error {
 		case <-d.up:
 		default:
 			close(d.up)
-		}
-		if !o.resumed {
-			// A new login is in no room; a resumed session is in those
-			// it was in (its rooms took them over).
-			d.rooms = map[string]*muc.Room{}
 		}
 		context.AfterFunc(o.ctx, func() { d.offline(o) })
 	}
@@ -916,33 +908,22 @@ func (d *daemon) handlers() {
 	})
 }
 
-// room is the joined room, joined now if need be; it stays joined while
-// the connection lasts.
+// room is the joined room, joined now if need be. It stays joined while
+// the daemon runs: a resumed session is in it still, and after a new login
+// or the takeover of a killed daemon's session the connection joins it
+// again (onlineOnce, rejoin).
 func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
-	// One join at a time: two roomSends to a room not joined yet would
-	// both join it.
-	d.joinMu.Lock()
-	defer d.joinMu.Unlock()
-	d.mu.Lock()
-	r := d.rooms[room.String()]
-	d.mu.Unlock()
-	if r == nil || !r.Joined() {
-		// One the session an earlier run left was in, joined again.
-		r = o.rooms.In(room)
-	}
-	if r != nil && r.Joined() {
-		d.mu.Lock()
-		d.rooms[room.String()] = r
-		d.mu.Unlock()
+	// One join at a time, and none while the connection joins its rooms
+	// again: two joins of a room would both join it.
+	o.joinMu.Lock()
+	defer o.joinMu.Unlock()
+	if r := o.rooms.In(room); r != nil {
 		return r, nil
 	}
 	r, err := o.rooms.Join(o.ctx, room, o.nick(nick), muc.MaxHistory(0))
 	if err != nil {
 		return nil, joinHint(err)
 	}
-	d.mu.Lock()
-	d.rooms[room.String()] = r
-	d.mu.Unlock()
 	return r, nil
 }
 

@@ -177,6 +177,9 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 	warn := func(w string) { fmt.Fprintf(e.stderr, "ox: warning: %s\n", w) }
 	if resume.resume = keep.load(warn); resume.resume != nil {
 		resume.seats = keep.loadSeats(warn)
+		if at := keep.savedAt(); !at.IsZero() {
+			resume.since = at.Add(-rejoinMargin)
+		}
 	}
 	for attempt, failed, connected := 0, 0, false; ; {
 		lost, next, err := e.onlineOnce(ctx, n, setup, show, done, resume, func(o *online) {
@@ -198,7 +201,7 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 		case err == nil:
 			// The connection was up: what it left replaces what it took
 			// over.
-			resume.resume, resume.rooms, resume.seats = next.resume, next.rooms, nil
+			resume.resume, resume.rooms, resume.seats, resume.since = next.resume, next.rooms, next.seats, next.since
 			failed = 0
 		case !ox.Unreached(err):
 			// A login that failed leaves the lost session to resume, for
@@ -208,7 +211,8 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 			// back from a restart says how far it had read the lost
 			// session (<failed h/>), which settles what was in flight.
 			if failed++; failed >= 3 {
-				resume.resume, resume.rooms, resume.seats = nil, nil, nil
+				// A new login, which joins the rooms again.
+				resume.resume, resume.rooms = nil, nil
 			}
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
@@ -245,6 +249,10 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 		return nil, next, err
 	}
 	defer o.Close()
+	// Without a session to resume, the rooms to join again stay those
+	// this one was to join.
+	next = st
+	next.resume, next.rooms = nil, nil
 	// The connection's loss ends what is under way on it (the catch-up's
 	// requests would otherwise wait for answers that cannot come).
 	cctx, cancel := context.WithCancel(ctx)
@@ -260,11 +268,46 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	}()
 	// lostWith is the connection's loss (lostc's) and what it leaves to
 	// resume: the session has stopped reading, Serve returned.
+	var unjoined []muc.Seat // rooms to join again that the loss kept out
 	lostWith := func(err error) (error, staying, error) {
-		return err, staying{resume: ox.ResumptionOf(o.xmpp), rooms: o.rooms}, nil
+		next.resume, next.rooms = ox.ResumptionOf(o.xmpp), o.rooms
+		// The rooms to join again after a new login, with what they
+		// said since a while before the loss: the connection may have
+		// been dead that long before a ping told (ox.DefaultPingInterval
+		// and DefaultPingTimeout); the pipeline drops what it showed.
+		// Those this connection was to join again and did not, with
+		// what was said since the earlier loss.
+		since := time.Now().Add(-rejoinMargin)
+		if len(unjoined) > 0 && !st.since.IsZero() && st.since.Before(since) {
+			since = st.since
+		}
+		next.seats, next.since = muc.Union(o.rooms.Seats(), unjoined), since
+		return err, next, nil
 	}
-	if len(o.reentered) > 0 {
-		e.rejoin(cctx, o)
+	// The rooms this connection is to be in and is not, joined again
+	// before anything is sent on it: those of a session taken over that
+	// this process does not know (muc.Rooms.Reenter: the room has what
+	// came meanwhile for the session, so no history), and after a new
+	// login those the lost connection was in (with the history the room
+	// kept). Not for a command that enters a room of its own (enter).
+	var again []muc.Seat
+	var history muc.JoinOption
+	switch {
+	case o.resumed:
+		again, history = o.reentered, muc.MaxHistory(0)
+	case enter == nil:
+		again, history = st.seats, muc.HistorySince(st.since)
+		if st.since.IsZero() {
+			history = muc.MaxHistory(0)
+		}
+	}
+	unjoined = again
+	o.joinMu.Lock()
+	joined := sync.OnceFunc(o.joinMu.Unlock)
+	defer joined()
+	if o.resumed {
+		unjoined = e.rejoin(cctx, o, again, history)
+		joined()
 	}
 	up(o)
 	// A resumed session has its carbons and its presence still.
@@ -286,6 +329,8 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 				return nil, next, err
 			}
 		}
+		unjoined = e.rejoin(cctx, o, again, history)
+		joined()
 	}
 	// What arrived while this device was away and went to another
 	// device (so not to the offline store): from the archive; and once
@@ -362,28 +407,39 @@ func (e *env) onlineOnce(ctx context.Context, n *netFlags, setup func(*ox.Client
 	}
 }
 
-// rejoin joins again, together, the rooms of the session an earlier run
-// left, which this connection took over (online.reentered): the room
-// sends its occupants anew, and the group messages held meanwhile are
-// attributed (muc.Rooms.Reenter). A room that refuses is a warning; its
-// held messages are shown refused.
-func (e *env) rejoin(ctx context.Context, o *online) {
-	errs := make([]error, len(o.reentered))
+// rejoin joins the rooms seats names again, together, as their nicks:
+// only rooms that still exist (muc.Existing). In one that the session
+// taken over is in (muc.Rooms.Reenter), the room sends its occupants
+// anew and the group messages held meanwhile are attributed. A room that
+// refuses is a warning, and its held messages are shown refused. It
+// returns the rooms that ctx's end (the connection's loss) kept it from
+// joining.
+func (e *env) rejoin(ctx context.Context, o *online, seats []muc.Seat, history muc.JoinOption) (unjoined []muc.Seat) {
+	errs := make([]error, len(seats))
 	var wg sync.WaitGroup
-	for i, st := range o.reentered {
+	for i, st := range seats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = o.rooms.Join(ctx, st.Room, st.Nick, muc.MaxHistory(0))
+			_, errs[i] = o.rooms.Join(ctx, st.Room, st.Nick, history, muc.Existing())
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil && ctx.Err() == nil {
-			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, which the session of an earlier run was in, so its messages are refused: %v\n", o.reentered[i].Room, err)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			unjoined = append(unjoined, seats[i])
+		default:
+			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, so its messages are not read: %v\n", seats[i].Room, joinHint(err))
 		}
 	}
+	return unjoined
 }
+
+// rejoinMargin: after a new login, the rooms joined again replay what was
+// said since this long before the connection's loss was noticed.
+const rejoinMargin = 3 * time.Minute
 
 // settleDelay is how long after coming online the archive is read again
 // (see onlineOnce).

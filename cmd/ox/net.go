@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -57,6 +58,9 @@ type online struct {
 	// and that this process has not joined (an earlier run's, or one
 	// whose join again a loss cut); rejoin joins them.
 	reentered []muc.Seat
+	// joinMu is held while a room is joined on this connection (the
+	// daemon's roomSend, rejoin).
+	joinMu sync.Mutex
 }
 
 func (o *online) Close() {
@@ -97,14 +101,16 @@ func (e *env) connectWith(ctx context.Context, n *netFlags, create bool, setup f
 // staying is how a connection that stays up is made: the server is asked
 // to keep the session for resumption when it is lost (resumable), resume
 // is such a session to take over, with the rooms it was in (rooms, which
-// a resumed session is in still; or seats, for a session an earlier run
-// left, whose rooms this process does not know), and save and saveSeats
-// keep the resumption and the rooms across a crash (resumeKeeper).
+// a resumed session is in still; seats, which a session an earlier run
+// left is in, and which a new login joins again with the history since
+// since), and save and saveSeats keep the resumption and the rooms across
+// a crash (resumeKeeper).
 type staying struct {
 	resumable bool
 	resume    *ox.Resumption
 	rooms     *muc.Rooms
 	seats     []muc.Seat
+	since     time.Time
 	save      func(*ox.Resumption)
 	saveSeats func([]muc.Seat)
 }

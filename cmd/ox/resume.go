@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -132,6 +133,20 @@ func (k *resumeKeeper) saveSeats(seats []muc.Seat) {
 	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, k.path+".rooms") == nil {
 		k.seats = b
 	}
+}
+
+// savedAt is when the resumption load gives was last saved (the session
+// acknowledged what it had read): about when the process that left it
+// stopped reading; zero if none was.
+func (k *resumeKeeper) savedAt() time.Time {
+	if k == nil {
+		return time.Time{}
+	}
+	st, err := os.Stat(k.path)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
 }
 
 // seatSaver is saveSeats, or nil without a keeper.

@@ -150,11 +150,7 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			item := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "affiliation"}, Value: "member"}, {Name: xml.Name{Local: "jid"}, Value: srv.JID("bob")}}})
-			admin := xmlstream.Wrap(item, xml.StartElement{Name: xml.Name{Space: "http://jabber.org/protocol/muc#admin", Local: "query"}})
-			if err := c.Session.UnmarshalIQElement(ctx, admin, stanza.IQ{Type: stanza.SetIQ, To: room}, nil); err != nil {
-				t.Fatalf("bob made a member: %v", err)
-			}
+			makeMember(ctx, t, c, room, srv.JID("bob"))
 			return rooms, r
 		}
 		rooms, ar := aliceJoins()
@@ -280,6 +276,24 @@ func TestIntegrationRoomListenStaysConnected(t *testing.T) {
 			t.Errorf("events %q: want a resumed session (the cut) and a new login (the restart)", events)
 		}
 	})
+}
+
+// makeMember makes who a member of room, as its owner c (XEP-0045
+// §9.3): what is said in the room while who is out is encrypted to them
+// too.
+func makeMember(ctx context.Context, t *testing.T, c *ox.Client, room jid.JID, who string) {
+	t.Helper()
+	roomAdmin(ctx, t, c, room, "http://jabber.org/protocol/muc#admin", xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "affiliation"}, Value: "member"}, {Name: xml.Name{Local: "jid"}, Value: who}}}))
+}
+
+// roomAdmin sets what a room's admin or owner (ns: the muc#admin or
+// muc#owner namespace) sets with payload, as c.
+func roomAdmin(ctx context.Context, t *testing.T, c *ox.Client, room jid.JID, ns string, payload xml.TokenReader) {
+	t.Helper()
+	q := xmlstream.Wrap(payload, xml.StartElement{Name: xml.Name{Space: ns, Local: "query"}})
+	if err := c.Session.UnmarshalIQElement(ctx, q, stanza.IQ{Type: stanza.SetIQ, To: room}, nil); err != nil {
+		t.Fatalf("%s in %s: %v", ns, room, err)
+	}
 }
 
 // bobVia gives bob an ox home, with a published key, whose connections go
