@@ -792,20 +792,8 @@ func TestIntegrationDaemonRoomSend(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		proxy := faultproxy.StartT(t, srv.Addr)
-		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
-		w.mustOX("key", "generate")
-		w.mustOX("key", "publish")
-		received := make(chan *ox.Message, 10)
-		var rooms *muc.Rooms
-		srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
-			rooms = muc.New(c)
-			c.OnMessage = func(m *ox.Message) { received <- m }
-		})
-		room := jid.MustParse("daemonroom@" + srv.MUCDomain)
-		br, err := rooms.Join(ctx, room, "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newRoomPair(ctx, t, srv, proxy.Addr, "daemonroom")
+		w, received, rooms, br, room := p.w, p.received, p.rooms, p.br, p.room
 		d := w.startDaemon()
 		c := d.client(ctx, t)
 		const n = 3
@@ -1062,6 +1050,129 @@ func sendAcrossACut(ctx context.Context, t *testing.T, proxy *faultproxy.Proxy, 
 	}
 }
 
+// roomPair is alice's ox home (her daemon to start), reaching the server at
+// an address of the test's, and bob in room, on a Client of his own
+// straight to the server; what he reads comes on received.
+type roomPair struct {
+	t        *testing.T
+	ctx      context.Context
+	srv      *testenv.Server
+	w        *daemonWorld
+	room     jid.JID
+	received chan *ox.Message
+	bob      *ox.Client
+	rooms    *muc.Rooms
+	br       *muc.Room
+}
+
+func newRoomPair(ctx context.Context, t *testing.T, srv *testenv.Server, addr, room string) *roomPair {
+	t.Helper()
+	w := newDaemonWorld(t, srv, "alice", addr)
+	w.mustOX("key", "generate")
+	w.mustOX("key", "publish")
+	p := &roomPair{t: t, ctx: ctx, srv: srv, w: w, room: jid.MustParse(room + "@" + srv.MUCDomain), received: make(chan *ox.Message, 10)}
+	p.bobJoins()
+	return p
+}
+
+// bobJoins logs bob in (again) and joins the room, making it if need be,
+// and makes alice a member: what he says while she is out is encrypted
+// to her too.
+func (p *roomPair) bobJoins() {
+	p.t.Helper()
+	p.bob = p.srv.Client(p.ctx, p.t, p.srv.Addr, "bob", true, func(c *ox.Client) {
+		p.rooms = muc.New(c)
+		c.OnMessage = func(m *ox.Message) { p.received <- m }
+	})
+	var err error
+	if p.br, err = p.rooms.Join(p.ctx, p.room, "bob", muc.MaxHistory(0)); err != nil {
+		p.t.Fatal(err)
+	}
+	makeMember(p.ctx, p.t, p.bob, p.room, p.w.account)
+}
+
+// bobReads waits for bob to read body in a room, from from.
+func (p *roomPair) bobReads(body, from string) {
+	p.t.Helper()
+	for {
+		select {
+		case m := <-p.received:
+			if m.Body != body {
+				continue
+			}
+			if m.Err != nil || m.Room.Equal(jid.JID{}) || m.From.Bare().String() != from {
+				p.t.Fatalf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
+			}
+			return
+		case <-p.ctx.Done():
+			p.t.Fatalf("bob did not read %q", body)
+		}
+	}
+}
+
+// bobWrites says text in the room, and waits for the room's echo.
+func (p *roomPair) bobWrites(text string) {
+	p.t.Helper()
+	if _, err := p.rooms.SendGroup(p.ctx, p.br, text); err != nil {
+		p.t.Fatalf("bob's group message: %v", err)
+	}
+	p.bobReads(text, p.srv.JIDParse(p.t, "bob").String())
+}
+
+// roomSend is the daemon's roomSend of text to room, which bob reads.
+func (p *roomPair) roomSend(c *rpc.Client, room jid.JID, text string) {
+	p.t.Helper()
+	if err := c.Call(p.ctx, "roomSend", roomSendParams{Room: room.String(), Text: text}, nil); err != nil {
+		p.t.Fatalf("roomSend %q to %s: %v", text, room, err)
+	}
+	p.bobReads(text, p.w.account)
+}
+
+// subscriberReads waits for the daemon's subscriber c to get bob's
+// messages in the room, want, in order, and each once; after the i-th,
+// then(i) runs.
+func (p *roomPair) subscriberReads(c *rpc.Client, d *daemonProc, want []string, then func(i int)) {
+	p.t.Helper()
+	for i := 0; i < len(want); {
+		select {
+		case nt := <-c.Notifications():
+			var l feed.Line
+			json.Unmarshal(nt.Params, &l)
+			if l.Room != p.room.String() || l.Nick != "bob" {
+				continue
+			}
+			if l.Type != feed.TypeMessage || l.Body != want[i] {
+				p.t.Fatalf("the daemon's subscriber got %s %q (%s), want bob's message %q", l.Type, l.Body, l.Reason, want[i])
+			}
+			if then != nil {
+				then(i)
+			}
+			i++
+		case <-p.ctx.Done():
+			p.t.Fatalf("bob's group messages %q did not reach the daemon's subscriber\n%s", want[i:], d.logText())
+		}
+	}
+}
+
+// inRooms checks that the daemon's status says it is in rooms, and in no
+// other.
+func (p *roomPair) inRooms(c *rpc.Client, rooms ...jid.JID) {
+	p.t.Helper()
+	var st struct {
+		Rooms []roomSeat `json:"rooms"`
+	}
+	if err := c.Call(p.ctx, "status", nil, &st); err != nil {
+		p.t.Fatal(err)
+	}
+	var want []roomSeat
+	for _, r := range rooms {
+		want = append(want, roomSeat{Room: r.String(), Nick: "alice"})
+	}
+	if fmt.Sprint(st.Rooms) != fmt.Sprint(want) {
+		p.t.Errorf("the daemon's status says it is in %v, want %v", st.Rooms, want)
+	}
+}
+
 // A daemon killed (SIGKILL) while in a room and started again takes its
 // session over and joins the room again (muc.Rooms.Reenter): bob's group
 // message written while no process served alice's session (the server
@@ -1073,59 +1184,13 @@ func TestIntegrationDaemonKilledInARoom(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		w := newDaemonWorld(t, srv, "alice", srv.Addr)
-		w.mustOX("key", "generate")
-		w.mustOX("key", "publish")
-		received := make(chan *ox.Message, 10)
-		var rooms *muc.Rooms
-		srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
-			rooms = muc.New(c)
-			c.OnMessage = func(m *ox.Message) { received <- m }
-		})
-		room := jid.MustParse("killroom@" + srv.MUCDomain)
-		br, err := rooms.Join(ctx, room, "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// bobReads waits for bob to read body in the room, from from.
-		bobReads := func(body, from string) {
-			t.Helper()
-			for {
-				select {
-				case m := <-received:
-					if m.Body != body {
-						continue
-					}
-					if m.Err != nil || !m.Room.Equal(room) || m.From.Bare().String() != from {
-						t.Fatalf("bob read %q from %s in %s: %v", m.Body, m.From, m.Room, m.Err)
-					}
-					return
-				case <-ctx.Done():
-					t.Fatalf("bob did not read %q", body)
-				}
-			}
-		}
-		roomSend := func(c *rpc.Client, text string) {
-			t.Helper()
-			if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: text}, nil); err != nil {
-				t.Fatalf("roomSend %q: %v", text, err)
-			}
-			bobReads(text, w.account)
-		}
-		bobWrites := func(text string) {
-			t.Helper()
-			if _, err := rooms.SendGroup(ctx, br, text); err != nil {
-				t.Fatalf("bob's group message: %v", err)
-			}
-			bobReads(text, srv.JIDParse(t, "bob").String()) // the room's echo
-		}
-
-		d := w.startDaemon()
-		roomSend(d.client(ctx, t), "before the kill")
+		p := newRoomPair(ctx, t, srv, srv.Addr, "killroom")
+		d := p.w.startDaemon()
+		p.roomSend(d.client(ctx, t), p.room, "before the kill")
 		d.kill(t)
-		bobWrites("while the daemon was dead")
+		p.bobWrites("while the daemon was dead")
 
-		d = w.startDaemon()
+		d = p.w.startDaemon()
 		c := d.client(ctx, t)
 		if !strings.Contains(d.logText(), "earlier run left was resumed") {
 			t.Fatalf("the new daemon did not take the killed one's session over:\n%s", d.logText())
@@ -1133,25 +1198,10 @@ func TestIntegrationDaemonKilledInARoom(t *testing.T) {
 		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		bobWrites("after the restart")
-		want := []string{"while the daemon was dead", "after the restart"}
-		for len(want) > 0 {
-			select {
-			case nt := <-c.Notifications():
-				var l feed.Line
-				json.Unmarshal(nt.Params, &l)
-				if l.Room != room.String() || l.Nick != "bob" {
-					continue
-				}
-				if l.Type != feed.TypeMessage || l.Body != want[0] {
-					t.Fatalf("the new daemon's subscriber got %s %q (%s), want bob's message %q", l.Type, l.Body, l.Reason, want[0])
-				}
-				want = want[1:]
-			case <-ctx.Done():
-				t.Fatalf("bob's group messages %q did not reach the new daemon's subscriber\n%s", want, d.logText())
-			}
-		}
-		roomSend(c, "after the restart, from alice")
+		p.bobWrites("after the restart")
+		p.subscriberReads(c, d, []string{"while the daemon was dead", "after the restart"}, nil)
+		p.inRooms(c, p.room)
+		p.roomSend(c, p.room, "after the restart, from alice")
 	})
 }
 
@@ -1168,116 +1218,42 @@ func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		proxy := faultproxy.StartT(t, srv.Addr)
-		w := newDaemonWorld(t, srv, "alice", proxy.Addr)
-		w.mustOX("key", "generate")
-		w.mustOX("key", "publish")
-		room := jid.MustParse("againroom@" + srv.MUCDomain)
-		received := make(chan *ox.Message, 10)
-		// bob joins (making the room, after a restart too), straight to
-		// the server, and makes alice a member: what he says while she
-		// is out is encrypted to her too.
-		var bob *ox.Client
-		bobJoins := func() (*muc.Rooms, *muc.Room) {
-			t.Helper()
-			var rooms *muc.Rooms
-			bob = srv.Client(ctx, t, srv.Addr, "bob", true, func(c *ox.Client) {
-				rooms = muc.New(c)
-				c.OnMessage = func(m *ox.Message) { received <- m }
-			})
-			r, err := rooms.Join(ctx, room, "bob", muc.MaxHistory(0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			makeMember(ctx, t, bob, room, w.account)
-			return rooms, r
-		}
-		bobReads := func(body, from string) {
-			t.Helper()
-			for {
-				select {
-				case m := <-received:
-					if m.Body == body {
-						if m.Err != nil || m.From.Bare().String() != from {
-							t.Fatalf("bob read %q from %s: %v", m.Body, m.From, m.Err)
-						}
-						return
-					}
-				case <-ctx.Done():
-					t.Fatalf("bob did not read %q", body)
-				}
-			}
-		}
-		rooms, br := bobJoins()
-		bobWrites := func(text string) {
-			t.Helper()
-			if _, err := rooms.SendGroup(ctx, br, text); err != nil {
-				t.Fatalf("bob's group message: %v", err)
-			}
-			bobReads(text, srv.JIDParse(t, "bob").String())
-		}
-		d := w.startDaemon()
+		p := newRoomPair(ctx, t, srv, proxy.Addr, "againroom")
+		d := p.w.startDaemon()
 		c := d.client(ctx, t)
-		if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: "before the restart"}, nil); err != nil {
-			t.Fatal(err)
-		}
-		bobReads("before the restart", w.account)
+		p.roomSend(c, p.room, "before the restart")
 		// A room of bob's that he destroys while alice is out.
 		gone := jid.MustParse("goneroom@" + srv.MUCDomain)
-		if _, err := rooms.Join(ctx, gone, "bob", muc.MaxHistory(0)); err != nil {
+		if _, err := p.rooms.Join(ctx, gone, "bob", muc.MaxHistory(0)); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Call(ctx, "roomSend", roomSendParams{Room: gone.String(), Text: "to be gone"}, nil); err != nil {
-			t.Fatal(err)
-		}
-		bobReads("to be gone", w.account)
+		p.roomSend(c, gone, "to be gone")
+		p.inRooms(c, p.room, gone)
 		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 
 		// The server restarts while alice's daemon cannot reach it; bob
-		// makes the room again and writes in it before she is back.
+		// comes back and writes in the room before she is back.
 		proxy.SetDown(true)
 		if err := srv.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rooms, br = bobJoins()
-		bobWrites("while alice was out")
-		roomAdmin(ctx, t, bob, gone, "http://jabber.org/protocol/muc#owner", xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "destroy"}}))
+		p.bobJoins()
+		p.bobWrites("while alice was out")
+		roomAdmin(ctx, t, p.bob, gone, "http://jabber.org/protocol/muc#owner", xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "destroy"}}))
 		proxy.SetDown(false)
-
-		want := []string{"while alice was out", "after alice is back"}
-		shown := map[string]int{}
-		for len(want) > 0 {
-			select {
-			case nt := <-c.Notifications():
-				var l feed.Line
-				json.Unmarshal(nt.Params, &l)
-				if l.Room != room.String() || l.Nick != "bob" {
-					continue
-				}
-				if l.Type != feed.TypeMessage {
-					t.Fatalf("the daemon's subscriber got %s %q (%s)", l.Type, l.Body, l.Reason)
-				}
-				if shown[l.Body]++; l.Body != want[0] {
-					t.Fatalf("the daemon's subscriber got %q, want %q (shown: %v)", l.Body, want[0], shown)
-				}
-				if want = want[1:]; len(want) == 1 {
-					// alice is in the room again: bob's next message
-					// comes live.
-					bobWrites(want[0])
-				}
-			case <-ctx.Done():
-				t.Fatalf("bob's group messages %q did not reach the daemon's subscriber\n%s", want, d.logText())
+		p.subscriberReads(c, d, []string{"while alice was out", "after alice is back"}, func(i int) {
+			if i == 0 { // alice is in the room again: bob's next comes live
+				p.bobWrites("after alice is back")
 			}
-		}
-		if err := c.Call(ctx, "roomSend", roomSendParams{Room: room.String(), Text: "alice is back"}, nil); err != nil {
-			t.Fatal(err)
-		}
-		bobReads("alice is back", w.account)
+		})
+		p.roomSend(c, p.room, "alice is back")
+		p.inRooms(c, p.room)
 		if log := d.logText(); !strings.Contains(log, "could not join "+gone.String()+" again") {
-			t.Errorf("no warning for the room the restart ended:\n%s", log)
+			t.Errorf("no warning for the room destroyed while the daemon was out:\n%s", log)
 		}
-		if _, err := disco.GetInfo(ctx, "", gone, bob.Session); err == nil {
+		if _, err := disco.GetInfo(ctx, "", gone, p.bob.Session); err == nil {
 			t.Errorf("%s exists again after the daemon's join again", gone)
 		}
 	})

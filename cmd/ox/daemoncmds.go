@@ -893,9 +893,13 @@ func (d *daemon) handlers() {
 			}
 		}
 		d.mu.Lock()
-		connected := d.o != nil
+		o := d.o
 		subs := len(d.subs)
 		d.mu.Unlock()
+		rooms := roomSeats(nil)
+		if o != nil {
+			rooms = roomSeats(o.rooms.Seats())
+		}
 		last, err := d.local.Store.LastJournal(ctx)
 		if err != nil {
 			return nil, err
@@ -904,7 +908,7 @@ func (d *daemon) handlers() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"account": d.local.jid.String(), "connected": connected, "subscribers": subs, "last": last, "unshown": unshown}, nil
+		return map[string]any{"account": d.local.jid.String(), "connected": o != nil, "subscribers": subs, "last": last, "unshown": unshown, "rooms": rooms}, nil
 	})
 }
 

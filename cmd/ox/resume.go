@@ -39,8 +39,9 @@ type resumeKeeper struct {
 	seats []byte   // the rooms as last written to path+".rooms"
 }
 
-// seatRecord is a room in the keeper's record of rooms.
-type seatRecord struct {
+// roomSeat is a room the account is in and its nick there, as JSON: in
+// the keeper's record of rooms, and in the daemon's status.
+type roomSeat struct {
 	Room string `json:"room"`
 	Nick string `json:"nick"`
 }
@@ -83,6 +84,15 @@ func (k *resumeKeeper) load(warn func(string)) *ox.Resumption {
 	return nil
 }
 
+// roomSeats are seats as JSON ([] for none).
+func roomSeats(seats []muc.Seat) []roomSeat {
+	out := make([]roomSeat, 0, len(seats))
+	for _, s := range seats {
+		out = append(out, roomSeat{Room: s.Room.String(), Nick: s.Nick})
+	}
+	return out
+}
+
 // loadSeats are the rooms that the session of the resumption load gives
 // was in, as the process that left it wrote them.
 func (k *resumeKeeper) loadSeats(warn func(string)) []muc.Seat {
@@ -93,7 +103,7 @@ func (k *resumeKeeper) loadSeats(warn func(string)) []muc.Seat {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	var recs []seatRecord
+	var recs []roomSeat
 	if err == nil {
 		err = json.Unmarshal(b, &recs)
 	}
@@ -116,11 +126,7 @@ func (k *resumeKeeper) loadSeats(warn func(string)) []muc.Seat {
 // saveSeats keeps the rooms the session is in (muc.Rooms.OnChange) when
 // they change: written whole to a new file that then replaces the record.
 func (k *resumeKeeper) saveSeats(seats []muc.Seat) {
-	recs := make([]seatRecord, 0, len(seats))
-	for _, s := range seats {
-		recs = append(recs, seatRecord{Room: s.Room.String(), Nick: s.Nick})
-	}
-	b, err := json.Marshal(recs)
+	b, err := json.Marshal(roomSeats(seats))
 	if err != nil {
 		return
 	}

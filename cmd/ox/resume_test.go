@@ -13,10 +13,9 @@ import (
 	"codeberg.org/ox/ox/muc"
 )
 
-// What a listen keeps of its session for a run after a crash: each save
-// replaces the one before whole, a shorter one too, and a clean end
-// removes it.
-func TestResumeKeeperSaves(t *testing.T) {
+// testKeeper is the keeper of a new account's directory, and its env.
+func testKeeper(t *testing.T) (*env, *resumeKeeper) {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{getenv: func(string) string { return "" }, home: dir, account: "alice@example.org"}
 	if err := os.MkdirAll(filepath.Join(dir, "accounts", "alice@example.org"), 0o700); err != nil {
@@ -26,6 +25,14 @@ func TestResumeKeeperSaves(t *testing.T) {
 	if k == nil {
 		t.Fatal("no keeper")
 	}
+	return e, k
+}
+
+// What a listen keeps of its session for a run after a crash: each save
+// replaces the one before whole, a shorter one too, and a clean end
+// removes it.
+func TestResumeKeeperSaves(t *testing.T) {
+	e, k := testKeeper(t)
 	warn := func(w string) { t.Error(w) }
 	if r := k.load(warn); r != nil {
 		t.Fatalf("a resumption before any was saved: %v", r)
@@ -59,15 +66,7 @@ func TestResumeKeeperSaves(t *testing.T) {
 // written, replaced by a shorter list, a damaged record is a warning and
 // no rooms, and a clean end removes them.
 func TestResumeKeeperSeats(t *testing.T) {
-	dir := t.TempDir()
-	e := &env{getenv: func(string) string { return "" }, home: dir, account: "alice@example.org"}
-	if err := os.MkdirAll(filepath.Join(dir, "accounts", "alice@example.org"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	k := e.keepResumption()
-	if k == nil {
-		t.Fatal("no keeper")
-	}
+	_, k := testKeeper(t)
 	warn := func(w string) { t.Error(w) }
 	if s := k.loadSeats(warn); s != nil {
 		t.Fatalf("rooms before any were saved: %v", s)
