@@ -48,7 +48,9 @@ directory has mode 0700, and a connection from another user is refused.
 Methods: send {to, text | file}, roomSend {room, text | file, nick},
 fetchKeys {jid}, listKeys {jid}, trustList {jid}, trustVerify and
 trustReject {jid, fingerprint}, subscribe {after, count}, unsubscribe,
-status {wait} (connected, last seq, lines not yet shown). subscribe
+status {wait} (connected, last seq, lines not yet shown, the rooms it
+is in: a room roomSend joined stays joined, across a new login and a
+restart after a crash too, and its messages come to subscribers). subscribe
 streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
 after it. Errors are JSON-RPC errors with a stable code: -32001 offline,
