@@ -40,43 +40,68 @@ func benchWorld(b *testing.B, local string) (context.Context, *testenv.Server, *
 // processes, and the test binary, which plays ox for the scripts, carries
 // the tests' packages and their start-up besides.
 func builtOX(b *testing.B) string {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "ox")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return buildGo(b, "ox", ".")
 }
 
 // BenchmarkSendProcess is a whole `ox send` process against Prosody:
 // one-shot (it logs in, sends, logs out) and through a running daemon (it
 // hands the message to the daemon's connection). The target: through the
-// daemon at most 1/10 of one-shot (issue 14).
+// daemon at most 1/10 of one-shot (issue 14). Beside them, in the same
+// run: floor, the least any Go process can do for the same send
+// (testdata/sendfloor: dial the socket, one request line, one answer
+// line), and hello, a Go process that does nothing. What starting a
+// process costs varies several-fold between machines; these two show how
+// much of daemon is ox's own. The ratios are printed at the end.
 func BenchmarkSendProcess(b *testing.B) {
 	ctx, srv, w := benchWorld(b, "alice")
 	bob := srv.Client(ctx, b, srv.Addr, "bob", true).JID().String()
 	bin := builtOX(b)
-	send := func(b *testing.B, noDaemon string) {
-		for i := 0; i < b.N; i++ {
-			cmd := exec.Command(bin, "--home", w.home, "--account", w.account, "send", bob, "a benchmark")
-			cmd.Env = append(os.Environ(), "OX_NO_DAEMON="+noDaemon)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("ox send: %v: %s", err, out)
-			}
-		}
+	floor := buildGo(b, "sendfloor", "./testdata/sendfloor")
+	hello := filepath.Join(b.TempDir(), "hello.go")
+	if err := os.WriteFile(hello, []byte("package main\n\nfunc main() {}\n"), 0o600); err != nil {
+		b.Fatal(err)
 	}
-	b.Run("one-shot", func(b *testing.B) { send(b, "1") })
-	b.Run("daemon", func(b *testing.B) {
-		b.StopTimer()
-		d := w.startDaemon()
-		d.client(ctx, b) // online
-		b.StartTimer()
-		send(b, "")
-		b.StopTimer()
-		d.stop(b)
-	})
+	hello = buildGo(b, "hello", hello)
+	per := map[string]float64{} // ms per process, from each sub-benchmark's last round
+	run := func(name string, args []string, noDaemon string) {
+		b.Run(name, func(b *testing.B) {
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(args[0], args[1:]...)
+				cmd.Env = append(os.Environ(), "OX_NO_DAEMON="+noDaemon)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%s: %v: %s", name, err, out)
+				}
+			}
+			per[name] = float64(time.Since(start).Microseconds()) / 1000 / float64(b.N)
+		})
+	}
+	send := []string{bin, "--home", w.home, "--account", w.account, "send", bob, "a benchmark"}
+	run("one-shot", send, "1")
+	d := w.startDaemon()
+	d.client(ctx, b) // online
+	run("daemon", send, "")
+	run("floor", []string{floor, d.socket, bob, "a benchmark"}, "")
+	run("hello", []string{hello}, "")
+	d.stop(b)
+	if one := per["one-shot"]; one > 0 {
+		fmt.Printf("BenchmarkSendProcess: one-shot %.1f ms; daemon %.1f ms (%.2fx, target 0.1); floor %.1f ms (%.2fx); hello %.1f ms\n",
+			one, per["daemon"], per["daemon"]/one, per["floor"], per["floor"]/one, per["hello"])
+	}
+}
+
+// buildGo builds the Go program at pkg (a directory or a file) as a
+// static binary named name, as the README installs ox, and returns its
+// path.
+func buildGo(b *testing.B, name, pkg string) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }
 
 // BenchmarkSendRPC is the daemon's send alone, called from Go: what the
