@@ -1258,3 +1258,103 @@ func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
 		}
 	})
 }
+
+// ox listen through the daemon outlives the daemon: killed (SIGKILL) and
+// started again, then stopped (SIGTERM) and started again, each time with
+// messages sent while no daemon ran. listen says "disconnected" and
+// "reconnected", shows every message once, and ends with its --count.
+// Before, it ended with "the daemon ended" at the first.
+func TestIntegrationListenOutlivesTheDaemon(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
+		alice := srv.JIDParse(t, "alice")
+		d := w.startDaemon()
+		d.client(ctx, t)
+		var listenErr syncBuilder
+		lines, exited := jsonLines(func(out io.Writer, args ...string) int {
+			var errb strings.Builder
+			code := Main(append([]string{"--home", w.home, "--account", w.account}, args...), strings.NewReader(""), out, &errb)
+			listenErr.WriteString(errb.String())
+			return code
+		}, 100, "listen", "--json", "--count", "6", "--timeout", "150s")
+		seen := map[string]int{}
+		// next is the next line of listen, a message or an event.
+		next := func() map[string]any {
+			t.Helper()
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("listen ended early (exit %d): %s\ndaemon log:\n%s", <-exited, listenErr.String(), d.logText())
+				}
+				if l["type"] == "message" {
+					seen[l["body"].(string)]++
+				}
+				return l
+			case <-ctx.Done():
+				t.Fatalf("listen printed nothing more; seen %v; stderr: %s\ndaemon log:\n%s", seen, listenErr.String(), d.logText())
+			}
+			return nil
+		}
+		send := func(body string) {
+			t.Helper()
+			if _, err := bob.Send(ctx, alice, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// await reads listen's lines up to the event what.
+		await := func(what string) map[string]any {
+			t.Helper()
+			for {
+				if l := next(); l["type"] == "event" && l["event"] == what {
+					return l
+				}
+			}
+		}
+		// until reads listen's lines until body was shown.
+		until := func(body string) {
+			t.Helper()
+			for seen[body] == 0 {
+				next()
+			}
+		}
+
+		send("one")
+		until("one") // listen is subscribed
+		for i := range 2 {
+			if i == 0 {
+				d.kill(t)
+			} else {
+				d.stop(t)
+			}
+			if l := await("disconnected"); !strings.Contains(fmt.Sprint(l["reason"]), "daemon ended") {
+				t.Errorf("disconnected: %v", l)
+			}
+			send(fmt.Sprintf("while no daemon ran %d", i))
+			d = w.startDaemon()
+			await("reconnected")
+			send(fmt.Sprintf("after the restart %d", i))
+			until(fmt.Sprintf("after the restart %d", i))
+		}
+		send("last")
+		until("last")
+		if code := <-exited; code != 0 {
+			t.Fatalf("listen exited %d: %s", code, listenErr.String())
+		}
+		for l := range lines {
+			if l["type"] == "message" {
+				seen[l["body"].(string)]++
+			}
+		}
+		want := []string{"one", "while no daemon ran 0", "after the restart 0", "while no daemon ran 1", "after the restart 1", "last"}
+		for _, b := range want {
+			if seen[b] != 1 {
+				t.Errorf("%q shown %d times; all: %v", b, seen[b], seen)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("shown: %v, want %v", seen, want)
+		}
+	})
+}

@@ -53,7 +53,9 @@ is in: a room roomSend joined stays joined, across a new login and a
 restart after a crash too, and its messages come to subscribers). subscribe
 streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
-after it. Errors are JSON-RPC errors with a stable code: -32001 offline,
+after it (its result's last is where it stands). ox listen through the
+daemon outlives it: when the daemon ends it waits for one to run again
+and reads on after the last line it showed. Errors are JSON-RPC errors with a stable code: -32001 offline,
 -32002 no usable key, -32003 not found, -32004 refused by the server,
 -32005 timeout, -32006 another user, -32007 a message's outcome is
 unknown (it may have been delivered: do not simply send it again; data.id
@@ -557,7 +559,10 @@ func (s *subscription) write(c *rpc.Conn, l feed.Line) bool {
 
 // subscribe hands c the journal's lines after `after` (after < 0: those
 // never shown), then every new line, until count lines that
-// feed.Counts counts (0: no limit) or until c goes.
+// feed.Counts counts (0: no limit) or until c goes. It returns the line
+// the subscription stands at: c has had every line up to it that was
+// meant for it, so a subscribe "after" it, to a daemon started again,
+// reads on where this one stops.
 func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count int) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -605,10 +610,11 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 			return 0, err
 		}
 	}
-	written := s.last
 	if s.count == 0 {
-		return written, nil
+		return s.last, nil
 	}
+	// The subscription stands at through: what a subscribe "after" it
+	// would hand out is what this one is to be handed.
 	s.last = max(s.last, through)
 	d.subs[c] = s
 	go func() {
@@ -617,7 +623,7 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 		delete(d.subs, c)
 		d.mu.Unlock()
 	}()
-	return written, nil
+	return s.last, nil
 }
 
 func (d *daemon) unsubscribe(c *rpc.Conn) {
@@ -972,30 +978,67 @@ func rpcError(err error) *rpc.Error {
 	return e
 }
 
-// listenThroughDaemon is ox listen while a daemon runs: the lines it
-// hands out, printed as listen prints them, until --count or ctx's end.
-// Files are fetched here, with the connection's CA settings.
+// listenThroughDaemon is ox listen while a daemon runs for the account:
+// it prints the lines the daemon hands out (subscribe). A daemon that
+// ends (a restart, an upgrade, a crash, a SIGKILL) does not end listen:
+// it says so ("disconnected"), waits for a daemon to listen on the socket
+// again, and reads on after the last line it had (subscribe "after"), so
+// nothing the daemon journalled meanwhile is lost and nothing is shown
+// twice; "reconnected" follows. Only ctx (^C, --timeout) or --count ends
+// it. Files are fetched here, with the connection's CA settings.
 func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags) error {
-	defer c.Close()
 	if dl.dir != "" {
 		hc, err := e.httpsClient(n)
 		if err != nil {
+			c.Close()
 			return err
 		}
 		dl.offline(ctx, hc)
 	}
-	if err := c.Call(ctx, "subscribe", subscribeParams{Count: pr.count}, nil); err != nil {
-		return fromDaemon(err)
+	var after *int64 // nil: the lines no one was shown yet
+	for {
+		last, err := followDaemon(ctx, c, pr, dl, after)
+		c.Close()
+		if !errors.Is(err, rpc.ErrClosed) {
+			return err
+		}
+		after = &last
+		pr.event("disconnected", "the daemon ended; waiting for it to start again (^C to stop)")
+		if c, err = e.awaitDaemon(ctx); c == nil {
+			return err
+		}
+		pr.event("reconnected", fmt.Sprintf("a daemon runs again; reading on after line %d", last))
 	}
+}
+
+// followDaemon subscribes c (after: see subscribe) and prints what it
+// hands out until ctx ends or pr is full (nil), or the daemon goes
+// (rpc.ErrClosed); last is the daemon's line through which pr has had
+// every line meant for it.
+func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, after *int64) (last int64, err error) {
+	if after != nil {
+		last = *after
+	}
+	var sub struct{ Last int64 }
+	if err := c.Call(ctx, "subscribe", subscribeParams{After: after, Count: pr.left()}, &sub); err != nil {
+		if errors.Is(err, rpc.ErrClosed) {
+			return last, err
+		}
+		if ctx.Err() != nil {
+			return last, nil
+		}
+		return last, fromDaemon(err)
+	}
+	last = max(last, sub.Last)
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return last, nil
 		case <-pr.done:
-			return nil
+			return last, nil
 		case nt, ok := <-c.Notifications():
 			if !ok {
-				return fromDaemon(rpc.ErrClosed)
+				return last, rpc.ErrClosed
 			}
 			if nt.Method != "receive" {
 				continue
@@ -1008,6 +1051,25 @@ func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printe
 				dl.attach(&ox.Message{Body: l.Body, Payload: []byte(l.Payload)}, &l)
 			}
 			pr.line(l)
+			last = max(last, l.Seq)
+		}
+	}
+}
+
+// awaitDaemon waits for a daemon to listen for the account again,
+// trying its socket after a backoff (0.1 s doubling to 2 s): its client,
+// or nil once ctx ends (with a nil error) or when the socket cannot be
+// used (another user's).
+func (e *env) awaitDaemon(ctx context.Context) (*rpc.Client, error) {
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(ox.Backoff(attempt, 100*time.Millisecond, 2*time.Second, 0)):
+		}
+		c, err := e.daemonClient()
+		if c != nil || err != nil {
+			return c, err
 		}
 	}
 }

@@ -622,6 +622,17 @@ func (p *printer) line(l feed.Line) bool {
 
 func (p *printer) full() bool { return p.count > 0 && p.n >= p.count }
 
+// left is how many more messages count allows (0: no limit), for a
+// daemon's subscribe.
+func (p *printer) left() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.count == 0 {
+		return 0
+	}
+	return max(p.count-p.n, 1)
+}
+
 func (p *printer) print(l feed.Line) {
 	writeLine(p.out, l, p.asJSON)
 	// --count counts what others send (feed.Counts): not the copies of
