@@ -1272,89 +1272,158 @@ func TestIntegrationListenOutlivesTheDaemon(t *testing.T) {
 		alice := srv.JIDParse(t, "alice")
 		d := w.startDaemon()
 		d.client(ctx, t)
-		var listenErr syncBuilder
-		lines, exited := jsonLines(func(out io.Writer, args ...string) int {
-			var errb strings.Builder
-			code := Main(append([]string{"--home", w.home, "--account", w.account}, args...), strings.NewReader(""), out, &errb)
-			listenErr.WriteString(errb.String())
-			return code
-		}, 100, "listen", "--json", "--count", "6", "--timeout", "150s")
-		seen := map[string]int{}
-		// next is the next line of listen, a message or an event.
-		next := func() map[string]any {
-			t.Helper()
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("listen ended early (exit %d): %s\ndaemon log:\n%s", <-exited, listenErr.String(), d.logText())
-				}
-				if l["type"] == "message" {
-					seen[l["body"].(string)]++
-				}
-				return l
-			case <-ctx.Done():
-				t.Fatalf("listen printed nothing more; seen %v; stderr: %s\ndaemon log:\n%s", seen, listenErr.String(), d.logText())
-			}
-			return nil
-		}
+		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "6", "--timeout", "150s")
 		send := func(body string) {
 			t.Helper()
 			if _, err := bob.Send(ctx, alice, body); err != nil {
 				t.Fatal(err)
 			}
 		}
-		// await reads listen's lines up to the event what.
-		await := func(what string) map[string]any {
-			t.Helper()
-			for {
-				if l := next(); l["type"] == "event" && l["event"] == what {
-					return l
-				}
-			}
-		}
-		// until reads listen's lines until body was shown.
-		until := func(body string) {
-			t.Helper()
-			for seen[body] == 0 {
-				next()
-			}
-		}
-
 		send("one")
-		until("one") // listen is subscribed
+		lr.until("one") // listen is subscribed
 		for i := range 2 {
 			if i == 0 {
 				d.kill(t)
 			} else {
 				d.stop(t)
 			}
-			if l := await("disconnected"); !strings.Contains(fmt.Sprint(l["reason"]), "daemon ended") {
+			if l := lr.await("disconnected"); !strings.Contains(fmt.Sprint(l["reason"]), "daemon ended") {
 				t.Errorf("disconnected: %v", l)
 			}
 			send(fmt.Sprintf("while no daemon ran %d", i))
 			d = w.startDaemon()
-			await("reconnected")
+			lr.await("reconnected")
 			send(fmt.Sprintf("after the restart %d", i))
-			until(fmt.Sprintf("after the restart %d", i))
+			lr.until(fmt.Sprintf("after the restart %d", i))
 		}
 		send("last")
-		until("last")
-		if code := <-exited; code != 0 {
-			t.Fatalf("listen exited %d: %s", code, listenErr.String())
-		}
-		for l := range lines {
-			if l["type"] == "message" {
-				seen[l["body"].(string)]++
-			}
-		}
-		want := []string{"one", "while no daemon ran 0", "after the restart 0", "while no daemon ran 1", "after the restart 1", "last"}
-		for _, b := range want {
-			if seen[b] != 1 {
-				t.Errorf("%q shown %d times; all: %v", b, seen[b], seen)
-			}
-		}
-		if len(seen) != len(want) {
-			t.Errorf("shown: %v, want %v", seen, want)
-		}
+		lr.end("one", "while no daemon ran 0", "after the restart 0", "while no daemon ran 1", "after the restart 1", "last")
 	})
+}
+
+// ox room listen goes through the daemon that runs for the account: the
+// daemon joins the room (with its history) and stays in it, listen shows
+// the room's messages only, and outlives the daemon as listen does. The
+// account's other messages still reach the daemon's other subscribers:
+// before, room listen had a connection of its own, which read them too,
+// and those it read first the daemon took for shown and never handed out.
+func TestIntegrationRoomListenThroughTheDaemon(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := newRoomPair(ctx, t, srv, srv.Addr, "listenroom")
+		p.bobWrites("before room listen")
+		d := p.w.startDaemon()
+		c := d.client(ctx, t)
+		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		lr := p.w.listenLines(ctx, &d, "room", "listen", "--json", "--count", "3", "--timeout", "150s", p.room.String())
+		lr.until("before room listen") // the room's history, as the daemon joined
+		p.inRooms(c, p.room)
+
+		if _, err := p.bob.Send(ctx, srv.JIDParse(t, "alice"), "direct to alice"); err != nil {
+			t.Fatal(err)
+		}
+		l := nextMessage(ctx, t, c) // all of the account's lines: the room's history first
+		for l.Room != "" {
+			l = nextMessage(ctx, t, c)
+		}
+		if l.Body != "direct to alice" {
+			t.Fatalf("the daemon's subscriber got %+v, want bob's direct message", l)
+		}
+		p.bobWrites("in the room")
+		lr.until("in the room")
+
+		d.kill(t)
+		lr.await("disconnected")
+		d = p.w.startDaemon()
+		lr.await("reconnected")
+		p.bobWrites("after the restart")
+		lr.end("before room listen", "in the room", "after the restart")
+	})
+}
+
+// lineReader reads the JSON lines of a listen command that runs in this
+// process, counting the messages' bodies.
+type lineReader struct {
+	t      *testing.T
+	ctx    context.Context
+	d      **daemonProc // the daemon of the moment, for its log
+	lines  <-chan map[string]any
+	exited <-chan int
+	stderr *syncBuilder
+	seen   map[string]int
+}
+
+// listenLines runs ox args (a listen with --json) as the account, in the
+// background.
+func (w *daemonWorld) listenLines(ctx context.Context, d **daemonProc, args ...string) *lineReader {
+	lr := &lineReader{t: w.t.(*testing.T), ctx: ctx, d: d, stderr: &syncBuilder{}, seen: map[string]int{}}
+	lr.lines, lr.exited = jsonLines(func(out io.Writer, args ...string) int {
+		var errb strings.Builder
+		code := Main(append([]string{"--home", w.home, "--account", w.account}, args...), strings.NewReader(""), out, &errb)
+		lr.stderr.WriteString(errb.String())
+		return code
+	}, 100, args...)
+	return lr
+}
+
+// next is the next line, a message or an event.
+func (lr *lineReader) next() map[string]any {
+	lr.t.Helper()
+	select {
+	case l, ok := <-lr.lines:
+		if !ok {
+			lr.t.Fatalf("listen ended early (exit %d); seen %v: %s\ndaemon log:\n%s", <-lr.exited, lr.seen, lr.stderr.String(), (*lr.d).logText())
+		}
+		if l["type"] == "message" {
+			lr.seen[fmt.Sprint(l["body"])]++
+		}
+		return l
+	case <-lr.ctx.Done():
+		lr.t.Fatalf("listen printed nothing more; seen %v; stderr: %s\ndaemon log:\n%s", lr.seen, lr.stderr.String(), (*lr.d).logText())
+	}
+	return nil
+}
+
+// await reads lines up to the event what, and returns it.
+func (lr *lineReader) await(what string) map[string]any {
+	lr.t.Helper()
+	for {
+		if l := lr.next(); l["type"] == "event" && l["event"] == what {
+			return l
+		}
+	}
+}
+
+// until reads lines until body was shown.
+func (lr *lineReader) until(body string) {
+	lr.t.Helper()
+	for lr.seen[body] == 0 {
+		lr.next()
+	}
+}
+
+// end reads the lines until the command ends, which must be with exit
+// status 0, and checks that it showed the messages want, each once, and
+// no other.
+func (lr *lineReader) end(want ...string) {
+	lr.t.Helper()
+	if code := <-lr.exited; code != 0 {
+		lr.t.Fatalf("listen exited %d: %s", code, lr.stderr.String())
+	}
+	for l := range lr.lines {
+		if l["type"] == "message" {
+			lr.seen[fmt.Sprint(l["body"])]++
+		}
+	}
+	for _, b := range want {
+		if lr.seen[b] != 1 {
+			lr.t.Errorf("%q shown %d times; all: %v", b, lr.seen[b], lr.seen)
+		}
+	}
+	if len(lr.seen) != len(want) {
+		lr.t.Errorf("shown: %v, want %v", lr.seen, want)
+	}
 }

@@ -37,7 +37,7 @@ func init() {
 	var daemonWindow time.Duration
 	register(&command{
 		name:    "daemon",
-		summary: "stay connected and serve scripts over JSON-RPC 2.0 on a Unix socket; ox send, ox room send and ox listen then go through it",
+		summary: "stay connected and serve scripts over JSON-RPC 2.0 on a Unix socket; ox send, ox room send, ox listen and ox room listen then go through it",
 		examples: `  ox daemon &                      # the socket: $XDG_RUNTIME_DIR/ox/ACCOUNT-HASH.sock (mode 0600)
   ox daemon --print-socket           # where the socket of this home and account is
   echo '{"jsonrpc":"2.0","id":1,"method":"send","params":{"to":"bob@example.org","text":"hi"}}' | socat - UNIX-CONNECT:$(ox daemon --print-socket)
@@ -47,15 +47,18 @@ The socket is $XDG_RUNTIME_DIR/ox/ACCOUNT-HASH.sock (without XDG_RUNTIME_DIR:
 directory has mode 0700, and a connection from another user is refused.
 Methods: send {to, text | file}, roomSend {room, text | file, nick},
 fetchKeys {jid}, listKeys {jid}, trustList {jid}, trustVerify and
-trustReject {jid, fingerprint}, subscribe {after, count}, unsubscribe,
+trustReject {jid, fingerprint}, subscribe {after, count, room, nick,
+history}, unsubscribe,
 status {wait} (connected, last seq, lines not yet shown, the rooms it
 is in: a room roomSend joined stays joined, across a new login and a
 restart after a crash too, and its messages come to subscribers). subscribe
 streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
-after it (its result's last is where it stands). ox listen through the
-daemon outlives it: when the daemon ends it waits for one to run again
-and reads on after the last line it showed. Errors are JSON-RPC errors with a stable code: -32001 offline,
+after it (its result's last is where it stands); with {"room": JID}
+only that room's lines come (and connection events), the daemon joining
+the room if need be (ox room listen). ox listen and ox room listen
+through the daemon outlive it: when the daemon ends they wait for one to
+run again and read on after the last line they showed. Errors are JSON-RPC errors with a stable code: -32001 offline,
 -32002 no usable key, -32003 not found, -32004 refused by the server,
 -32005 timeout, -32006 another user, -32007 a message's outcome is
 unknown (it may have been delivered: do not simply send it again; data.id
@@ -235,9 +238,13 @@ type daemon struct {
 
 type subscription struct {
 	// last: the subscription has had every line up to this seq (or was
-	// not to have it: an unshown-only one, the lines shown before).
+	// not to have it: an unshown-only one, the lines shown before; a
+	// room's, the lines of elsewhere).
 	last  int64
 	count int // lines feed.Counts still to hand out; -1: no limit
+	// room, when set, is the one room whose lines the subscription wants
+	// (ox room listen), with the connection's events.
+	room jid.JID
 }
 
 func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
@@ -493,11 +500,12 @@ func (d *daemon) hand(l feed.Line) {
 			continue
 		}
 		if s.count != 0 {
-			if !s.write(c, l) {
+			sent, ok := s.write(c, l)
+			if !ok {
 				delete(d.subs, c)
 				continue
 			}
-			if l.Seq != 0 {
+			if sent && l.Seq != 0 {
 				shown = append(shown, l.Seq)
 			}
 		}
@@ -532,10 +540,13 @@ func (d *daemon) handEarlier(c *rpc.Conn, s *subscription, seq int64) (shown []i
 			var l feed.Line
 			if json.Unmarshal(jl.Line, &l) == nil {
 				l.Seq = jl.Seq
-				if !s.write(c, l) {
+				sent, ok := s.write(c, l)
+				if !ok {
 					return shown, false
 				}
-				shown = append(shown, jl.Seq)
+				if sent {
+					shown = append(shown, jl.Seq)
+				}
 			}
 			s.last = max(s.last, jl.Seq)
 		}
@@ -543,18 +554,36 @@ func (d *daemon) handEarlier(c *rpc.Conn, s *subscription, seq int64) (shown []i
 	return shown, true
 }
 
-// write sends l to c; false: the subscriber is gone.
-func (s *subscription) write(c *rpc.Conn, l feed.Line) bool {
-	if err := c.Notify("receive", l); err != nil {
-		return false
+// write sends l to c if the subscription wants it (sent); !ok: the
+// subscriber is gone.
+func (s *subscription) write(c *rpc.Conn, l feed.Line) (sent, ok bool) {
+	if s.wants(l) {
+		if err := c.Notify("receive", l); err != nil {
+			return false, false
+		}
+		sent = true
+		if s.count > 0 && feed.Counts(l) {
+			s.count--
+		}
 	}
 	if l.Seq > s.last {
 		s.last = l.Seq
 	}
-	if s.count > 0 && feed.Counts(l) {
-		s.count--
+	return sent, true
+}
+
+// wants: l is for the subscription. A room's wants that room's lines
+// and the connection's events (disconnected, reconnected), as ox room
+// listen shows them on a connection of its own.
+func (s *subscription) wants(l feed.Line) bool {
+	if s.room.Equal(jid.JID{}) {
+		return true
 	}
-	return true
+	if l.Type == feed.TypeEvent && l.Room == "" {
+		return l.Event == "disconnected" || l.Event == "reconnected"
+	}
+	r, err := jid.Parse(l.Room)
+	return err == nil && r.Equal(s.room)
 }
 
 // subscribe hands c the journal's lines after `after` (after < 0: those
@@ -563,10 +592,10 @@ func (s *subscription) write(c *rpc.Conn, l feed.Line) bool {
 // the subscription stands at: c has had every line up to it that was
 // meant for it, so a subscribe "after" it, to a daemon started again,
 // reads on where this one stops.
-func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count int) (int64, error) {
+func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count int, room jid.JID) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := &subscription{count: -1}
+	s := &subscription{count: -1, room: room}
 	if count > 0 {
 		s.count = count
 	}
@@ -598,10 +627,13 @@ func (d *daemon) subscribe(ctx context.Context, c *rpc.Conn, after int64, count 
 				continue
 			}
 			l.Seq = jl.Seq
-			if !s.write(c, l) {
+			sent, ok := s.write(c, l)
+			if !ok {
 				return 0, rpc.ErrClosed
 			}
-			shown = append(shown, jl.Seq)
+			if sent {
+				shown = append(shown, jl.Seq)
+			}
 			if s.count == 0 {
 				break
 			}
@@ -673,6 +705,12 @@ type (
 	subscribeParams struct {
 		After *int64 `json:"after,omitempty"`
 		Count int    `json:"count,omitempty"`
+		// Room: one room's lines only (ox room listen), the daemon
+		// joining it as Nick, asking for History messages of its history
+		// (nil: the room's default) if it is not in it yet.
+		Room    string `json:"room,omitempty"`
+		Nick    string `json:"nick,omitempty"`
+		History *int   `json:"history,omitempty"`
 	}
 	keyResult struct {
 		Fingerprint string   `json:"fingerprint"`
@@ -785,7 +823,7 @@ func (d *daemon) handlers() {
 		}
 		var rep *muc.GroupReport
 		err = d.again(ctx, o, func(o *online) error {
-			r, err := d.room(o, room, p.Nick)
+			r, err := d.room(o, room, p.Nick, 0)
 			if err != nil {
 				return err
 			}
@@ -884,9 +922,37 @@ func (d *daemon) handlers() {
 		if p.Count < 0 {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: "count" is 0 (no limit) or more`)
 		}
-		last, err := d.subscribe(ctx, c, after, p.Count)
+		var room jid.JID
+		history := -1
+		switch {
+		case p.Room != "":
+			var err error
+			if room, err = parseRoom(p.Room); err != nil {
+				return nil, rpc.Errorf(rpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			if p.History != nil {
+				if history = *p.History; history < 0 {
+					return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: "history" is 0 or more`)
+				}
+			}
+		case p.Nick != "" || p.History != nil:
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, `invalid params: "nick" and "history" go with "room"`)
+		}
+		last, err := d.subscribe(ctx, c, after, p.Count, room)
 		if err != nil {
 			return nil, err
+		}
+		if p.Room != "" {
+			// Subscribed first, so that the join's history comes to it;
+			// the room stays joined, as one roomSend joined does.
+			o, err := d.online(ctx)
+			if err == nil {
+				_, err = d.room(o, room, p.Nick, history)
+			}
+			if err != nil {
+				d.unsubscribe(c)
+				return nil, err
+			}
 		}
 		return map[string]int64{"last": last}, nil
 	})
@@ -923,8 +989,9 @@ func (d *daemon) handlers() {
 // room is the joined room, joined now if need be. It stays joined while
 // the daemon runs: a resumed session is in it still, and after a new login
 // or the takeover of a killed daemon's session the connection joins it
-// again (onlineOnce, rejoin).
-func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
+// again (onlineOnce, rejoin). A join now asks for history messages of the
+// room's history (-1: the room's default; roomSend asks for none).
+func (d *daemon) room(o *online, room jid.JID, nick string, history int) (*muc.Room, error) {
 	// One join at a time, and none while the connection joins its rooms
 	// again: two joins of a room would both join it.
 	o.joinMu.Lock()
@@ -932,7 +999,11 @@ func (d *daemon) room(o *online, room jid.JID, nick string) (*muc.Room, error) {
 	if r := o.rooms.In(room); r != nil {
 		return r, nil
 	}
-	r, err := o.rooms.Join(o.ctx, room, o.nick(nick), muc.MaxHistory(0))
+	var opts []muc.JoinOption
+	if history >= 0 {
+		opts = append(opts, muc.MaxHistory(history))
+	}
+	r, err := o.rooms.Join(o.ctx, room, o.nick(nick), opts...)
 	if err != nil {
 		return nil, joinHint(err)
 	}
@@ -978,15 +1049,18 @@ func rpcError(err error) *rpc.Error {
 	return e
 }
 
-// listenThroughDaemon is ox listen while a daemon runs for the account:
-// it prints the lines the daemon hands out (subscribe). A daemon that
-// ends (a restart, an upgrade, a crash, a SIGKILL) does not end listen:
-// it says so ("disconnected"), waits for a daemon to listen on the socket
-// again, and reads on after the last line it had (subscribe "after"), so
-// nothing the daemon journalled meanwhile is lost and nothing is shown
-// twice; "reconnected" follows. Only ctx (^C, --timeout) or --count ends
-// it. Files are fetched here, with the connection's CA settings.
-func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags) error {
+// listenThroughDaemon is ox listen (and ox room listen, sub naming the
+// room) while a daemon runs for the account: it prints the lines the
+// daemon hands out (subscribe). A daemon that ends (a restart, an
+// upgrade, a crash, a SIGKILL) does not end listen: it says so
+// ("disconnected"), waits for a daemon to listen on the socket again, and
+// reads on after the last line it had (subscribe "after"), so nothing the
+// daemon journalled meanwhile is lost and nothing is shown twice;
+// "reconnected" follows. So too when the daemon is not online in time
+// for a room's join. Only ctx (^C, --timeout), --count or an error of
+// the daemon's ends it. Files are fetched here, with the connection's CA
+// settings.
+func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags, sub subscribeParams) error {
 	if dl.dir != "" {
 		hc, err := e.httpsClient(n)
 		if err != nil {
@@ -995,50 +1069,83 @@ func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printe
 		}
 		dl.offline(ctx, hc)
 	}
-	var after *int64 // nil: the lines no one was shown yet
+	var lost string // why the daemon was lost; "": it was not
 	for {
-		last, err := followDaemon(ctx, c, pr, dl, after)
+		err := followDaemon(ctx, c, pr, dl, &sub, &lost)
 		c.Close()
-		if !errors.Is(err, rpc.ErrClosed) {
+		var re *rpc.Error
+		switch {
+		case errors.Is(err, rpc.ErrClosed):
+			err = nil
+			if lost == "" {
+				lost = "the daemon ended; waiting for it to start again (^C to stop)"
+				pr.event("disconnected", lost)
+			}
+		case errors.As(err, &re) && re.Code == rpc.CodeOffline:
+			err = nil
+			if lost == "" {
+				lost = re.Message + "; subscribing again"
+				pr.event("disconnected", lost)
+			}
+		}
+		if err != nil || ctx.Err() != nil || isDone(pr.done) {
 			return err
 		}
-		after = &last
-		pr.event("disconnected", "the daemon ended; waiting for it to start again (^C to stop)")
 		if c, err = e.awaitDaemon(ctx); c == nil {
 			return err
 		}
-		pr.event("reconnected", fmt.Sprintf("a daemon runs again; reading on after line %d", last))
 	}
 }
 
-// followDaemon subscribes c (after: see subscribe) and prints what it
-// hands out until ctx ends or pr is full (nil), or the daemon goes
-// (rpc.ErrClosed); last is the daemon's line through which pr has had
-// every line meant for it.
-func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, after *int64) (last int64, err error) {
-	if after != nil {
-		last = *after
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
-	var sub struct{ Last int64 }
-	if err := c.Call(ctx, "subscribe", subscribeParams{After: after, Count: pr.left()}, &sub); err != nil {
-		if errors.Is(err, rpc.ErrClosed) {
-			return last, err
+}
+
+// followDaemon subscribes c (sub, its After the line to read on after, or
+// nil: the lines no one was shown yet) and prints what it hands out until
+// ctx ends or pr is full (nil), or the daemon goes (rpc.ErrClosed; a
+// *rpc.Error CodeOffline: it was not online for a room's join). It keeps
+// sub.After at the line through which pr has had every line meant for
+// it. *lost, when set, is why an earlier daemon was lost: once
+// subscribed, "reconnected" says that it is over.
+func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, sub *subscribeParams, lost *string) error {
+	sub.Count = pr.left()
+	var res struct{ Last int64 }
+	if err := c.Call(ctx, "subscribe", sub, &res); err != nil {
+		var re *rpc.Error
+		if errors.Is(err, rpc.ErrClosed) || ctx.Err() != nil || (errors.As(err, &re) && re.Code == rpc.CodeOffline) {
+			return err
 		}
-		if ctx.Err() != nil {
-			return last, nil
-		}
-		return last, fromDaemon(err)
+		return fromDaemon(err)
 	}
-	last = max(last, sub.Last)
+	stand := func(seq int64) {
+		if sub.After == nil || seq > *sub.After {
+			sub.After = &seq
+		}
+	}
+	if *lost != "" {
+		how := "reading the lines no one was shown"
+		if sub.After != nil {
+			how = fmt.Sprintf("reading on after line %d", *sub.After)
+		}
+		pr.event("reconnected", "the daemon runs again; "+how)
+		*lost = ""
+	}
+	stand(res.Last)
 	for {
 		select {
 		case <-ctx.Done():
-			return last, nil
+			return nil
 		case <-pr.done:
-			return last, nil
+			return nil
 		case nt, ok := <-c.Notifications():
 			if !ok {
-				return last, rpc.ErrClosed
+				return rpc.ErrClosed
 			}
 			if nt.Method != "receive" {
 				continue
@@ -1051,7 +1158,7 @@ func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloade
 				dl.attach(&ox.Message{Body: l.Body, Payload: []byte(l.Payload)}, &l)
 			}
 			pr.line(l)
-			last = max(last, l.Seq)
+			stand(l.Seq)
 		}
 	}
 }

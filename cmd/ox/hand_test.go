@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/rpc"
@@ -46,7 +48,7 @@ func TestHandInJournalOrder(t *testing.T) {
 		}
 		var out bytes.Buffer
 		c := rpc.NewConn(&out, func() error { return nil })
-		if _, err := d.subscribe(ctx, c, after, 0); err != nil {
+		if _, err := d.subscribe(ctx, c, after, 0, jid.JID{}); err != nil {
 			t.Fatal(err)
 		}
 		replayed := out.Len()

@@ -136,7 +136,7 @@ func init() {
 					// window.
 					fmt.Fprintln(e.stderr, "ox: warning: --window is ignored while a daemon runs for the account: it checks the messages with its own (ox daemon --window)")
 				}
-				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet)
+				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet, subscribeParams{})
 			}
 			show := func(m *ox.Message) { pr.message(m, dl) }
 			setup := func(c *ox.Client) {

@@ -243,6 +243,21 @@ func init() {
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, asJSON, e.stdout)
+			// While a daemon runs for the account, it holds the one
+			// connection: it joins the room (and stays in it, as for
+			// roomSend) and hands out the room's lines (daemoncmds.go).
+			// A second connection would read the account's other
+			// messages too, and those it read first the daemon would
+			// take for shown and never hand to its subscribers.
+			if dc, err := e.daemonClient(); err != nil {
+				return err
+			} else if dc != nil {
+				sub := subscribeParams{Room: room.String(), Nick: listenFlags.nick}
+				if history >= 0 {
+					sub.History = &history
+				}
+				return e.listenThroughDaemon(ctx, dc, pr, newDownloader(e, "", 0, asJSON), &listenFlags.net, sub)
+			}
 			// It stays in the room as listen stays online (stayOnline): a
 			// resumed session is still in it; after a new login it joins
 			// again and reads the history since the last message it
