@@ -58,13 +58,14 @@ after it (its result's last is where it stands); with {"room": JID}
 only that room's lines come (and connection events), the daemon joining
 the room if need be (ox room listen). ox listen and ox room listen
 through the daemon outlive it: when the daemon ends they wait for one to
-run again and read on after the last line they showed. Errors are JSON-RPC errors with a stable code: -32001 offline,
--32002 no usable key, -32003 not found, -32004 refused by the server,
--32005 timeout, -32006 another user, -32007 a message's outcome is
-unknown (it may have been delivered: do not simply send it again; data.id
-names it), -32000 other failures. A send whose connection was cut before
-the server confirmed it (a roomSend: before the room reflected it) waits
-for the next connection, which tells.
+run again and read on after the last line they showed. Errors are
+JSON-RPC errors with a stable code: -32001 offline, -32002 no usable
+key, -32003 not found, -32004 refused by the server, -32005 timeout,
+-32006 another user, -32007 a message's outcome is unknown (it may have
+been delivered: do not simply send it again; data.id names it), -32000
+other failures. A send whose connection was cut before the server
+confirmed it (a roomSend: before the room reflected it) waits for the
+next connection, which tells.
 `,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)
@@ -1118,7 +1119,10 @@ func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloade
 	var res struct{ Last int64 }
 	if err := c.Call(ctx, "subscribe", sub, &res); err != nil {
 		var re *rpc.Error
-		if errors.Is(err, rpc.ErrClosed) || ctx.Err() != nil || (errors.As(err, &re) && re.Code == rpc.CodeOffline) {
+		switch {
+		case ctx.Err() != nil:
+			return nil // ^C or --timeout, as while it reads
+		case errors.Is(err, rpc.ErrClosed) || (errors.As(err, &re) && re.Code == rpc.CodeOffline):
 			return err
 		}
 		return fromDaemon(err)
