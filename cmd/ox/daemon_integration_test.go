@@ -152,6 +152,9 @@ func (w *daemonWorld) startDaemon() *daemonProc {
 }
 
 func (d *daemonProc) logText() string {
+	if d == nil {
+		return "(no daemon ran)"
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.log.String()
@@ -1298,6 +1301,80 @@ func TestIntegrationListenOutlivesTheDaemon(t *testing.T) {
 		}
 		send("last")
 		lr.end("one", "while no daemon ran 0", "after the restart 0", "while no daemon ran 1", "after the restart 1", "last")
+	})
+}
+
+// ox listen that started alone goes on through a daemon that starts
+// later for the account: it says "disconnected" and "reconnected", the
+// daemon has it as a subscriber, and every message is shown once, those
+// sent while both were online too (whichever of the two connections read
+// one first, the other took it for shown). Before, listen kept its own
+// connection, and what it read first the daemon never handed to its
+// subscribers.
+func TestIntegrationListenMovesToADaemon(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
+		alice := srv.JIDParse(t, "alice")
+		var d *daemonProc
+		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "7", "--timeout", "150s")
+		send := func(body string) {
+			t.Helper()
+			if _, err := bob.Send(ctx, alice, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send("alone")
+		lr.until("alone") // listen is online
+		d = w.startDaemon()
+		c := d.client(ctx, t)
+		if err := c.Call(ctx, "status", map[string]bool{"wait": true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Both are online until listen sees the daemon's socket.
+		var both []string
+		for i := range 5 {
+			both = append(both, fmt.Sprintf("while both ran %d", i))
+			send(both[i])
+		}
+		if l := lr.await("disconnected"); l["reason"] != handedOver {
+			t.Errorf("disconnected: %v", l)
+		}
+		if l := lr.await("reconnected"); !strings.Contains(fmt.Sprint(l["reason"]), "through the daemon") {
+			t.Errorf("reconnected: %v", l)
+		}
+		var st struct{ Subscribers int }
+		if err := c.Call(ctx, "status", nil, &st); err != nil || st.Subscribers != 1 {
+			t.Errorf("the daemon has %d subscriber(s) (%v), want listen", st.Subscribers, err)
+		}
+		send("through the daemon")
+		lr.end(append(append([]string{"alone"}, both...), "through the daemon")...)
+	})
+}
+
+// ox room listen that started alone goes on through a daemon that starts
+// later for the account. The daemon joins the room with its history,
+// which holds what listen showed already: it is not shown again.
+func TestIntegrationRoomListenMovesToADaemon(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := newRoomPair(ctx, t, srv, srv.Addr, "moveroom")
+		p.bobWrites("before room listen")
+		var d *daemonProc
+		lr := p.w.listenLines(ctx, &d, "room", "listen", "--json", "--count", "3", "--timeout", "150s", p.room.String())
+		lr.until("before room listen")
+		p.bobWrites("while alone")
+		lr.until("while alone")
+		d = p.w.startDaemon()
+		lr.await("disconnected")
+		if l := lr.await("reconnected"); !strings.Contains(fmt.Sprint(l["reason"]), "through the daemon") {
+			t.Errorf("reconnected: %v", l)
+		}
+		p.inRooms(d.client(ctx, t), p.room)
+		p.bobWrites("through the daemon")
+		lr.end("before room listen", "while alone", "through the daemon")
 	})
 }
 

@@ -58,7 +58,8 @@ after it (its result's last is where it stands); with {"room": JID}
 only that room's lines come (and connection events), the daemon joining
 the room if need be (ox room listen). ox listen and ox room listen
 through the daemon outlive it: when the daemon ends they wait for one to
-run again and read on after the last line they showed. Errors are
+run again and read on after the last line they showed; started before
+any daemon ran, they go on through one once it starts. Errors are
 JSON-RPC errors with a stable code: -32001 offline, -32002 no usable
 key, -32003 not found, -32004 refused by the server, -32005 timeout,
 -32006 another user, -32007 a message's outcome is unknown (it may have
@@ -1061,7 +1062,14 @@ func rpcError(err error) *rpc.Error {
 // for a room's join. Only ctx (^C, --timeout), --count or an error of
 // the daemon's ends it. Files are fetched here, with the connection's CA
 // settings.
-func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags, sub subscribeParams) error {
+//
+// lost, when set, says that listen went on through the daemon after it
+// read alone (untilDaemon): "reconnected" follows once it is subscribed.
+func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloader, n *netFlags, sub subscribeParams, lost string) error {
+	if isDone(pr.done) {
+		c.Close()
+		return nil
+	}
 	if dl.dir != "" {
 		hc, err := e.httpsClient(n)
 		if err != nil {
@@ -1070,7 +1078,6 @@ func (e *env) listenThroughDaemon(ctx context.Context, c *rpc.Client, pr *printe
 		}
 		dl.offline(ctx, hc)
 	}
-	var lost string // why the daemon was lost; "": it was not
 	for {
 		err := followDaemon(ctx, c, pr, dl, &sub, &lost)
 		c.Close()
@@ -1137,7 +1144,11 @@ func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloade
 		if sub.After != nil {
 			how = fmt.Sprintf("reading on after line %d", *sub.After)
 		}
-		pr.event("reconnected", "the daemon runs again; "+how)
+		was := "the daemon runs again; "
+		if *lost == handedOver {
+			was = "through the daemon; "
+		}
+		pr.event("reconnected", was+how)
 		*lost = ""
 	}
 	stand(res.Last)
@@ -1182,6 +1193,57 @@ func (e *env) awaitDaemon(ctx context.Context) (*rpc.Client, error) {
 		if c != nil || err != nil {
 			return c, err
 		}
+	}
+}
+
+// daemonWatch is how often a command that works alone (listen, room
+// listen) looks whether a daemon started for the account.
+const daemonWatch = time.Second
+
+// handedOver is why listen left its own connection (untilDaemon).
+const handedOver = "a daemon started for the account; listening through it"
+
+// untilDaemon runs alone (the command with a connection of its own)
+// until it returns or a daemon starts for the account. Then alone's
+// context ends, and once it has returned, the daemon's client is
+// returned, to go on through the daemon: two connections of the account
+// would both read its messages, and those one read first the other takes
+// for shown (the store is shared), so the daemon's subscribers would
+// never get what the command read. What the daemon read before is still
+// unshown in its journal, and the command reads it there. Without a
+// daemon (or with OX_NO_DAEMON set), it is alone's result, with a nil
+// client.
+func (e *env) untilDaemon(ctx context.Context, alone func(context.Context) error) (*rpc.Client, error) {
+	if e.getenv("OX_NO_DAEMON") != "" {
+		return nil, alone(ctx)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- alone(actx) }()
+	tick := time.NewTicker(daemonWatch)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-ended:
+			return nil, err
+		case <-tick.C:
+		}
+		// A socket that cannot be used (another user's) is not a daemon
+		// to go on through: alone goes on.
+		c, err := e.daemonClient()
+		if c == nil || err != nil {
+			continue
+		}
+		cancel()
+		// What alone says once its context is ended for the handover is
+		// of no matter: it has shown what it read.
+		<-ended
+		if ctx.Err() != nil {
+			c.Close()
+			return nil, nil
+		}
+		return c, nil
 	}
 }
 

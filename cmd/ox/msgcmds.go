@@ -136,7 +136,7 @@ func init() {
 					// window.
 					fmt.Fprintln(e.stderr, "ox: warning: --window is ignored while a daemon runs for the account: it checks the messages with its own (ox daemon --window)")
 				}
-				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet, subscribeParams{})
+				return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet, subscribeParams{}, "")
 			}
 			show := func(m *ox.Message) { pr.message(m, dl) }
 			setup := func(c *ox.Client) {
@@ -145,7 +145,15 @@ func init() {
 				pr.readBy(c)
 				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
-			return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, nil, pr.event)
+			// Alone until a daemon starts for the account; then through it.
+			dc, err := e.untilDaemon(ctx, func(ctx context.Context) error {
+				return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, nil, pr.event)
+			})
+			if dc == nil {
+				return err
+			}
+			pr.event("disconnected", handedOver)
+			return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet, subscribeParams{}, handedOver)
 		},
 	})
 }
@@ -214,6 +222,11 @@ func (e *env) stayOnline(ctx context.Context, n *netFlags, setup func(*ox.Client
 				// A new login, which joins the rooms again.
 				resume.resume, resume.rooms = nil, nil
 			}
+		}
+		if connected && ctx.Err() != nil {
+			// Ended (^C, --timeout, a daemon's start) while it logged in
+			// again or came online: not a loss to tell.
+			return nil
 		}
 		if err != nil && (!connected || !ox.Transient(err)) {
 			return err

@@ -243,6 +243,10 @@ func init() {
 			ctx, stop := listenContext(e.ctx, wait)
 			defer stop()
 			pr := newPrinter(count, asJSON, e.stdout)
+			sub := subscribeParams{Room: room.String(), Nick: listenFlags.nick}
+			if history >= 0 {
+				sub.History = &history
+			}
 			// While a daemon runs for the account, it holds the one
 			// connection: it joins the room (and stays in it, as for
 			// roomSend) and hands out the room's lines (daemoncmds.go).
@@ -252,11 +256,7 @@ func init() {
 			if dc, err := e.daemonClient(); err != nil {
 				return err
 			} else if dc != nil {
-				sub := subscribeParams{Room: room.String(), Nick: listenFlags.nick}
-				if history >= 0 {
-					sub.History = &history
-				}
-				return e.listenThroughDaemon(ctx, dc, pr, newDownloader(e, "", 0, asJSON), &listenFlags.net, sub)
+				return e.listenThroughDaemon(ctx, dc, pr, newDownloader(e, "", 0, asJSON), &listenFlags.net, sub, "")
 			}
 			// It stays in the room as listen stays online (stayOnline): a
 			// resumed session is still in it; after a new login it joins
@@ -298,7 +298,17 @@ func init() {
 				mu.Unlock()
 				return nil
 			}
-			return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
+			// Alone until a daemon starts for the account; then through
+			// it, which joins the room with its history: the pipeline
+			// drops what was shown here (the store is shared).
+			dc, err := e.untilDaemon(ctx, func(ctx context.Context) error {
+				return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
+			})
+			if dc == nil {
+				return err
+			}
+			pr.event("disconnected", handedOver)
+			return e.listenThroughDaemon(ctx, dc, pr, newDownloader(e, "", 0, asJSON), &listenFlags.net, sub, handedOver)
 		},
 	})
 }
