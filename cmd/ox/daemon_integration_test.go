@@ -1230,7 +1230,10 @@ func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
 		if _, err := p.rooms.Join(ctx, gone, "bob", muc.MaxHistory(0)); err != nil {
 			t.Fatal(err)
 		}
+		// alice listens in it through the daemon (which joins it).
+		lr := p.w.listenLines(ctx, &d, "room", "listen", "--json", "--timeout", "100s", gone.String())
 		p.roomSend(c, gone, "to be gone")
+		lr.until("to be gone")
 		p.inRooms(c, p.room, gone)
 		if err := c.Call(ctx, "subscribe", nil, nil); err != nil {
 			t.Fatal(err)
@@ -1256,6 +1259,12 @@ func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
 		if log := d.logText(); !strings.Contains(log, "could not join "+gone.String()+" again") {
 			t.Errorf("no warning for the room destroyed while the daemon was out:\n%s", log)
 		}
+		// room listen is told, and ends with the reason, rather than
+		// wait for the room's messages in silence.
+		if l := lr.await("room-left"); l["room"] != gone.String() {
+			t.Errorf("room-left: %v", l)
+		}
+		lr.fails("could not join " + gone.String() + " again")
 		if _, err := disco.GetInfo(ctx, "", gone, p.bob.Session); err == nil {
 			t.Errorf("%s exists again after the daemon's join again", gone)
 		}
@@ -1479,6 +1488,17 @@ func (lr *lineReader) until(body string) {
 	lr.t.Helper()
 	for lr.seen[body] == 0 {
 		lr.next()
+	}
+}
+
+// fails reads the lines until the command ends, which must be with an
+// error that says want.
+func (lr *lineReader) fails(want string) {
+	lr.t.Helper()
+	for range lr.lines {
+	}
+	if code := <-lr.exited; code == 0 || !strings.Contains(lr.stderr.String(), want) {
+		lr.t.Errorf("listen exited %d: %s; want an error that says %q", code, lr.stderr.String(), want)
 	}
 }
 

@@ -56,10 +56,12 @@ streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
 after it (its result's last is where it stands); with {"room": JID}
 only that room's lines come (and connection events), the daemon joining
-the room if need be (ox room listen). ox listen and ox room listen
-through the daemon outlive it: when the daemon ends they wait for one to
-run again and read on after the last line they showed; started before
-any daemon ran, they go on through one once it starts. Errors are
+the room if need be (ox room listen); a room it cannot join again after
+a new login is a "room-left" event, which ends room listen. ox listen
+and ox room listen through the daemon outlive it: when the daemon ends
+they wait for one to run again and read on after the last line they
+showed; started before any daemon ran, they go on through one once it
+starts. Errors are
 JSON-RPC errors with a stable code: -32001 offline, -32002 no usable
 key, -32003 not found, -32004 refused by the server, -32005 timeout,
 -32006 another user, -32007 a message's outcome is unknown (it may have
@@ -257,6 +259,14 @@ func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
 	d := &daemon{e: e, n: n, window: window, srv: rpc.NewServer(), local: s, up: make(chan struct{}),
 		subs: map[*rpc.Conn]*subscription{}}
 	d.srv.ErrorOf = rpcError
+	// A room not joined again after a new login is a line for the
+	// subscribers ("room-left"): a room listen through the daemon would
+	// otherwise wait for its messages in silence.
+	e.roomLost = func(room jid.JID, err error) {
+		l := feed.Event("room-left", fmt.Sprintf("could not join %s again, so its messages are not read: %v", room, joinHint(err)), time.Now())
+		l.Room = room.String()
+		d.event(l)
+	}
 	d.handlers()
 	d.prune(e.ctx)
 	return d, nil
@@ -1174,6 +1184,10 @@ func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloade
 			}
 			pr.line(l)
 			stand(l.Seq)
+			if l.Event == "room-left" && sub.Room != "" {
+				// Only its room's lines come (subscription.wants).
+				return withHint(errors.New(l.Reason), "run ox room listen again: it joins the room anew")
+			}
 		}
 	}
 }

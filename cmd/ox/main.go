@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
 func main() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -30,6 +32,9 @@ type env struct {
 	// online is the context of the command's time on the network (see
 	// connect), kept to tell a --timeout from other failures.
 	online context.Context
+	// roomLost, when set, hears of a room the connection could not join
+	// again after a new login (rejoin): the daemon tells its subscribers.
+	roomLost func(room jid.JID, err error)
 }
 
 // command is one ox subcommand.

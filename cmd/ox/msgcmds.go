@@ -445,6 +445,9 @@ func (e *env) rejoin(ctx context.Context, o *online, seats []muc.Seat, history m
 			unjoined = append(unjoined, seats[i])
 		default:
 			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, so its messages are not read: %v\n", seats[i].Room, joinHint(err))
+			if e.roomLost != nil {
+				e.roomLost(seats[i].Room, err)
+			}
 		}
 	}
 	return unjoined
