@@ -167,6 +167,15 @@ func Event(what, reason string, at time.Time) Line {
 	return Line{Type: TypeEvent, Event: what, Reason: reason, At: stamp(at)}
 }
 
+// RoomLeft is the Line of a room the account is no longer in, though it
+// did not leave it (the room put it out, or would not have it back after
+// a new login): reason says which, and that its messages are not read.
+func RoomLeft(room, reason string, at time.Time) Line {
+	l := Event("room-left", reason, at)
+	l.Room = room
+	return l
+}
+
 // FromKeyChange is the Line of a key event seen at the time at.
 func FromKeyChange(k ox.KeyChange, at time.Time) Line {
 	l := Line{Type: TypeEvent, Event: "key-" + k.What, Fingerprint: k.Fingerprint, Reason: k.Reason, At: stamp(at)}

@@ -220,9 +220,10 @@ func (r *Room) Joined() bool {
 type Rooms struct {
 	c *ox.Client
 
-	mu       sync.Mutex
-	m        map[string]*Room // joined rooms, by bare JID
-	onChange func([]Seat)
+	mu        sync.Mutex
+	m         map[string]*Room // joined rooms, by bare JID
+	onChange  func([]Seat)
+	onRemoved func(room jid.JID, why string)
 }
 
 // Seat is a room the account is in, and its nick there.
@@ -271,6 +272,17 @@ func (rs *Rooms) OnChange(f func([]Seat)) {
 	rs.onChange = f
 	rs.mu.Unlock()
 	rs.changed()
+}
+
+// OnRemoved sets f to hear of each room that puts the account out,
+// which it did not leave itself: destroyed (XEP-0045 §10.9), a kick
+// (§8.2, status 307), a ban (§9.1, 301), no longer a member (321, 322),
+// the service shutting down (332). why says which. f runs on the
+// session's goroutine: it must not block.
+func (rs *Rooms) OnRemoved(f func(room jid.JID, why string)) {
+	rs.mu.Lock()
+	rs.onRemoved = f
+	rs.mu.Unlock()
 }
 
 func (rs *Rooms) changed() {
@@ -1175,6 +1187,15 @@ func (rs *Rooms) onRoomPresence(_ stanza.Presence, t xmlstream.TokenReadEncoder)
 	}
 	if r.presence(from.Resourcepart(), &p) {
 		rs.dropRoom(r)
+		r.mu.Lock()
+		why := r.leftWhy
+		r.mu.Unlock()
+		rs.mu.Lock()
+		f := rs.onRemoved
+		rs.mu.Unlock()
+		if why != "left" && f != nil {
+			f(r.JID, why)
+		}
 	}
 	rs.release(r)
 	return nil

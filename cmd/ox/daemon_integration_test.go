@@ -1260,11 +1260,13 @@ func TestIntegrationDaemonRejoinsAfterANewLogin(t *testing.T) {
 			t.Errorf("no warning for the room destroyed while the daemon was out:\n%s", log)
 		}
 		// room listen is told, and ends with the reason, rather than
-		// wait for the room's messages in silence.
+		// wait for the room's messages in silence: the join again failed
+		// (Prosody), or the room told the session it was destroyed
+		// (ejabberd).
 		if l := lr.await("room-left"); l["room"] != gone.String() {
 			t.Errorf("room-left: %v", l)
 		}
-		lr.fails("could not join " + gone.String() + " again")
+		lr.fails(gone.String())
 		if _, err := disco.GetInfo(ctx, "", gone, p.bob.Session); err == nil {
 			t.Errorf("%s exists again after the daemon's join again", gone)
 		}
@@ -1384,6 +1386,39 @@ func TestIntegrationRoomListenMovesToADaemon(t *testing.T) {
 		p.inRooms(d.client(ctx, t), p.room)
 		p.bobWrites("through the daemon")
 		lr.end("before room listen", "while alone", "through the daemon")
+	})
+}
+
+// ox room listen, alone and through the daemon, ends when the room puts
+// the account out: a kick, the room destroyed. A room-left line says so,
+// and the command exits 1 with the reason. Before, it went on waiting for
+// the room's messages, which would never come, and said nothing.
+func TestIntegrationRoomListenEndsWhenPutOut(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := newRoomPair(ctx, t, srv, srv.Addr, "putoutroom")
+		var d *daemonProc
+		putOut := func(ns string, el xml.StartElement, what, why string) {
+			t.Helper()
+			lr := p.w.listenLines(ctx, &d, "room", "listen", "--json", "--timeout", "100s", p.room.String())
+			p.bobWrites(what)
+			lr.until(what)
+			roomAdmin(ctx, t, p.bob, p.room, ns, xmlstream.Wrap(nil, el))
+			l := lr.await("room-left")
+			if l["room"] != p.room.String() || !strings.Contains(fmt.Sprint(l["reason"]), why) {
+				t.Errorf("room-left: %v", l)
+			}
+			lr.fails(why)
+		}
+		// Alone: kicked by bob, the room's owner.
+		kick := xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{{Name: xml.Name{Local: "nick"}, Value: "alice"}, {Name: xml.Name{Local: "role"}, Value: "none"}}}
+		putOut("http://jabber.org/protocol/muc#admin", kick, "before the kick", "kicked from the room")
+		// Through the daemon, which joins the room again for it: bob
+		// destroys the room.
+		d = p.w.startDaemon()
+		putOut("http://jabber.org/protocol/muc#owner", xml.StartElement{Name: xml.Name{Local: "destroy"}}, "before the end", "the room was destroyed")
+		p.inRooms(d.client(ctx, t))
 	})
 }
 

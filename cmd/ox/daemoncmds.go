@@ -56,8 +56,9 @@ streams "receive" notifications, whose params are the lines of ox listen
 --json; each has a seq: subscribe again with {"after": SEQ} to read on
 after it (its result's last is where it stands); with {"room": JID}
 only that room's lines come (and connection events), the daemon joining
-the room if need be (ox room listen); a room it cannot join again after
-a new login is a "room-left" event, which ends room listen. ox listen
+the room if need be (ox room listen); a room that puts the account out
+or that it cannot join again after a new login is a "room-left" event,
+which ends room listen. ox listen
 and ox room listen through the daemon outlive it: when the daemon ends
 they wait for one to run again and read on after the last line they
 showed; started before any daemon ran, they go on through one once it
@@ -259,13 +260,12 @@ func (e *env) newDaemon(n *netFlags, window time.Duration) (*daemon, error) {
 	d := &daemon{e: e, n: n, window: window, srv: rpc.NewServer(), local: s, up: make(chan struct{}),
 		subs: map[*rpc.Conn]*subscription{}}
 	d.srv.ErrorOf = rpcError
-	// A room not joined again after a new login is a line for the
-	// subscribers ("room-left"): a room listen through the daemon would
-	// otherwise wait for its messages in silence.
-	e.roomLost = func(room jid.JID, err error) {
-		l := feed.Event("room-left", fmt.Sprintf("could not join %s again, so its messages are not read: %v", room, joinHint(err)), time.Now())
-		l.Room = room.String()
-		d.event(l)
+	// A room that put the account out, or would not have it back after
+	// a new login, is a line for the subscribers ("room-left"): a room
+	// listen through the daemon would otherwise wait for its messages in
+	// silence.
+	e.roomLost = func(room jid.JID, reason string) {
+		d.event(feed.RoomLeft(room.String(), reason, time.Now()))
 	}
 	d.handlers()
 	d.prune(e.ctx)

@@ -32,9 +32,12 @@ type env struct {
 	// online is the context of the command's time on the network (see
 	// connect), kept to tell a --timeout from other failures.
 	online context.Context
-	// roomLost, when set, hears of a room the connection could not join
-	// again after a new login (rejoin): the daemon tells its subscribers.
-	roomLost func(room jid.JID, err error)
+	// roomLost, when set, hears of a room the account is no longer in
+	// though it did not leave it: the room put it out (muc.Rooms
+	// OnRemoved), or would not have it back after a new login (rejoin).
+	// reason says so. The daemon tells its subscribers, listen shows it,
+	// room listen on that room ends with it.
+	roomLost func(room jid.JID, reason string)
 }
 
 // command is one ox subcommand.

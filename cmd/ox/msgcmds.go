@@ -145,6 +145,10 @@ func init() {
 				pr.readBy(c)
 				c.OnKeyChange = func(k ox.KeyChange) { pr.line(feed.FromKeyChange(k, time.Now())) }
 			}
+			// A room it is no longer in, though it did not leave it.
+			e.roomLost = func(room jid.JID, reason string) {
+				pr.line(feed.RoomLeft(room.String(), reason, time.Now()))
+			}
 			// Alone until a daemon starts for the account; then through it.
 			dc, err := e.untilDaemon(ctx, func(ctx context.Context) error {
 				return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, nil, pr.event)
@@ -446,7 +450,7 @@ func (e *env) rejoin(ctx context.Context, o *online, seats []muc.Seat, history m
 		default:
 			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, so its messages are not read: %v\n", seats[i].Room, joinHint(err))
 			if e.roomLost != nil {
-				e.roomLost(seats[i].Room, err)
+				e.roomLost(seats[i].Room, fmt.Sprintf("could not join %s again, so its messages are not read: %v", seats[i].Room, joinHint(err)))
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
+	"codeberg.org/ox/ox/feed"
 	"codeberg.org/ox/ox/muc"
 )
 
@@ -221,7 +222,7 @@ func init() {
 	register(&command{
 		name:    "room listen",
 		args:    "ROOM",
-		summary: "join a non-anonymous group chat and print its OX messages (the recent history first), each with the sender's verified real JID; it stays in the room when the connection is lost",
+		summary: "join a non-anonymous group chat and print its OX messages (the recent history first), each with the sender's verified real JID; it stays in the room when the connection is lost, and ends (exit 1) when the room puts you out (destroyed, a kick, a ban)",
 		examples: `  ox room listen team@conference.example.org
   ox room listen --json --count 1 --timeout 30s team@conference.example.org
 `,
@@ -301,9 +302,25 @@ func init() {
 			// Alone until a daemon starts for the account; then through
 			// it, which joins the room with its history: the pipeline
 			// drops what was shown here (the store is shared).
-			dc, err := e.untilDaemon(ctx, func(ctx context.Context) error {
+			// The room putting the account out (destroyed, a kick, a
+			// ban) ends it, with the reason; a line says so first.
+			rctx, removed := context.WithCancelCause(ctx)
+			defer removed(nil)
+			e.roomLost = func(r jid.JID, reason string) {
+				pr.line(feed.RoomLeft(r.String(), reason, time.Now()))
+				if r.Equal(room) {
+					removed(withHint(errors.New(reason), "run ox room listen again: it joins the room anew"))
+				}
+			}
+			dc, err := e.untilDaemon(rctx, func(ctx context.Context) error {
 				return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
 			})
+			if rctx.Err() != nil && ctx.Err() == nil {
+				if dc != nil {
+					dc.Close()
+				}
+				return context.Cause(rctx)
+			}
 			if dc == nil {
 				return err
 			}

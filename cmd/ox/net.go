@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 
 	"codeberg.org/ox/ox"
 	"codeberg.org/ox/ox/mam"
@@ -172,6 +173,15 @@ func (e *env) connectStaying(ctx context.Context, n *netFlags, create bool, setu
 	}
 	if st.saveSeats != nil {
 		o.rooms.OnChange(st.saveSeats)
+	}
+	if lost := e.roomLost; lost != nil {
+		o.rooms.OnRemoved(func(room jid.JID, why string) {
+			// Not on the session's goroutine: the daemon writes its
+			// journal and to its subscribers.
+			reason := fmt.Sprintf("removed from %s (%s), so its messages are not read", room, why)
+			fmt.Fprintf(e.stderr, "ox: warning: %s\n", reason)
+			go lost(room, reason)
+		})
 	}
 	if setup != nil {
 		setup(c)
