@@ -58,18 +58,17 @@ after it (its result's last is where it stands); with {"room": JID}
 only that room's lines come (and connection events), the daemon joining
 the room if need be (ox room listen); a room that puts the account out
 or that it cannot join again after a new login is a "room-left" event,
-which ends room listen. ox listen
-and ox room listen through the daemon outlive it: when the daemon ends
-they wait for one to run again and read on after the last line they
-showed; started before any daemon ran, they go on through one once it
-starts. Errors are
-JSON-RPC errors with a stable code: -32001 offline, -32002 no usable
-key, -32003 not found, -32004 refused by the server, -32005 timeout,
--32006 another user, -32007 a message's outcome is unknown (it may have
-been delivered: do not simply send it again; data.id names it), -32000
-other failures. A send whose connection was cut before the server
-confirmed it (a roomSend: before the room reflected it) waits for the
-next connection, which tells.
+which ends room listen. ox listen and ox room listen through the daemon
+outlive it: when the daemon ends they wait for one to run again and read
+on after the last line they showed; started before any daemon ran, they
+go on through one once it starts. Errors are JSON-RPC errors with a
+stable code: -32001 offline, -32002 no usable key, -32003 not found,
+-32004 refused by the server, -32005 timeout, -32006 another user,
+-32007 a message's outcome is unknown (it may have been delivered: do
+not simply send it again; data.id names it), -32000 other failures. A
+send whose connection was cut before the server confirmed it (a
+roomSend: before the room reflected it) waits for the next connection,
+which tells.
 `,
 		flags: func(fs *flag.FlagSet) {
 			daemonNet.register(fs)

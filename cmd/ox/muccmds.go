@@ -299,9 +299,6 @@ func init() {
 				mu.Unlock()
 				return nil
 			}
-			// Alone until a daemon starts for the account; then through
-			// it, which joins the room with its history: the pipeline
-			// drops what was shown here (the store is shared).
 			// The room putting the account out (destroyed, a kick, a
 			// ban) ends it, with the reason; a line says so first.
 			rctx, removed := context.WithCancelCause(ctx)
@@ -312,6 +309,9 @@ func init() {
 					removed(withHint(errors.New(reason), "run ox room listen again: it joins the room anew"))
 				}
 			}
+			// Alone until a daemon starts for the account; then through
+			// it, which joins the room with its history: the pipeline
+			// drops what was shown here (the store is shared).
 			dc, err := e.untilDaemon(rctx, func(ctx context.Context) error {
 				return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
 			})
