@@ -1364,6 +1364,43 @@ func TestIntegrationListenMovesToADaemon(t *testing.T) {
 	})
 }
 
+// A second ox listen that reads the account's messages with a connection
+// of its own, while another does, warns that each message is shown by
+// only one of them and that a daemon is the way to have several; with
+// none running, or once the other ended, it does not. Before, the two
+// split the messages between them without a word.
+func TestIntegrationSecondListenAloneWarns(t *testing.T) {
+	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
+		alice := srv.JIDParse(t, "alice")
+		const warning = "another ox listen or room listen reads this account's messages"
+		second := func(want bool, args ...string) {
+			t.Helper()
+			// It warns before it connects: --timeout 1ns ends it then.
+			_, _, stderr := w.ox(append(args, "--timeout", "1ns")...)
+			if strings.Contains(stderr, warning) != want {
+				t.Errorf("ox %v, another listen running %v: %s", args, want, stderr)
+			}
+		}
+		second(false, "listen")
+		var d *daemonProc
+		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "2", "--timeout", "100s")
+		if _, err := bob.Send(ctx, alice, "first"); err != nil {
+			t.Fatal(err)
+		}
+		lr.until("first") // the first listen is online
+		second(true, "listen")
+		second(true, "room", "listen", "room@"+srv.MUCDomain)
+		if _, err := bob.Send(ctx, alice, "last"); err != nil {
+			t.Fatal(err)
+		}
+		lr.end("first", "last")
+		second(false, "listen")
+	})
+}
+
 // ox room listen that started alone goes on through a daemon that starts
 // later for the account. The daemon joins the room with its history,
 // which holds what listen showed already: it is not shown again.

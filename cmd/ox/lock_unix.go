@@ -12,3 +12,14 @@ import (
 func lockFile(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
+
+// shareLock takes a shared lock on f without waiting, and says whether
+// no other process held one: it first takes an exclusive lock, which
+// only a file no one else has locked gives, then makes it shared.
+func shareLock(f *os.File) (first bool, err error) {
+	fd := int(f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return true, syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB)
+	}
+	return false, syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB)
+}

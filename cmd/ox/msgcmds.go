@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,9 +151,12 @@ func init() {
 				pr.line(feed.RoomLeft(room.String(), reason, time.Now()))
 			}
 			// Alone until a daemon starts for the account; then through it.
+			release := e.listenAlone()
+			defer release()
 			dc, err := e.untilDaemon(ctx, func(ctx context.Context) error {
 				return e.stayOnline(ctx, &listenNet, setup, show, pr.done, dl.connected, nil, pr.event)
 			})
+			release()
 			if dc == nil {
 				return err
 			}
@@ -160,6 +164,28 @@ func init() {
 			return e.listenThroughDaemon(ctx, dc, pr, dl, &listenNet, subscribeParams{}, handedOver)
 		},
 	})
+}
+
+// listenAlone marks this process, until release, as one that reads the
+// account's messages with a connection of its own (listen or room listen
+// while no daemon runs), and warns when another one does too: both
+// connections read every message, and the store they share shows each
+// once, by whichever read it first, so each listen shows only some. A
+// daemon is the way to have several: each listen goes through it and
+// shows every line.
+func (e *env) listenAlone() (release func()) {
+	_, dir, err := e.whichAccount()
+	if err != nil {
+		return func() {}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "listen.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if first, _ := shareLock(f); !first {
+		fmt.Fprintln(e.stderr, "ox: warning: another ox listen or room listen reads this account's messages with a connection of its own, so each message is shown by only one of them; run 'ox daemon', and every listen goes through it and shows every message")
+	}
+	return sync.OnceFunc(func() { f.Close() })
 }
 
 // stayOnline keeps the account online until ctx ends or done is closed:

@@ -312,9 +312,12 @@ func init() {
 			// Alone until a daemon starts for the account; then through
 			// it, which joins the room with its history: the pipeline
 			// drops what was shown here (the store is shared).
+			release := e.listenAlone()
+			defer release()
 			dc, err := e.untilDaemon(rctx, func(ctx context.Context) error {
 				return e.stayOnline(ctx, &listenFlags.net, setup, show, pr.done, func(*online) {}, enter, pr.event)
 			})
+			release()
 			if rctx.Err() != nil && ctx.Err() == nil {
 				if dc != nil {
 					dc.Close()
