@@ -83,9 +83,9 @@ func Listen(path string) (net.Listener, error) {
 		}
 		os.Remove(path) // left by a daemon that ended
 	}
-	old := syscall.Umask(0o177)
+	old := umask(0o177)
 	l, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
@@ -101,8 +101,8 @@ func ownedByMe(path string) error {
 	if err != nil {
 		return fmt.Errorf("rpc: %w", err)
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != uint32(os.Getuid()) {
-		return &ForeignError{Path: path, UID: sys.Uid}
+	if uid, ok := fileOwner(st); ok && uid != uint32(os.Getuid()) {
+		return &ForeignError{Path: path, UID: uid}
 	}
 	return nil
 }
@@ -156,8 +156,13 @@ func Dial(path string) (*Client, error) {
 	return NewClient(c), nil
 }
 
+// ErrPeerUnknown: the system does not tell a Unix socket's peer (not
+// Linux, macOS or FreeBSD); the socket's mode keeps other users out.
+var ErrPeerUnknown = errors.New("rpc: this system does not tell who is at the other end of a Unix socket")
+
 // PeerUID is the user id of the process at the other end of a Unix socket
-// connection (SO_PEERCRED).
+// connection (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and FreeBSD;
+// elsewhere ErrPeerUnknown).
 func PeerUID(c net.Conn) (uint32, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
@@ -167,17 +172,12 @@ func PeerUID(c net.Conn) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	var cred *syscall.Ucred
+	var uid uint32
 	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
+	if err := raw.Control(func(fd uintptr) { uid, cerr = peerUID(fd) }); err != nil {
 		return 0, err
 	}
-	if cerr != nil {
-		return 0, cerr
-	}
-	return cred.Uid, nil
+	return uid, cerr
 }
 
 // Serve accepts connections on l until ctx ends or l is closed, and serves
@@ -198,6 +198,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, owner uint32) error 
 			defer nc.Close()
 			c := NewConn(deadlineWriter{nc}, nc.Close)
 			uid, err := PeerUID(nc)
+			if errors.Is(err, ErrPeerUnknown) {
+				uid, err = owner, nil // the socket's mode keeps others out
+			}
 			if err != nil || uid != owner {
 				c.write(response{JSONRPC: Version, ID: json.RawMessage("null"), Error: Errorf(CodePermission, "this daemon serves uid %d only, not uid %d", owner, uid)})
 				c.once.Do(func() { close(c.done) })

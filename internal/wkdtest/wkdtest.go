@@ -111,7 +111,7 @@ func Start(t testing.TB, domains ...string) *Server {
 	roots.AppendCertsFromPEM(pem)
 	s := &Server{Dir: dir, Addr: "127.0.0.1:" + strconv.Itoa(port), Domains: domains, CAFile: certs.CAFile, roots: roots, noAdvanced: map[string]bool{}}
 	s.cmd = exec.Command(nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // no server outlives its test
+	s.cmd.SysProcAttr = sysProcAttr() // no server outlives its test
 	out, err := os.Create(filepath.Join(dir, "nginx.out"))
 	if err != nil {
 		t.Fatal(err)
