@@ -1321,7 +1321,9 @@ func TestIntegrationListenOutlivesTheDaemon(t *testing.T) {
 // sent while both were online too (whichever of the two connections read
 // one first, the other took it for shown). Before, listen kept its own
 // connection, and what it read first the daemon never handed to its
-// subscribers.
+// subscribers. The daemon, which started while listen held the lock on
+// the session's keeper, takes the lock once listen lets it go: killed,
+// it is taken over by the next.
 func TestIntegrationListenMovesToADaemon(t *testing.T) {
 	testenv.ForEachServer(t, testenv.Users("alice", "bob"), func(t *testing.T, srv *testenv.Server) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -1361,6 +1363,15 @@ func TestIntegrationListenMovesToADaemon(t *testing.T) {
 		}
 		send("through the daemon")
 		lr.end(append(append([]string{"alone"}, both...), "through the daemon")...)
+
+		// The daemon keeps its session for a run after a crash, though
+		// listen held the keeper's lock when it started.
+		d.kill(t)
+		d = w.startDaemon()
+		d.client(ctx, t)
+		if !strings.Contains(d.logText(), "earlier run left was resumed") {
+			t.Errorf("the daemon started after a SIGKILL did not take the session over:\n%s", d.logText())
+		}
 	})
 }
 

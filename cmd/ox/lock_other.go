@@ -13,3 +13,6 @@ func lockFile(*os.File) error { return errors.ErrUnsupported }
 
 // shareLock is not available here: no other listen is told of.
 func shareLock(*os.File) (bool, error) { return true, errors.ErrUnsupported }
+
+// waitLock is not available here.
+func waitLock(*os.File) error { return errors.ErrUnsupported }

@@ -23,3 +23,9 @@ func shareLock(f *os.File) (first bool, err error) {
 	}
 	return false, syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB)
 }
+
+// waitLock takes an exclusive lock on f, waiting for the process that
+// holds it to let it go.
+func waitLock(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+}

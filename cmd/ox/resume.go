@@ -25,18 +25,29 @@ import (
 // comes to the new one instead of going nowhere (ejabberd delivers to the
 // kept session, and drops its queue when it times out while the account
 // has another session). A lock held while the process runs tells a kept
-// resumption from one in use: a second listen for the account neither
-// takes the first's session nor saves its own. Beside the resumption it
-// keeps the rooms the session is in (seats): the process that takes the
-// session over joins them again (muc.Rooms.Reenter).
+// resumption from one in use: a process that starts while another holds
+// it (a daemon started while a listen ran alone) neither takes the other's
+// session nor saves its own until the other lets the lock go; then it
+// takes the lock at once and keeps its own from then on (a listen hands
+// over to the daemon, which is to outlive a crash too). Beside the
+// resumption it keeps the rooms the session is in (seats): the process
+// that takes the session over joins them again (muc.Rooms.Reenter).
 type resumeKeeper struct {
 	path string
-	lock *os.File
+	// late: another process held the lock when this one started, so
+	// there is nothing of an earlier run to take over.
+	late bool
 
-	mu    sync.Mutex
-	f     *os.File // path, open for writing once a resumption is saved
-	size  int      // the longest record written to it
-	seats []byte   // the rooms as last written to path+".rooms"
+	held chan struct{} // closed once this process holds the lock
+
+	mu      sync.Mutex
+	lock    *os.File // held while this process keeps its session; nil until a late keeper has it
+	closed  bool
+	f       *os.File // path, open for writing once a resumption is saved
+	size    int      // the longest record written to it
+	seats   []byte   // the rooms as last written to path+".rooms"
+	latest  []byte   // the rooms as last told (saveSeats), written or not
+	latestR []byte   // the resumption as last told (save), written or not
 }
 
 // roomSeat is a room the account is in and its nick there, as JSON: in
@@ -46,9 +57,10 @@ type roomSeat struct {
 	Nick string `json:"nick"`
 }
 
-// keepResumption is the keeper for the current account, or nil when
-// another process holds it or it cannot be had (then sessions are resumed
-// within the process only).
+// keepResumption is the keeper for the current account, or nil when it
+// cannot be had (then sessions are resumed within the process only). One
+// made while another process holds the lock is late: it waits for the
+// lock (await), and takes nothing over.
 func (e *env) keepResumption() *resumeKeeper {
 	_, dir, err := e.whichAccount()
 	if err != nil {
@@ -58,16 +70,51 @@ func (e *env) keepResumption() *resumeKeeper {
 	if err != nil {
 		return nil
 	}
+	k := &resumeKeeper{path: filepath.Join(dir, "resume"), held: make(chan struct{})}
 	if err := lockFile(f); err != nil {
-		f.Close()
-		return nil
+		if errors.Is(err, errors.ErrUnsupported) {
+			f.Close()
+			return nil
+		}
+		// Another process holds it: this one waits for it.
+		k.late = true
+		go k.await(f)
+		return k
 	}
-	return &resumeKeeper{path: filepath.Join(dir, "resume"), lock: f}
+	k.lock = f
+	close(k.held)
+	return k
+}
+
+// await waits for the lock on f, which another process holds; once it
+// has it, this process keeps its session: the resumption and the rooms
+// as last told are written. What a process that let the lock go without
+// a clean end (killed) left is not this session's.
+func (k *resumeKeeper) await(f *os.File) {
+	err := waitLock(f)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err != nil || k.closed {
+		f.Close()
+		return
+	}
+	k.lock = f
+	if k.latestR != nil {
+		k.writeResumption(k.latestR)
+	} else {
+		os.Remove(k.path)
+	}
+	if k.latest != nil {
+		k.writeSeats(k.latest)
+	} else {
+		os.Remove(k.path + ".rooms")
+	}
+	close(k.held)
 }
 
 // load is the resumption a process that died left, or nil.
 func (k *resumeKeeper) load(warn func(string)) *ox.Resumption {
-	if k == nil {
+	if k == nil || k.late {
 		return nil
 	}
 	b, err := os.ReadFile(k.path)
@@ -96,7 +143,7 @@ func roomSeats(seats []muc.Seat) []roomSeat {
 // loadSeats are the rooms that the session of the resumption load gives
 // was in, as the process that left it wrote them.
 func (k *resumeKeeper) loadSeats(warn func(string)) []muc.Seat {
-	if k == nil {
+	if k == nil || k.late {
 		return nil
 	}
 	b, err := os.ReadFile(k.path + ".rooms")
@@ -132,9 +179,15 @@ func (k *resumeKeeper) saveSeats(seats []muc.Seat) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if bytes.Equal(b, k.seats) {
+	k.latest = b
+	if k.lock == nil || bytes.Equal(b, k.seats) {
 		return
 	}
+	k.writeSeats(b)
+}
+
+// writeSeats writes the rooms b. k.mu is held.
+func (k *resumeKeeper) writeSeats(b []byte) {
 	tmp := k.path + ".rooms.new"
 	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, k.path+".rooms") == nil {
 		k.seats = b
@@ -145,7 +198,7 @@ func (k *resumeKeeper) saveSeats(seats []muc.Seat) {
 // acknowledged what it had read): about when the process that left it
 // stopped reading; zero if none was.
 func (k *resumeKeeper) savedAt() time.Time {
-	if k == nil {
+	if k == nil || k.late {
 		return time.Time{}
 	}
 	st, err := os.Stat(k.path)
@@ -176,7 +229,16 @@ func (k *resumeKeeper) save(r *ox.Resumption) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.latestR = b
+	if k.lock != nil {
+		k.writeResumption(b)
+	}
+}
+
+// writeResumption writes the resumption b. k.mu is held.
+func (k *resumeKeeper) writeResumption(b []byte) {
 	if k.f == nil {
+		var err error
 		if k.f, err = os.OpenFile(k.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			k.f = nil
 			return
@@ -204,10 +266,14 @@ func (k *resumeKeeper) close() {
 	if k == nil {
 		return
 	}
-	os.Remove(k.path)
-	os.Remove(k.path + ".rooms")
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.closed = true
+	if k.lock == nil {
+		return // the files are another process's
+	}
+	os.Remove(k.path)
+	os.Remove(k.path + ".rooms")
 	if k.f != nil {
 		k.f.Close()
 	}

@@ -52,13 +52,49 @@ func TestResumeKeeperSaves(t *testing.T) {
 			t.Fatalf("saved %s, read back %s", want, b)
 		}
 	}
-	// A second listen of the account neither takes nor saves it.
-	if k2 := e.keepResumption(); k2 != nil {
-		t.Error("a second keeper while the first holds the lock")
+	// A second process of the account (a daemon started while a listen
+	// ran) neither takes the first's session nor saves its own while the
+	// first holds the lock; once the first ends, it keeps its own.
+	k2 := e.keepResumption()
+	if k2 == nil || !k2.late {
+		t.Fatalf("a second keeper while the first holds the lock: %+v", k2)
+	}
+	if r := k2.load(warn); r != nil {
+		t.Errorf("the second keeper takes the first's session over: %v", r)
+	}
+	second, err := ox.ParseResumption([]byte(`{"id":"the-second","jid":"alice@example.org/d","h":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2.save(second)
+	k2.saveSeats([]muc.Seat{{Room: jid.MustParse("c@conference.example.org"), Nick: "alice"}})
+	if got, _ := k.load(warn).MarshalText(); strings.Contains(string(got), "the-second") {
+		t.Fatalf("the second keeper wrote over the first's resumption: %s", got)
+	}
+	if isHeld(k2) {
+		t.Fatal("the second keeper holds the lock while the first does")
 	}
 	k.close()
-	if _, err := os.Stat(k.path); !os.IsNotExist(err) {
+	<-k2.held
+	b, err := os.ReadFile(k2.path)
+	if err != nil || !strings.Contains(string(b), "the-second") {
+		t.Errorf("once the first ended, the second's resumption is %q (%v)", b, err)
+	}
+	if s, err := os.ReadFile(k2.path + ".rooms"); err != nil || !strings.Contains(string(s), "c@conference") {
+		t.Errorf("once the first ended, the second's rooms are %q (%v)", s, err)
+	}
+	k2.close()
+	if _, err := os.Stat(k2.path); !os.IsNotExist(err) {
 		t.Errorf("the resumption is still there after a clean end: %v", err)
+	}
+}
+
+func isHeld(k *resumeKeeper) bool {
+	select {
+	case <-k.held:
+		return true
+	default:
+		return false
 	}
 }
 
