@@ -1283,16 +1283,10 @@ func TestIntegrationListenOutlivesTheDaemon(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
-		alice := srv.JIDParse(t, "alice")
 		d := w.startDaemon()
 		d.client(ctx, t)
 		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "6", "--timeout", "150s")
-		send := func(body string) {
-			t.Helper()
-			if _, err := bob.Send(ctx, alice, body); err != nil {
-				t.Fatal(err)
-			}
-		}
+		send := sender(ctx, t, bob, srv.JIDParse(t, "alice"))
 		send("one")
 		lr.until("one") // listen is subscribed
 		for i := range 2 {
@@ -1329,22 +1323,13 @@ func TestIntegrationListenMovesToADaemon(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
-		alice := srv.JIDParse(t, "alice")
 		var d *daemonProc
 		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "7", "--timeout", "150s")
-		send := func(body string) {
-			t.Helper()
-			if _, err := bob.Send(ctx, alice, body); err != nil {
-				t.Fatal(err)
-			}
-		}
+		send := sender(ctx, t, bob, srv.JIDParse(t, "alice"))
 		send("alone")
 		lr.until("alone") // listen is online
 		d = w.startDaemon()
 		c := d.client(ctx, t)
-		if err := c.Call(ctx, "status", map[string]bool{"wait": true}, nil); err != nil {
-			t.Fatal(err)
-		}
 		// Both are online until listen sees the daemon's socket.
 		var both []string
 		for i := range 5 {
@@ -1385,7 +1370,7 @@ func TestIntegrationSecondListenAloneWarns(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		w, bob, _, _ := aliceAndBob(ctx, t, srv, srv.Addr)
-		alice := srv.JIDParse(t, "alice")
+		send := sender(ctx, t, bob, srv.JIDParse(t, "alice"))
 		const warning = "another ox listen or room listen reads this account's messages"
 		second := func(want bool, args ...string) {
 			t.Helper()
@@ -1398,15 +1383,11 @@ func TestIntegrationSecondListenAloneWarns(t *testing.T) {
 		second(false, "listen")
 		var d *daemonProc
 		lr := w.listenLines(ctx, &d, "listen", "--json", "--count", "2", "--timeout", "100s")
-		if _, err := bob.Send(ctx, alice, "first"); err != nil {
-			t.Fatal(err)
-		}
+		send("first")
 		lr.until("first") // the first listen is online
 		second(true, "listen")
 		second(true, "room", "listen", "room@"+srv.MUCDomain)
-		if _, err := bob.Send(ctx, alice, "last"); err != nil {
-			t.Fatal(err)
-		}
+		send("last")
 		lr.end("first", "last")
 		second(false, "listen")
 	})
@@ -1511,6 +1492,16 @@ func TestIntegrationRoomListenThroughTheDaemon(t *testing.T) {
 		p.bobWrites("after the restart")
 		lr.end("before room listen", "in the room", "after the restart")
 	})
+}
+
+// sender is bob's OX message to `to`, failing the test if it cannot go.
+func sender(ctx context.Context, t *testing.T, bob *ox.Client, to jid.JID) func(body string) {
+	return func(body string) {
+		t.Helper()
+		if _, err := bob.Send(ctx, to, body); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // lineReader reads the JSON lines of a listen command that runs in this

@@ -1185,7 +1185,7 @@ func followDaemon(ctx context.Context, c *rpc.Client, pr *printer, dl *downloade
 			stand(l.Seq)
 			if l.Event == "room-left" && sub.Room != "" {
 				// Only its room's lines come (subscription.wants).
-				return withHint(errors.New(l.Reason), "run ox room listen again: it joins the room anew")
+				return roomLeftError(l.Reason)
 			}
 		}
 	}
@@ -1209,6 +1209,12 @@ func (e *env) awaitDaemon(ctx context.Context) (*rpc.Client, error) {
 	}
 }
 
+// roomLeftError is how room listen ends when its room is lost
+// ("room-left"): reason says why.
+func roomLeftError(reason string) error {
+	return withHint(errors.New(reason), "run ox room listen again: it joins the room anew")
+}
+
 // daemonWatch is how often a command that works alone (listen, room
 // listen) looks whether a daemon started for the account.
 const daemonWatch = time.Second
@@ -1227,7 +1233,8 @@ const handedOver = "a daemon started for the account; listening through it"
 // daemon (or with OX_NO_DAEMON set), it is alone's result, with a nil
 // client.
 func (e *env) untilDaemon(ctx context.Context, alone func(context.Context) error) (*rpc.Client, error) {
-	if e.getenv("OX_NO_DAEMON") != "" {
+	path, err := e.socketPath()
+	if e.getenv("OX_NO_DAEMON") != "" || err != nil {
 		return nil, alone(ctx)
 	}
 	actx, cancel := context.WithCancel(ctx)
@@ -1242,10 +1249,10 @@ func (e *env) untilDaemon(ctx context.Context, alone func(context.Context) error
 			return nil, err
 		case <-tick.C:
 		}
-		// A socket that cannot be used (another user's) is not a daemon
-		// to go on through: alone goes on.
-		c, err := e.daemonClient()
-		if c == nil || err != nil {
+		// No daemon, or a socket that cannot be used (another user's):
+		// alone goes on.
+		c, err := rpc.Dial(path)
+		if err != nil {
 			continue
 		}
 		cancel()

@@ -474,9 +474,10 @@ func (e *env) rejoin(ctx context.Context, o *online, seats []muc.Seat, history m
 		case ctx.Err() != nil:
 			unjoined = append(unjoined, seats[i])
 		default:
-			fmt.Fprintf(e.stderr, "ox: warning: could not join %s again, so its messages are not read: %v\n", seats[i].Room, joinHint(err))
+			reason := fmt.Sprintf("could not join %s again, so its messages are not read: %v", seats[i].Room, joinHint(err))
+			fmt.Fprintf(e.stderr, "ox: warning: %s\n", reason)
 			if e.roomLost != nil {
-				e.roomLost(seats[i].Room, fmt.Sprintf("could not join %s again, so its messages are not read: %v", seats[i].Room, joinHint(err)))
+				e.roomLost(seats[i].Room, reason)
 			}
 		}
 	}

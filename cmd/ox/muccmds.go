@@ -306,7 +306,7 @@ func init() {
 			e.roomLost = func(r jid.JID, reason string) {
 				pr.line(feed.RoomLeft(r.String(), reason, time.Now()))
 				if r.Equal(room) {
-					removed(withHint(errors.New(reason), "run ox room listen again: it joins the room anew"))
+					removed(roomLeftError(reason))
 				}
 			}
 			// Alone until a daemon starts for the account; then through
